@@ -1,0 +1,194 @@
+//! The emulator's register data: `registers/<kind>.toml` under the fixture
+//! directory, one `[[subject]]` per subject (see `fixtures/README.md`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::lookup::{ProviderQuery, Registry, Verdict};
+use crate::request::Kind;
+use crate::xml::Document;
+
+/// One subject a tester can look up, with the verdict mezhved should reach.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixtureSubject {
+    pub kind: Kind,
+    pub key: String,
+    pub expect: Verdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Every identifier the subject is found by.
+    pub identifiers: Vec<String>,
+    #[serde(skip)]
+    answer: Option<toml::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject: Option<Reject>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Reject {
+    pub code: String,
+    pub text: String,
+}
+
+/// A subject as written in a register file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    key: String,
+    expect: String,
+    note: Option<String>,
+    #[serde(default)]
+    ids: Vec<String>,
+    answer: Option<toml::Value>,
+    code: Option<String>,
+    reject: Option<Reject>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterFile {
+    #[serde(default)]
+    subject: Vec<Entry>,
+}
+
+/// What the provider answers.
+#[derive(Debug, Clone)]
+pub enum ProviderAnswer {
+    Business(Document),
+    /// SMEV `RequestRejected`.
+    Rejected(Reject),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct FixtureError {
+    pub file: String,
+    pub message: String,
+}
+
+/// All register data, indexed by kind and identifier.
+#[derive(Debug, Default)]
+pub struct Fixtures {
+    subjects: Vec<FixtureSubject>,
+    index: HashMap<(Kind, String), usize>,
+    pub dir: PathBuf,
+}
+
+impl Fixtures {
+    /// Loads `dir/registers/*.toml`, checking every subject: identifiers,
+    /// dates and that its answer can be rendered.
+    pub fn load(dir: &Path, registry: &Registry) -> Result<Self, FixtureError> {
+        let mut fx = Fixtures {
+            dir: dir.to_owned(),
+            ..Fixtures::default()
+        };
+        for kind in Kind::ALL {
+            let path = dir.join("registers").join(format!("{kind}.toml"));
+            let file = path.display().to_string();
+            let err = |message: String| FixtureError {
+                file: file.clone(),
+                message,
+            };
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(err(e.to_string())),
+            };
+            let parsed: RegisterFile = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+            let lookup = registry.get(kind);
+            for entry in parsed.subject {
+                let what = |m: String| err(format!("subject {:?}: {m}", entry.key));
+                let expect = Verdict::parse(&entry.expect)
+                    .ok_or_else(|| what(format!("unknown verdict {:?}", entry.expect)))?;
+                let mut identifiers = entry.ids.clone();
+                if let Some(a) = &entry.answer {
+                    for id in lookup.answer_identifiers(a).map_err(&what)? {
+                        if !identifiers.contains(&id) {
+                            identifiers.push(id);
+                        }
+                    }
+                    let probe = ProviderQuery {
+                        doc_id: "probe".into(),
+                        identifiers: identifiers.clone(),
+                    };
+                    lookup.render_answer(&probe, Some(a)).map_err(&what)?;
+                }
+                if identifiers.is_empty() {
+                    return Err(what("needs ids or an answer table".into()));
+                }
+                let choices = [
+                    entry.answer.is_some(),
+                    entry.code.is_some(),
+                    entry.reject.is_some(),
+                ];
+                if choices.iter().filter(|c| **c).count() > 1 {
+                    return Err(what("give at most one of answer, code and reject".into()));
+                }
+                let n = fx.subjects.len();
+                for id in &identifiers {
+                    if fx.index.insert((kind, id.clone()), n).is_some() {
+                        return Err(what(format!(
+                            "identifier {id} is used by two {kind} subjects"
+                        )));
+                    }
+                }
+                fx.subjects.push(FixtureSubject {
+                    kind,
+                    key: entry.key,
+                    expect,
+                    note: entry.note,
+                    identifiers,
+                    answer: entry.answer,
+                    code: entry.code,
+                    reject: entry.reject,
+                });
+            }
+        }
+        Ok(fx)
+    }
+
+    pub fn subjects(&self) -> &[FixtureSubject] {
+        &self.subjects
+    }
+
+    pub fn find(&self, kind: Kind, identifier: &str) -> Option<&FixtureSubject> {
+        self.index
+            .get(&(kind, identifier.to_owned()))
+            .map(|i| &self.subjects[*i])
+    }
+
+    /// The provider's answer to `query`; an unknown subject gets the
+    /// register's "not found" answer.
+    pub fn answer(
+        &self,
+        registry: &Registry,
+        kind: Kind,
+        query: &ProviderQuery,
+    ) -> Result<ProviderAnswer, String> {
+        let lookup = registry.get(kind);
+        let subject = query.identifiers.iter().find_map(|id| self.find(kind, id));
+        match subject {
+            None => lookup
+                .render_answer(query, None)
+                .map(ProviderAnswer::Business),
+            Some(s) => {
+                if let Some(r) = &s.reject {
+                    return Ok(ProviderAnswer::Rejected(r.clone()));
+                }
+                if let Some(code) = &s.code {
+                    return lookup
+                        .render_processing_code(query, code)
+                        .map(ProviderAnswer::Business);
+                }
+                lookup
+                    .render_answer(query, s.answer.as_ref())
+                    .map(ProviderAnswer::Business)
+            }
+        }
+    }
+}

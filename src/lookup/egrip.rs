@@ -1,0 +1,478 @@
+//! ЕГРИП extract: ФНС VS «Выписки из ЕГРИП по запросам органов
+//! государственной власти» (`FNSVipIPRequest` / `FNSVipIPResponse`).
+
+use serde::Deserialize;
+
+use super::fns::{self, EntityFacts, FnsWriter, Okved, OkvedData, StatusData, TaxOfficeData};
+use super::{
+    Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_subject, record_data, text_local,
+};
+use crate::request::{Kind, LookupRequest, SubjectId};
+use crate::xml::{Document, NodeId};
+
+pub const NAMESPACE: &str = "urn://x-artefacts-fns-vipip-tosmv-ru/311-15/4.0.5";
+
+pub struct Egrip {
+    ns: String,
+    types_ns: String,
+}
+
+impl Egrip {
+    pub fn new(ns: &str) -> Self {
+        let version = ns.rsplit('/').next().unwrap_or("4.0.5");
+        Egrip {
+            ns: ns.to_owned(),
+            types_ns: format!("urn://x-artefacts-fns/vipip-types/{version}"),
+        }
+    }
+
+    fn facts(&self, doc: &Document, sv: NodeId) -> EntityFacts {
+        let el = doc.element(sv);
+        let attr = |id: NodeId, name: &str| doc.element(id).attr(name).map(str::to_owned);
+        let full_name = doc
+            .child_local(sv, "СвФЛ")
+            .and_then(|f| doc.child_local(f, "ФИОРус"))
+            .map(|f| fns::person_name(doc, f))
+            .unwrap_or_default();
+        let kind = el
+            .attr("НаимВидИП")
+            .unwrap_or("Индивидуальный предприниматель");
+        let mut facts = EntityFacts {
+            full_name: format!("{kind} {full_name}"),
+            ogrnip: el.attr("ОГРНИП").map(str::to_owned),
+            inn: el.attr("ИННФЛ").map(str::to_owned),
+            registration_date: el.attr("ДатаОГРНИП").unwrap_or_default().to_owned(),
+            extract_date: el.attr("ДатаВып").unwrap_or_default().to_owned(),
+            ..EntityFacts::default()
+        };
+        facts.address = doc
+            .child_local(sv, "СвАдрМЖ")
+            .and_then(|a| doc.child_local(a, "АдресРФ"))
+            .and_then(|a| doc.child_local(a, "Регион"))
+            .map(|r| {
+                let r = doc.element(r);
+                [r.attr("ТипРегион"), r.attr("НаимРегион")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+        if let Some(st) = doc
+            .child_local(sv, "СвПрекращ")
+            .and_then(|p| doc.child_local(p, "СвСтатус"))
+        {
+            facts.active = false;
+            facts.status = attr(st, "НаимСтатус").unwrap_or_default();
+            facts.status_code = attr(st, "КодСтатус");
+            facts.termination_date = attr(st, "ДатаПрекращ");
+        } else if let Some(st) = doc
+            .child_local(sv, "СвСтатус")
+            .and_then(|s| doc.child_local(s, "СвСтатус"))
+        {
+            facts.active = true;
+            facts.status = attr(st, "НаимСтатус").unwrap_or_default();
+            facts.status_code = attr(st, "КодСтатус");
+        } else {
+            facts.active = true;
+            facts.status = "Действующий".into();
+        }
+        facts.main_okved = doc
+            .child_local(sv, "СвОКВЭД")
+            .and_then(|o| doc.child_local(o, "СвОКВЭДОсн"))
+            .map(|o| Okved {
+                code: attr(o, "КодОКВЭД").unwrap_or_default(),
+                name: attr(o, "НаимОКВЭД").unwrap_or_default(),
+            });
+        facts
+    }
+}
+
+impl Lookup for Egrip {
+    fn kind(&self) -> Kind {
+        Kind::Egrip
+    }
+    fn namespace(&self) -> &str {
+        &self.ns
+    }
+    fn request_root(&self) -> &'static str {
+        "FNSVipIPRequest"
+    }
+    fn response_root(&self) -> &'static str {
+        "FNSVipIPResponse"
+    }
+
+    fn build_request(&self, req: &LookupRequest, doc_id: &str) -> Document {
+        let ns = Some(self.ns.as_str());
+        let mut doc = Document::new(Some("ip"), "FNSVipIPRequest", ns);
+        let root = doc.root();
+        doc.set_attr(root, "ИдДок", doc_id);
+        doc.set_attr(root, "НомерДела", req.case_id.as_str());
+        let q = doc.append_element(root, Some("ip"), "ЗапросИП", ns);
+        match &req.subject.id {
+            SubjectId::Ogrnip(v) => {
+                doc.append_text_element(q, Some("ip"), "ОГРНИП", ns, v.as_str())
+            }
+            SubjectId::Inn(v) => doc.append_text_element(q, Some("ip"), "ИНН", ns, v.as_str()),
+            other => unreachable!("validation admits only ОГРНИП or ИНН for egrip, got {other:?}"),
+        };
+        doc
+    }
+
+    fn parse_answer(
+        &self,
+        doc: &Document,
+        root: NodeId,
+        req: &LookupRequest,
+        doc_id: &str,
+    ) -> Outcome {
+        let el = doc.element(root);
+        if !el.is(&self.ns, "FNSVipIPResponse") {
+            return Outcome::failed(format!(
+                "expected an ЕГРИП answer (FNSVipIPResponse), got {el}"
+            ));
+        }
+        if el.attr("ИдДок") != Some(doc_id) {
+            return Outcome::failed(format!(
+                "the answer's ИдДок {:?} does not match the request's {doc_id}",
+                el.attr("ИдДок")
+            ));
+        }
+        if let Some(sv) = doc.child_local(root, "СвИП") {
+            let e = doc.element(sv);
+            if let Some(wrong) = check_subject(req, &[e.attr("ОГРНИП"), e.attr("ИННФЛ")])
+            {
+                return wrong;
+            }
+            return Outcome::with_facts(Verdict::Found, self.facts(doc, sv));
+        }
+        match text_local(doc, root, "КодОбр").as_deref() {
+            Some("01") => Outcome::new(Verdict::NotFound).with_note(
+                "КодОбр 01: сведения об индивидуальном предпринимателе в ЕГРИП не найдены",
+            ),
+            Some("53") => Outcome::rejected(
+                RejectedBy::Agency,
+                "53",
+                "Сведения не могут быть предоставлены в электронном виде: запросите выписку на бумажном носителе",
+            ),
+            Some(code) => Outcome::rejected(
+                RejectedBy::Agency,
+                code,
+                format!("unknown ЕГРИП processing code {code}"),
+            ),
+            None => Outcome::failed("the ЕГРИП answer has neither СвИП nor КодОбр"),
+        }
+    }
+
+    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String> {
+        let doc_id = doc
+            .element(root)
+            .attr("ИдДок")
+            .ok_or("FNSVipIPRequest has no ИдДок")?
+            .to_owned();
+        let q = doc.child(root, &self.ns, "ЗапросИП").ok_or("no ЗапросИП")?;
+        let id = doc
+            .child_text(q, &self.ns, "ОГРНИП")
+            .or_else(|| doc.child_text(q, &self.ns, "ИНН"))
+            .ok_or("ЗапросИП has neither ОГРНИП nor ИНН")?;
+        Ok(ProviderQuery {
+            doc_id,
+            identifiers: vec![id],
+        })
+    }
+
+    fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {
+        let data: EgripData = record_data(answer)?;
+        data.validate()?;
+        Ok(vec![data.ogrnip, data.inn])
+    }
+
+    fn render_answer(
+        &self,
+        query: &ProviderQuery,
+        answer: Option<&toml::Value>,
+    ) -> Result<Document, String> {
+        let Some(answer) = answer else {
+            return self.render_processing_code(query, "01");
+        };
+        let data: EgripData = record_data(answer)?;
+        data.validate()?;
+        let mut doc = Document::new(Some("fns"), "FNSVipIPResponse", Some(&self.ns));
+        let root = doc.root();
+        doc.set_attr(root, "ИдДок", &query.doc_id);
+        let (ns, types_ns) = (self.ns.clone(), self.types_ns.clone());
+        let mut w = FnsWriter {
+            doc: &mut doc,
+            ns: &ns,
+            types_ns: &types_ns,
+        };
+        data.render(&mut w, root)?;
+        Ok(doc)
+    }
+
+    fn render_processing_code(
+        &self,
+        query: &ProviderQuery,
+        code: &str,
+    ) -> Result<Document, String> {
+        let mut doc = Document::new(Some("fns"), "FNSVipIPResponse", Some(&self.ns));
+        let root = doc.root();
+        doc.set_attr(root, "ИдДок", &query.doc_id);
+        doc.append_text_element(root, Some("fns"), "КодОбр", Some(&self.ns), code);
+        Ok(doc)
+    }
+}
+
+/// An ЕГРИП extract as a tester writes it in `fixtures/registers/egrip.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EgripData {
+    ogrnip: String,
+    inn: String,
+    last_name: String,
+    first_name: String,
+    middle_name: Option<String>,
+    /// 1 male, 2 female.
+    sex: u8,
+    /// «глава крестьянского (фермерского) хозяйства» instead of an entrepreneur.
+    #[serde(default)]
+    farm_head: bool,
+    registered: String,
+    extract_date: String,
+    region_code: String,
+    region: [String; 2],
+    city: Option<[String; 2]>,
+    email: Option<String>,
+    tax_office: TaxOfficeData,
+    registering_office: TaxOfficeData,
+    status: Option<StatusData>,
+    termination: Option<StatusData>,
+    okved: Option<OkvedData>,
+    #[serde(default)]
+    okved_extra: Vec<OkvedData>,
+}
+
+impl EgripData {
+    fn validate(&self) -> Result<(), String> {
+        use crate::request::{Inn, Ogrnip};
+        Ogrnip::parse(&self.ogrnip).map_err(|e| e.message)?;
+        Inn::parse_individual(&self.inn).map_err(|e| e.message)?;
+        if !matches!(self.sex, 1 | 2) {
+            return Err("sex is 1 (male) or 2 (female)".into());
+        }
+        for d in [&self.registered, &self.extract_date] {
+            fns::year_of(d)?;
+        }
+        Ok(())
+    }
+
+    fn render(&self, w: &mut FnsWriter<'_>, root: NodeId) -> Result<(), String> {
+        let region = self.region_code.as_str();
+        let reg_year = fns::year_of(&self.registered)?;
+        let creation = (self.ogrnip.clone(), self.registered.clone());
+        let mut seq = 1u32;
+        let mut next = |date: &str| -> Result<(String, String), String> {
+            seq += 1;
+            Ok((
+                fns::grnip(4, fns::year_of(date)?, region, seq * 104_729),
+                date.to_owned(),
+            ))
+        };
+        let (kind_code, kind_name) = if self.farm_head {
+            ("2", "Глава крестьянского (фермерского) хозяйства")
+        } else {
+            ("1", "Индивидуальный предприниматель")
+        };
+        let sv = w.el(
+            root,
+            "СвИП",
+            &[
+                ("ДатаВып", Some(&self.extract_date)),
+                ("ОГРНИП", Some(&self.ogrnip)),
+                ("ДатаОГРНИП", Some(&self.registered)),
+                ("ИННФЛ", Some(&self.inn)),
+                ("КодВидИП", Some(kind_code)),
+                ("НаимВидИП", Some(kind_name)),
+            ],
+        );
+        let sex = self.sex.to_string();
+        let fl = w.el(sv, "СвФЛ", &[("Пол", Some(&sex))]);
+        w.el(
+            fl,
+            "ФИОРус",
+            &[
+                ("Фамилия", Some(&self.last_name)),
+                ("Имя", Some(&self.first_name)),
+                ("Отчество", self.middle_name.as_deref()),
+            ],
+        );
+        grnip_date(w, fl, &creation);
+        let gr = w.el(
+            sv,
+            "СвГражд",
+            &[
+                ("ВидГражд", Some("1")),
+                ("ОКСМ", Some("643")),
+                ("НаимСтран", Some("РОССИЯ")),
+            ],
+        );
+        grnip_date(w, gr, &creation);
+        let mj = w.el(sv, "СвАдрМЖ", &[]);
+        let rf = w.el(mj, "АдресРФ", &[("КодРегион", Some(&self.region_code))]);
+        w.tel(
+            rf,
+            "Регион",
+            &[
+                ("ТипРегион", Some(&self.region[0])),
+                ("НаимРегион", Some(&self.region[1])),
+            ],
+        );
+        if let Some([t, n]) = &self.city {
+            w.tel(
+                rf,
+                "Город",
+                &[("ТипГород", Some(t)), ("НаимГород", Some(n))],
+            );
+        }
+        grnip_date(w, mj, &creation);
+        if let Some(email) = &self.email {
+            let e = w.el(sv, "СвАдрЭлПочты", &[("E-mail", Some(email))]);
+            grnip_date(w, e, &creation);
+        }
+        w.el(
+            sv,
+            "СвРегИП",
+            &[
+                ("ОГРНИП", Some(&self.ogrnip)),
+                ("ДатаОГРНИП", Some(&self.registered)),
+            ],
+        );
+        let ro = w.el(
+            sv,
+            "СвРегОрг",
+            &[
+                ("КодНО", Some(&self.registering_office.code)),
+                ("НаимНО", Some(&self.registering_office.name)),
+            ],
+        );
+        grnip_date(w, ro, &creation);
+        let mut records = vec![(
+            creation.clone(),
+            "21001",
+            "Государственная регистрация физического лица в качестве индивидуального предпринимателя",
+        )];
+        if let Some(st) = &self.status {
+            let wrap = w.el(sv, "СвСтатус", &[]);
+            w.el(
+                wrap,
+                "СвСтатус",
+                &[
+                    ("КодСтатус", Some(&st.code)),
+                    ("НаимСтатус", Some(&st.name)),
+                ],
+            );
+            let rec = next(&st.date)?;
+            grnip_date(w, wrap, &rec);
+            records.push((
+                rec,
+                "22001",
+                "Внесение изменений в сведения об индивидуальном предпринимателе",
+            ));
+        }
+        if let Some(t) = &self.termination {
+            let wrap = w.el(sv, "СвПрекращ", &[]);
+            w.el(
+                wrap,
+                "СвСтатус",
+                &[
+                    ("КодСтатус", Some(&t.code)),
+                    ("НаимСтатус", Some(&t.name)),
+                    ("ДатаПрекращ", Some(&t.date)),
+                ],
+            );
+            let rec = next(&t.date)?;
+            grnip_date(w, wrap, &rec);
+            records.push((rec, "24001", "Государственная регистрация прекращения физическим лицом деятельности в качестве индивидуального предпринимателя"));
+        }
+        let tax = w.el(
+            sv,
+            "СвУчетНО",
+            &[
+                ("ИННФЛ", Some(&self.inn)),
+                ("ДатаПостУч", Some(&self.registered)),
+            ],
+        );
+        w.el(
+            tax,
+            "СвНО",
+            &[
+                ("КодНО", Some(&self.tax_office.code)),
+                ("НаимНО", Some(&self.tax_office.name)),
+            ],
+        );
+        grnip_date(w, tax, &creation);
+        if self.okved.is_some() || !self.okved_extra.is_empty() {
+            let o = w.el(sv, "СвОКВЭД", &[]);
+            let all = self
+                .okved
+                .iter()
+                .map(|x| ("СвОКВЭДОсн", x))
+                .chain(self.okved_extra.iter().map(|x| ("СвОКВЭДДоп", x)));
+            for (el, x) in all {
+                let e = w.el(
+                    o,
+                    el,
+                    &[
+                        ("КодОКВЭД", Some(&x.code)),
+                        ("НаимОКВЭД", Some(&x.name)),
+                        ("ПрВерсОКВЭД", Some("2014")),
+                    ],
+                );
+                w.tel(
+                    e,
+                    "ГРНИПДата",
+                    &[
+                        ("ГРНИП", Some(&creation.0)),
+                        ("ДатаЗаписи", Some(&creation.1)),
+                    ],
+                );
+            }
+        }
+        for (i, ((grn, date), code, name)) in records.iter().enumerate() {
+            let id = format!("{}{:04}", reg_year, i + 1);
+            let z = w.el(
+                sv,
+                "СвЗапЕГРИП",
+                &[
+                    ("ИдЗап", Some(&id)),
+                    ("ГРНИП", Some(grn)),
+                    ("ДатаЗап", Some(date)),
+                ],
+            );
+            w.el(
+                z,
+                "ВидЗап",
+                &[("КодСПВЗ", Some(code)), ("НаимВидЗап", Some(name))],
+            );
+            w.el(
+                z,
+                "СвРегОрг",
+                &[
+                    ("КодНО", Some(&self.registering_office.code)),
+                    ("НаимНО", Some(&self.registering_office.name)),
+                ],
+            );
+        }
+        Ok(())
+    }
+}
+
+fn grnip_date(w: &mut FnsWriter<'_>, parent: NodeId, (grn, date): &(String, String)) {
+    w.el(
+        parent,
+        "ГРНИПДата",
+        &[
+            ("ГРНИП", Some(grn.as_str())),
+            ("ДатаЗаписи", Some(date.as_str())),
+        ],
+    );
+}

@@ -1,0 +1,621 @@
+//! ЕГРЮЛ extract: ФНС VS «Выписки из ЕГРЮЛ по запросам органов
+//! государственной власти» (`FNSVipULRequest` / `FNSVipULResponse`).
+
+use serde::Deserialize;
+
+use super::fns::{
+    self, EntityFacts, FnsWriter, Head, Okved, OkvedData, StatusData, TaxOfficeData,
+    TerminationData,
+};
+use super::{
+    Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_subject, record_data, text_local,
+};
+use crate::request::{Kind, LookupRequest, SubjectId};
+use crate::xml::{Document, NodeId};
+
+pub const NAMESPACE: &str = "urn://x-artefacts-fns-vipul-tosmv-ru/311-14/4.0.6";
+
+pub struct Egrul {
+    ns: String,
+    types_ns: String,
+}
+
+impl Egrul {
+    pub fn new(ns: &str) -> Self {
+        // The types schema follows the version of the root schema.
+        let version = ns.rsplit('/').next().unwrap_or("4.0.6");
+        Egrul {
+            ns: ns.to_owned(),
+            types_ns: format!("urn://x-artefacts-fns/vipul-types/{version}"),
+        }
+    }
+
+    fn facts(&self, doc: &Document, sv: NodeId) -> EntityFacts {
+        let el = doc.element(sv);
+        let attr = |id: NodeId, name: &str| doc.element(id).attr(name).map(str::to_owned);
+        let name = doc.child_local(sv, "СвНаимЮЛ");
+        let mut facts = EntityFacts {
+            full_name: name.and_then(|n| attr(n, "НаимЮЛПолн")).unwrap_or_default(),
+            short_name: name.and_then(|n| attr(n, "НаимЮЛСокр")),
+            ogrn: el.attr("ОГРН").map(str::to_owned),
+            inn: el.attr("ИНН").map(str::to_owned),
+            kpp: el.attr("КПП").map(str::to_owned),
+            extract_date: el.attr("ДатаВып").unwrap_or_default().to_owned(),
+            ..EntityFacts::default()
+        };
+        if let Some(addr) = doc.child_local(sv, "СвАдресЮЛ") {
+            facts.address = doc
+                .child_local(addr, "АдресРФ")
+                .map(|a| address_text(doc, a));
+            facts.address_unreliable = doc.child_local(addr, "СвНедАдресЮЛ").is_some();
+        }
+        let reg = doc.child_local(sv, "СвОбрЮЛ");
+        facts.registration_date = reg
+            .and_then(|r| attr(r, "ДатаРег").or_else(|| attr(r, "ДатаОГРН")))
+            .or_else(|| el.attr("ДатаОГРН").map(str::to_owned))
+            .unwrap_or_default();
+        if let Some(end) = doc.child_local(sv, "СвПрекрЮЛ") {
+            let how = doc.child_local(end, "СпПрекрЮЛ");
+            facts.active = false;
+            facts.termination_date = attr(end, "ДатаПрекрЮЛ");
+            facts.status = how
+                .and_then(|h| attr(h, "НаимСпПрекрЮЛ"))
+                .unwrap_or_else(|| "Прекратило деятельность".into());
+            facts.status_code = how.and_then(|h| attr(h, "КодСпПрекрЮЛ"));
+        } else if let Some(st) = doc
+            .child_local(sv, "СвСтатус")
+            .and_then(|s| doc.child_local(s, "СвСтатус"))
+        {
+            facts.active = true;
+            facts.status = attr(st, "НаимСтатусЮЛ").unwrap_or_default();
+            facts.status_code = attr(st, "КодСтатусЮЛ");
+        } else {
+            facts.active = true;
+            facts.status = "Действующее".into();
+        }
+        if let Some(h) = doc.child_local(sv, "СведДолжнФЛ") {
+            let person = doc.child_local(h, "СвФЛ");
+            facts.head = Some(Head {
+                name: person.map(|p| fns::person_name(doc, p)).unwrap_or_default(),
+                position: doc
+                    .child_local(h, "СвДолжн")
+                    .and_then(|d| attr(d, "НаимДолжн"))
+                    .unwrap_or_default(),
+                inn: person.and_then(|p| attr(p, "ИННФЛ")),
+            });
+        } else if let Some(m) = doc.child_local(sv, "СвУпрОрг") {
+            facts.head = doc.child_local(m, "НаимИННЮЛ").map(|n| Head {
+                name: attr(n, "НаимЮЛПолн").unwrap_or_default(),
+                position: "Управляющая организация".into(),
+                inn: attr(n, "ИНН"),
+            });
+        }
+        facts.main_okved = doc
+            .child_local(sv, "СвОКВЭД")
+            .and_then(|o| doc.child_local(o, "СвОКВЭДОсн"))
+            .map(|o| Okved {
+                code: attr(o, "КодОКВЭД").unwrap_or_default(),
+                name: attr(o, "НаимОКВЭД").unwrap_or_default(),
+            });
+        facts.capital = doc
+            .child_local(sv, "СвУстКап")
+            .and_then(|c| attr(c, "СумКап"));
+        facts
+    }
+}
+
+/// `187403, ОБЛАСТЬ ЛЕНИНГРАДСКАЯ, ГОРОД ВОЛХОВ, УЛИЦА ЛЕНИНА, ДОМ 12` from `АдресРФ`.
+fn address_text(doc: &Document, a: NodeId) -> String {
+    let el = doc.element(a);
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(i) = el.attr("Индекс") {
+        parts.push(i.to_owned());
+    }
+    for (child, ty, name) in [
+        ("Регион", "ТипРегион", "НаимРегион"),
+        ("Район", "ТипРайон", "НаимРайон"),
+        ("Город", "ТипГород", "НаимГород"),
+        ("НаселПункт", "ТипНаселПункт", "НаимНаселПункт"),
+        ("Улица", "ТипУлица", "НаимУлица"),
+    ] {
+        if let Some(c) = doc.child_local(a, child) {
+            let c = doc.element(c);
+            let words: Vec<&str> = [c.attr(ty), c.attr(name)].into_iter().flatten().collect();
+            parts.push(words.join(" "));
+        }
+    }
+    for k in ["Дом", "Корпус", "Кварт"] {
+        if let Some(v) = el.attr(k) {
+            parts.push(v.to_owned());
+        }
+    }
+    parts.join(", ")
+}
+
+impl Lookup for Egrul {
+    fn kind(&self) -> Kind {
+        Kind::Egrul
+    }
+    fn namespace(&self) -> &str {
+        &self.ns
+    }
+    fn request_root(&self) -> &'static str {
+        "FNSVipULRequest"
+    }
+    fn response_root(&self) -> &'static str {
+        "FNSVipULResponse"
+    }
+
+    fn build_request(&self, req: &LookupRequest, doc_id: &str) -> Document {
+        let ns = Some(self.ns.as_str());
+        let mut doc = Document::new(Some("ul"), "FNSVipULRequest", ns);
+        let root = doc.root();
+        doc.set_attr(root, "ИдДок", doc_id);
+        doc.set_attr(root, "НомерДела", req.case_id.as_str());
+        let q = doc.append_element(root, Some("ul"), "ЗапросЮЛ", ns);
+        match &req.subject.id {
+            SubjectId::Ogrn(v) => doc.append_text_element(q, Some("ul"), "ОГРН", ns, v.as_str()),
+            SubjectId::Inn(v) => doc.append_text_element(q, Some("ul"), "ИННЮЛ", ns, v.as_str()),
+            other => unreachable!("validation admits only ОГРН or ИНН for egrul, got {other:?}"),
+        };
+        doc
+    }
+
+    fn parse_answer(
+        &self,
+        doc: &Document,
+        root: NodeId,
+        req: &LookupRequest,
+        doc_id: &str,
+    ) -> Outcome {
+        let el = doc.element(root);
+        if !el.is(&self.ns, "FNSVipULResponse") {
+            return Outcome::failed(format!(
+                "expected an ЕГРЮЛ answer (FNSVipULResponse), got {el}"
+            ));
+        }
+        if el.attr("ИдДок") != Some(doc_id) {
+            return Outcome::failed(format!(
+                "the answer's ИдДок {:?} does not match the request's {doc_id}",
+                el.attr("ИдДок")
+            ));
+        }
+        if let Some(sv) = doc.child_local(root, "СвЮЛ") {
+            let e = doc.element(sv);
+            if let Some(wrong) = check_subject(req, &[e.attr("ОГРН"), e.attr("ИНН")]) {
+                return wrong;
+            }
+            return Outcome::with_facts(Verdict::Found, self.facts(doc, sv));
+        }
+        match text_local(doc, root, "КодОбр").as_deref() {
+            Some("01") => Outcome::new(Verdict::NotFound)
+                .with_note("КодОбр 01: сведения о юридическом лице в ЕГРЮЛ не найдены"),
+            Some("53") => Outcome::rejected(
+                RejectedBy::Agency,
+                "53",
+                "Сведения не могут быть предоставлены в электронном виде: запросите выписку на бумажном носителе",
+            ),
+            Some("54") => Outcome::failed(
+                "КодОбр 54: the extract came as an attachment, which mezhved does not read; open the SMEV answer in the case file",
+            ),
+            Some(code) => Outcome::rejected(
+                RejectedBy::Agency,
+                code,
+                format!("unknown ЕГРЮЛ processing code {code}"),
+            ),
+            None => Outcome::failed("the ЕГРЮЛ answer has neither СвЮЛ nor КодОбр"),
+        }
+    }
+
+    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String> {
+        let doc_id = doc
+            .element(root)
+            .attr("ИдДок")
+            .ok_or("FNSVipULRequest has no ИдДок")?
+            .to_owned();
+        let q = doc.child(root, &self.ns, "ЗапросЮЛ").ok_or("no ЗапросЮЛ")?;
+        let id = doc
+            .child_text(q, &self.ns, "ОГРН")
+            .or_else(|| doc.child_text(q, &self.ns, "ИННЮЛ"))
+            .ok_or("ЗапросЮЛ has neither ОГРН nor ИННЮЛ")?;
+        Ok(ProviderQuery {
+            doc_id,
+            identifiers: vec![id],
+        })
+    }
+
+    fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {
+        let data: EgrulData = record_data(answer)?;
+        data.validate()?;
+        Ok(vec![data.ogrn, data.inn])
+    }
+
+    fn render_answer(
+        &self,
+        query: &ProviderQuery,
+        answer: Option<&toml::Value>,
+    ) -> Result<Document, String> {
+        let Some(answer) = answer else {
+            return self.render_processing_code(query, "01");
+        };
+        let data: EgrulData = record_data(answer)?;
+        data.validate()?;
+        let mut doc = Document::new(Some("fns"), "FNSVipULResponse", Some(&self.ns));
+        let root = doc.root();
+        doc.set_attr(root, "ИдДок", &query.doc_id);
+        let (ns, types_ns) = (self.ns.clone(), self.types_ns.clone());
+        let mut w = FnsWriter {
+            doc: &mut doc,
+            ns: &ns,
+            types_ns: &types_ns,
+        };
+        data.render(&mut w, root)?;
+        Ok(doc)
+    }
+
+    fn render_processing_code(
+        &self,
+        query: &ProviderQuery,
+        code: &str,
+    ) -> Result<Document, String> {
+        let mut doc = Document::new(Some("fns"), "FNSVipULResponse", Some(&self.ns));
+        let root = doc.root();
+        doc.set_attr(root, "ИдДок", &query.doc_id);
+        doc.append_text_element(root, Some("fns"), "КодОбр", Some(&self.ns), code);
+        Ok(doc)
+    }
+}
+
+/// An ЕГРЮЛ extract as a tester writes it in `fixtures/registers/egrul.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EgrulData {
+    ogrn: String,
+    inn: String,
+    kpp: String,
+    full_name: String,
+    short_name: Option<String>,
+    /// ОКОПФ code and name («12300», «Общества с ограниченной ответственностью»).
+    opf_code: String,
+    opf_name: String,
+    registered: String,
+    /// Registration before 1 July 2002, by the old registering body.
+    registered_before_2002: Option<String>,
+    extract_date: String,
+    address: AddressData,
+    #[serde(default)]
+    address_unreliable: bool,
+    email: Option<String>,
+    tax_office: TaxOfficeData,
+    registering_office: TaxOfficeData,
+    status: Option<StatusData>,
+    termination: Option<TerminationData>,
+    head: Option<HeadData>,
+    okved: Option<OkvedData>,
+    #[serde(default)]
+    okved_extra: Vec<OkvedData>,
+    capital: Option<CapitalData>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressData {
+    index: Option<String>,
+    region_code: String,
+    /// `[type, name]`, as ФНС splits them: `["ОБЛАСТЬ", "ЛЕНИНГРАДСКАЯ"]`.
+    region: [String; 2],
+    district: Option<[String; 2]>,
+    city: Option<[String; 2]>,
+    locality: Option<[String; 2]>,
+    street: Option<[String; 2]>,
+    house: Option<String>,
+    building: Option<String>,
+    flat: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadData {
+    last_name: String,
+    first_name: String,
+    middle_name: Option<String>,
+    inn: Option<String>,
+    position: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CapitalData {
+    kind: String,
+    amount: String,
+}
+
+impl EgrulData {
+    fn validate(&self) -> Result<(), String> {
+        use crate::request::{Inn, Kpp, Ogrn};
+        Ogrn::parse(&self.ogrn).map_err(|e| e.message)?;
+        Inn::parse_legal(&self.inn).map_err(|e| e.message)?;
+        Kpp::parse(&self.kpp).map_err(|e| e.message)?;
+        for d in [&self.registered, &self.extract_date] {
+            fns::year_of(d)?;
+        }
+        if let Some(h) = &self.head
+            && let Some(inn) = &h.inn
+        {
+            Inn::parse_individual(inn).map_err(|e| format!("head: {}", e.message))?;
+        }
+        Ok(())
+    }
+
+    fn render(&self, w: &mut FnsWriter<'_>, root: NodeId) -> Result<(), String> {
+        let region = self.address.region_code.as_str();
+        let reg_year = fns::year_of(&self.registered)?;
+        // Registration records: creation first, then status and termination.
+        let mut seq = 1u32;
+        let mut next_grn = |date: &str| -> Result<(String, String), String> {
+            seq += 1;
+            Ok((
+                fns::grn(2, fns::year_of(date)?, region, seq * 7919),
+                date.to_owned(),
+            ))
+        };
+        let creation = (self.ogrn.clone(), self.registered.clone());
+
+        let sv = w.el(
+            root,
+            "СвЮЛ",
+            &[
+                ("ДатаВып", Some(&self.extract_date)),
+                ("ОГРН", Some(&self.ogrn)),
+                ("ДатаОГРН", Some(&self.registered)),
+                ("ИНН", Some(&self.inn)),
+                ("КПП", Some(&self.kpp)),
+                ("СпрОПФ", Some("ОКОПФ")),
+                ("КодОПФ", Some(&self.opf_code)),
+                ("ПолнНаимОПФ", Some(&self.opf_name)),
+            ],
+        );
+        let name = w.el(
+            sv,
+            "СвНаимЮЛ",
+            &[
+                ("НаимЮЛПолн", Some(&self.full_name)),
+                ("НаимЮЛСокр", self.short_name.as_deref()),
+            ],
+        );
+        grn_date(w, name, false, &creation);
+
+        let addr = w.el(sv, "СвАдресЮЛ", &[]);
+        let a = &self.address;
+        let rf = w.el(
+            addr,
+            "АдресРФ",
+            &[
+                ("Индекс", a.index.as_deref()),
+                ("КодРегион", Some(&a.region_code)),
+                ("Дом", a.house.as_deref()),
+                ("Корпус", a.building.as_deref()),
+                ("Кварт", a.flat.as_deref()),
+            ],
+        );
+        w.tel(
+            rf,
+            "Регион",
+            &[
+                ("ТипРегион", Some(&a.region[0])),
+                ("НаимРегион", Some(&a.region[1])),
+            ],
+        );
+        for (el, ty, nm, val) in [
+            ("Район", "ТипРайон", "НаимРайон", &a.district),
+            ("Город", "ТипГород", "НаимГород", &a.city),
+            ("НаселПункт", "ТипНаселПункт", "НаимНаселПункт", &a.locality),
+            ("Улица", "ТипУлица", "НаимУлица", &a.street),
+        ] {
+            if let Some([t, n]) = val {
+                w.tel(rf, el, &[(ty, Some(t)), (nm, Some(n))]);
+            }
+        }
+        grn_date(w, rf, true, &creation);
+        if self.address_unreliable {
+            let ned = w.el(
+                addr,
+                "СвНедАдресЮЛ",
+                &[
+                    ("ПризнНедАдресЮЛ", Some("1")),
+                    ("ТекстНедАдресЮЛ", Some("сведения недостоверны (результаты проверки достоверности содержащихся в ЕГРЮЛ сведений о юридическом лице)")),
+                ],
+            );
+            let rec = next_grn(&self.extract_date)?;
+            grn_date(w, ned, false, &rec);
+        }
+        if let Some(email) = &self.email {
+            let e = w.el(sv, "СвАдрЭлПочты", &[("E-mail", Some(email))]);
+            grn_date(w, e, false, &creation);
+        }
+        let obr = w.el(
+            sv,
+            "СвОбрЮЛ",
+            &[
+                ("ОГРН", Some(&self.ogrn)),
+                ("ДатаОГРН", Some(&self.registered)),
+                ("ДатаРег", self.registered_before_2002.as_deref()),
+            ],
+        );
+        let (sp_code, sp_name) = if self.registered_before_2002.is_some() {
+            ("02", "Регистрация до 1 июля 2002 года")
+        } else {
+            ("01", "Создание юридического лица")
+        };
+        w.el(
+            obr,
+            "СпОбрЮЛ",
+            &[
+                ("КодСпОбрЮЛ", Some(sp_code)),
+                ("НаимСпОбрЮЛ", Some(sp_name)),
+            ],
+        );
+        grn_date(w, obr, false, &creation);
+        let ro = w.el(
+            sv,
+            "СвРегОрг",
+            &[
+                ("КодНО", Some(&self.registering_office.code)),
+                ("НаимНО", Some(&self.registering_office.name)),
+            ],
+        );
+        grn_date(w, ro, false, &creation);
+
+        let mut records = vec![(creation.clone(), "11001", "Создание юридического лица")];
+        if let Some(st) = &self.status {
+            let wrap = w.el(sv, "СвСтатус", &[]);
+            w.el(
+                wrap,
+                "СвСтатус",
+                &[
+                    ("КодСтатусЮЛ", Some(&st.code)),
+                    ("НаимСтатусЮЛ", Some(&st.name)),
+                ],
+            );
+            let rec = next_grn(&st.date)?;
+            grn_date(w, wrap, false, &rec);
+            records.push((
+                rec,
+                "12001",
+                "Изменение сведений о статусе юридического лица",
+            ));
+        }
+        if let Some(t) = &self.termination {
+            let end = w.el(sv, "СвПрекрЮЛ", &[("ДатаПрекрЮЛ", Some(&t.date))]);
+            w.el(
+                end,
+                "СпПрекрЮЛ",
+                &[
+                    ("КодСпПрекрЮЛ", Some(&t.code)),
+                    ("НаимСпПрекрЮЛ", Some(&t.name)),
+                ],
+            );
+            w.el(
+                end,
+                "СвРегОрг",
+                &[
+                    ("КодНО", Some(&self.registering_office.code)),
+                    ("НаимНО", Some(&self.registering_office.name)),
+                ],
+            );
+            let rec = next_grn(&t.date)?;
+            grn_date(w, end, false, &rec);
+            records.push((rec, "16001", "Прекращение деятельности юридического лица"));
+        }
+        let tax = w.el(
+            sv,
+            "СвУчетНО",
+            &[
+                ("ИНН", Some(&self.inn)),
+                ("КПП", Some(&self.kpp)),
+                ("ДатаПостУч", Some(&self.registered)),
+            ],
+        );
+        w.el(
+            tax,
+            "СвНО",
+            &[
+                ("КодНО", Some(&self.tax_office.code)),
+                ("НаимНО", Some(&self.tax_office.name)),
+            ],
+        );
+        grn_date(w, tax, false, &creation);
+        if let Some(c) = &self.capital {
+            let cap = w.el(
+                sv,
+                "СвУстКап",
+                &[("НаимВидКап", Some(&c.kind)), ("СумКап", Some(&c.amount))],
+            );
+            grn_date(w, cap, false, &creation);
+        }
+        if let Some(h) = &self.head {
+            let d = w.el(sv, "СведДолжнФЛ", &[]);
+            let fl = w.el(
+                d,
+                "СвФЛ",
+                &[
+                    ("Фамилия", Some(&h.last_name)),
+                    ("Имя", Some(&h.first_name)),
+                    ("Отчество", h.middle_name.as_deref()),
+                    ("ИННФЛ", h.inn.as_deref()),
+                ],
+            );
+            grn_date(w, fl, true, &creation);
+            let pos = w.el(
+                d,
+                "СвДолжн",
+                &[
+                    ("ВидДолжн", Some("02")),
+                    ("НаимВидДолжн", Some("Руководитель юридического лица")),
+                    ("НаимДолжн", Some(&h.position)),
+                ],
+            );
+            grn_date(w, pos, false, &creation);
+        }
+        if self.okved.is_some() || !self.okved_extra.is_empty() {
+            let o = w.el(sv, "СвОКВЭД", &[]);
+            let all = self
+                .okved
+                .iter()
+                .map(|x| ("СвОКВЭДОсн", x))
+                .chain(self.okved_extra.iter().map(|x| ("СвОКВЭДДоп", x)));
+            for (el, x) in all {
+                let e = w.el(
+                    o,
+                    el,
+                    &[
+                        ("КодОКВЭД", Some(&x.code)),
+                        ("НаимОКВЭД", Some(&x.name)),
+                        ("ПрВерсОКВЭД", Some("2014")),
+                    ],
+                );
+                grn_date(w, e, true, &creation);
+            }
+        }
+        for (i, ((grn, date), code, name)) in records.iter().enumerate() {
+            let id = format!("{}{:04}", reg_year, i + 1);
+            let z = w.el(
+                sv,
+                "СвЗапЕГРЮЛ",
+                &[
+                    ("ИдЗап", Some(&id)),
+                    ("ГРН", Some(grn)),
+                    ("ДатаЗап", Some(date)),
+                ],
+            );
+            w.el(
+                z,
+                "ВидЗап",
+                &[("КодСПВЗ", Some(code)), ("НаимВидЗап", Some(name))],
+            );
+            w.el(
+                z,
+                "СвРегОрг",
+                &[
+                    ("КодНО", Some(&self.registering_office.code)),
+                    ("НаимНО", Some(&self.registering_office.name)),
+                ],
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `ГРНДата` (record number and date) under `parent`; `typed` when the
+/// parent is declared by a shared type, which puts it in the types namespace.
+fn grn_date(w: &mut FnsWriter<'_>, parent: NodeId, typed: bool, (grn, date): &(String, String)) {
+    let attrs = [
+        ("ГРН", Some(grn.as_str())),
+        ("ДатаЗаписи", Some(date.as_str())),
+    ];
+    if typed {
+        w.tel(parent, "ГРНДата", &attrs);
+    } else {
+        w.el(parent, "ГРНДата", &attrs);
+    }
+}

@@ -1,0 +1,353 @@
+//! One module per register: it builds the business XML of its VS, reads the
+//! agency's answer into a typed [`Outcome`], and, for the emulator, reads a
+//! request and renders an answer from fixture data. Adding a register means
+//! one new file here, one schema under `schemas/`, fixture data and one line
+//! in [`Registry::new`].
+
+mod egrip;
+mod egrul;
+mod fns;
+mod foreign_agent;
+mod tax_debt;
+mod unreliable_supplier;
+
+use serde::{Deserialize, Serialize};
+
+use crate::request::{Kind, LookupRequest, Subject};
+use crate::xml::{Document, NodeId};
+
+pub use tax_debt::DebtFlags;
+
+/// The normalised answer to one lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// ЕГРЮЛ/ЕГРИП: the register holds the subject (whatever its status).
+    Found,
+    NotFound,
+    /// Tax debt is recorded.
+    HasDebt,
+    NoDebt,
+    /// The answer does not establish the fact (unknown flag or code); never
+    /// read as the favourable answer.
+    Unknown,
+    /// РНП / foreign agents: the subject is in the register now.
+    Listed,
+    NotListed,
+    /// The agency or SMEV refused to answer; code and text are kept.
+    Rejected,
+    /// Technical failure; the officer must fall back to paper or the public
+    /// register.
+    Failed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Found => "found",
+            Verdict::NotFound => "not_found",
+            Verdict::HasDebt => "has_debt",
+            Verdict::NoDebt => "no_debt",
+            Verdict::Unknown => "unknown",
+            Verdict::Listed => "listed",
+            Verdict::NotListed => "not_listed",
+            Verdict::Rejected => "rejected",
+            Verdict::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [
+            Verdict::Found,
+            Verdict::NotFound,
+            Verdict::HasDebt,
+            Verdict::NoDebt,
+            Verdict::Unknown,
+            Verdict::Listed,
+            Verdict::NotListed,
+            Verdict::Rejected,
+            Verdict::Failed,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// The officer has to act by other means (paper request, public register).
+    pub fn needs_fallback(self) -> bool {
+        matches!(self, Verdict::Rejected | Verdict::Failed | Verdict::Unknown)
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectedBy {
+    Smev,
+    Agency,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub by: RejectedBy,
+    pub code: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub reason: String,
+}
+
+/// A verdict with what supports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// The facts an officer needs, in a per-register shape (see README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Rejection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Why a verdict is `unknown`, or anything else the officer should read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Outcome {
+    pub fn new(verdict: Verdict) -> Self {
+        Outcome {
+            verdict,
+            facts: None,
+            rejection: None,
+            failure: None,
+            note: None,
+        }
+    }
+
+    pub fn with_facts(verdict: Verdict, facts: impl Serialize) -> Self {
+        Outcome {
+            facts: Some(serde_json::to_value(facts).expect("facts are plain data")),
+            ..Outcome::new(verdict)
+        }
+    }
+
+    pub fn rejected(by: RejectedBy, code: impl Into<String>, text: impl Into<String>) -> Self {
+        Outcome {
+            rejection: Some(Rejection {
+                by,
+                code: code.into(),
+                text: text.into(),
+            }),
+            ..Outcome::new(Verdict::Rejected)
+        }
+    }
+
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Outcome {
+            failure: Some(Failure {
+                reason: reason.into(),
+            }),
+            ..Outcome::new(Verdict::Failed)
+        }
+    }
+
+    pub fn unknown(note: impl Into<String>) -> Self {
+        Outcome {
+            note: Some(note.into()),
+            ..Outcome::new(Verdict::Unknown)
+        }
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// What a provider reads from a request: the identifiers and the document
+/// id to echo in the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderQuery {
+    pub doc_id: String,
+    pub identifiers: Vec<String>,
+}
+
+/// One register's VS.
+pub trait Lookup: Send + Sync {
+    fn kind(&self) -> Kind;
+    /// Namespace of the VS (request and response roots).
+    fn namespace(&self) -> &str;
+    fn request_root(&self) -> &'static str;
+    fn response_root(&self) -> &'static str;
+
+    /// The business request; `doc_id` identifies it inside the VS and comes
+    /// back in the answer.
+    fn build_request(&self, req: &LookupRequest, doc_id: &str) -> Document;
+
+    /// Reads the answer rooted at `root` (the element under
+    /// `MessagePrimaryContent`). `doc_id` is what the request carried; an
+    /// answer for another document or another subject is a failure.
+    fn parse_answer(
+        &self,
+        doc: &Document,
+        root: NodeId,
+        req: &LookupRequest,
+        doc_id: &str,
+    ) -> Outcome;
+
+    /// Provider side: the identifiers a request asks about.
+    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String>;
+
+    /// Provider side: the identifiers a fixture answer (the register-specific
+    /// `answer` table of a subject) can be found by; also checks the table.
+    fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String>;
+
+    /// Provider side: the answer for `query` from a fixture `answer` table,
+    /// or, with `None`, the register's "not found" answer.
+    fn render_answer(
+        &self,
+        query: &ProviderQuery,
+        answer: Option<&toml::Value>,
+    ) -> Result<Document, String>;
+
+    /// Provider side: an answer carrying a VS processing code instead of data
+    /// (ЕГРЮЛ `КодОбр`, tax debt `КодОбраб`…), if the VS has one.
+    fn render_processing_code(&self, query: &ProviderQuery, code: &str)
+    -> Result<Document, String>;
+}
+
+/// Namespaces of the VS, overridable in `[lookup]` because several of them
+/// are not published and may differ on a real node.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LookupConfig {
+    pub egrul_namespace: String,
+    pub egrip_namespace: String,
+    pub tax_debt_namespace: String,
+    pub unreliable_supplier_namespace: String,
+    pub foreign_agent_namespace: String,
+    /// Values of `ПрЗадолж` read as "debt" and as "no debt"; anything else
+    /// is `unknown`.
+    pub tax_debt_flags: DebtFlags,
+}
+
+impl Default for LookupConfig {
+    fn default() -> Self {
+        LookupConfig {
+            egrul_namespace: egrul::NAMESPACE.into(),
+            egrip_namespace: egrip::NAMESPACE.into(),
+            tax_debt_namespace: tax_debt::NAMESPACE.into(),
+            unreliable_supplier_namespace: unreliable_supplier::NAMESPACE.into(),
+            foreign_agent_namespace: foreign_agent::NAMESPACE.into(),
+            tax_debt_flags: DebtFlags::default(),
+        }
+    }
+}
+
+/// Every register mezhved can ask.
+pub struct Registry {
+    lookups: Vec<Box<dyn Lookup>>,
+}
+
+impl Registry {
+    pub fn new(cfg: &LookupConfig) -> Self {
+        let lookups: Vec<Box<dyn Lookup>> = vec![
+            Box::new(egrul::Egrul::new(&cfg.egrul_namespace)),
+            Box::new(egrip::Egrip::new(&cfg.egrip_namespace)),
+            Box::new(tax_debt::TaxDebt::new(
+                &cfg.tax_debt_namespace,
+                cfg.tax_debt_flags.clone(),
+            )),
+            Box::new(unreliable_supplier::UnreliableSupplier::new(
+                &cfg.unreliable_supplier_namespace,
+            )),
+            Box::new(foreign_agent::ForeignAgent::new(
+                &cfg.foreign_agent_namespace,
+            )),
+        ];
+        Registry { lookups }
+    }
+
+    pub fn get(&self, kind: Kind) -> &dyn Lookup {
+        self.lookups
+            .iter()
+            .find(|l| l.kind() == kind)
+            .map(|b| b.as_ref())
+            .expect("every Kind has a lookup in the registry")
+    }
+
+    /// The lookup whose request root is `{ns}local` (provider side).
+    pub fn by_request_root(&self, ns: &str, local: &str) -> Option<&dyn Lookup> {
+        self.lookups
+            .iter()
+            .find(|l| l.namespace() == ns && l.request_root() == local)
+            .map(|b| b.as_ref())
+    }
+
+    /// The lookup whose response root is `{ns}local` (consumer side).
+    pub fn by_response_root(&self, ns: &str, local: &str) -> Option<&dyn Lookup> {
+        self.lookups
+            .iter()
+            .find(|l| l.namespace() == ns && l.response_root() == local)
+            .map(|b| b.as_ref())
+    }
+}
+
+/// The identifier values of a subject, as a provider would match them.
+pub fn subject_identifiers(s: &Subject) -> Vec<String> {
+    use crate::request::SubjectId;
+    let id = match &s.id {
+        SubjectId::Inn(v) => v.to_string(),
+        SubjectId::Ogrn(v) => v.to_string(),
+        SubjectId::Ogrnip(v) => v.to_string(),
+        SubjectId::Snils(v) => v.to_string(),
+    };
+    vec![id]
+}
+
+/// Deserialises the register-specific table of a fixture record.
+fn record_data<T: serde::de::DeserializeOwned>(record: &toml::Value) -> Result<T, String> {
+    record
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| e.to_string())
+}
+
+/// A failure when an answer names another subject than the one asked about.
+fn check_subject(req: &LookupRequest, answered: &[Option<&str>]) -> Option<Outcome> {
+    let asked = subject_identifiers(&req.subject);
+    if answered
+        .iter()
+        .flatten()
+        .any(|a| asked.iter().any(|q| q == a))
+    {
+        return None;
+    }
+    Some(Outcome::failed(format!(
+        "the answer is about {}, not the requested {}",
+        answered
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join("/"),
+        req.subject.describe()
+    )))
+}
+
+/// Text of the first child with this local name (ФНС schemas mix namespaces
+/// inside one element, so their parsers match on local names).
+fn text_local(doc: &Document, id: NodeId, local: &str) -> Option<String> {
+    doc.child_local(id, local)
+        .map(|c| doc.text(c).trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests;

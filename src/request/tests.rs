@@ -1,0 +1,173 @@
+use serde_json::{Value, json};
+use time::macros::date;
+
+use super::*;
+
+const TODAY: Date = date!(2026 - 11 - 23);
+
+fn valid() -> Value {
+    json!({
+        "request_id": "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e01",
+        "case_id": "LO-2026-000123",
+        "kind": "egrul",
+        "subject": {"ogrn": "1144703001233"},
+        "test": true,
+        "details": {
+            "requesting_body": {"name": "Комитет по труду и занятости населения Ленинградской области", "inn": "4704987655", "ogrn": "1154704007776"},
+            "service": {"name": "Оценка качества оказания общественно полезных услуг СО НКО", "registry_number": "4700000010000012345"},
+            "legal_basis": {"act": "Федеральный закон от 12.01.1996 № 7-ФЗ «О некоммерческих организациях»", "article": "ст. 31.4"},
+            "official": {"name": "Иванова Мария Петровна", "position": "главный специалист", "phone": "+7 (812) 539-41-54"},
+            "applicant_consent": true
+        }
+    })
+}
+
+fn parse(v: &Value) -> Result<LookupRequest, Invalid> {
+    parse_request(v.to_string().as_bytes(), TODAY)
+}
+
+fn refusal(v: &Value) -> (InvalidCode, String) {
+    let e = parse(v).unwrap_err();
+    (e.code, e.field)
+}
+
+#[test]
+fn accepts_a_complete_request() {
+    let r = parse(&valid()).unwrap();
+    assert_eq!(r.kind, Kind::Egrul);
+    assert_eq!(
+        r.subject.id,
+        SubjectId::Ogrn(Ogrn::parse("1144703001233").unwrap())
+    );
+    assert!(r.test);
+    assert_eq!(r.details.official.email, None);
+}
+
+#[test]
+fn names_the_field_of_each_refusal() {
+    let mut v = valid();
+    v["subject"] = json!({"ogrn": "1144703001234"});
+    assert_eq!(
+        refusal(&v),
+        (InvalidCode::InvalidCheckDigit, "subject.ogrn".into())
+    );
+
+    let mut v = valid();
+    v["subject"] = json!({"inn": "470312345687"});
+    assert_eq!(
+        refusal(&v).1,
+        "subject.inn",
+        "a 12-digit ИНН is not an ЕГРЮЛ subject"
+    );
+
+    let mut v = valid();
+    v["details"]["official"]
+        .as_object_mut()
+        .unwrap()
+        .remove("phone");
+    assert_eq!(
+        refusal(&v),
+        (InvalidCode::MissingField, "details.official".into())
+    );
+
+    let mut v = valid();
+    v["details"].as_object_mut().unwrap().remove("legal_basis");
+    assert_eq!(
+        refusal(&v),
+        (InvalidCode::MissingField, "details.legal_basis".into())
+    );
+
+    let mut v = valid();
+    v["case_id"] = json!("../../etc");
+    assert_eq!(refusal(&v), (InvalidCode::UnsafeCaseId, "case_id".into()));
+
+    let mut v = valid();
+    v["subjct"] = json!({});
+    assert_eq!(refusal(&v), (InvalidCode::UnknownField, "subjct".into()));
+
+    let mut v = valid();
+    v["test"] = json!("yes");
+    assert_eq!(refusal(&v), (InvalidCode::WrongType, "test".into()));
+
+    let mut v = valid();
+    v["request_id"] = json!("42");
+    assert_eq!(
+        refusal(&v),
+        (InvalidCode::InvalidValue, "request_id".into())
+    );
+
+    let mut v = valid();
+    v["as_of"] = json!("2026-11-01");
+    assert_eq!(
+        refusal(&v),
+        (InvalidCode::InvalidValue, "as_of".into()),
+        "as_of only for tax_debt"
+    );
+}
+
+#[test]
+fn tax_debt_needs_the_requesting_body_identifiers() {
+    let mut v = valid();
+    v["kind"] = json!("tax_debt");
+    v["subject"] = json!({"inn": "4703123451"});
+    v["as_of"] = json!("2026-11-20");
+    assert!(parse(&v).is_ok());
+    v["as_of"] = json!("2026-12-01");
+    assert_eq!(refusal(&v).1, "as_of");
+    v["as_of"] = json!("2026-11-20");
+    v["details"]["requesting_body"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ogrn");
+    assert_eq!(
+        refusal(&v),
+        (
+            InvalidCode::MissingField,
+            "details.requesting_body.ogrn".into()
+        )
+    );
+}
+
+#[test]
+fn subjects_per_kind() {
+    let mut v = valid();
+    v["kind"] = json!("foreign_agent");
+    v["subject"] = json!({"snils": "123-456-789 64"});
+    assert!(matches!(parse(&v).unwrap().subject.id, SubjectId::Snils(_)));
+    v["subject"] = json!({"snils": "12345678964", "inn": "4703123451"});
+    assert_eq!(refusal(&v), (InvalidCode::InvalidValue, "subject".into()));
+    v["kind"] = json!("unreliable_supplier");
+    v["subject"] = json!({"inn": "470312345687", "kpp": "470301001"});
+    assert_eq!(refusal(&v).1, "subject.kpp");
+    v["subject"] = json!({"inn": "4703123451", "kpp": "470301001"});
+    assert!(parse(&v).unwrap().subject.kpp.is_some());
+}
+
+#[test]
+fn refuses_bodies_that_are_not_json_or_too_large() {
+    assert_eq!(
+        parse_request(b"{not json", TODAY).unwrap_err().code,
+        InvalidCode::MalformedJson
+    );
+    assert_eq!(
+        parse_request(b"[1]", TODAY).unwrap_err().code,
+        InvalidCode::WrongType
+    );
+    let big = vec![b' '; MAX_BODY_BYTES + 1];
+    assert_eq!(
+        parse_request(&big, TODAY).unwrap_err().code,
+        InvalidCode::TooLarge
+    );
+}
+
+#[test]
+fn stored_form_parses_back_to_the_same_request() {
+    let mut v = valid();
+    v["kind"] = json!("tax_debt");
+    v["subject"] = json!({"inn": "4703123451"});
+    v["as_of"] = json!("2026-11-20");
+    let r = parse(&v).unwrap();
+    let stored = serde_json::to_vec(&r).unwrap();
+    assert!(String::from_utf8_lossy(&stored).contains(r#""as_of":"2026-11-20""#));
+    assert_eq!(parse_request(&stored, TODAY).unwrap(), r);
+}

@@ -1,0 +1,282 @@
+//! The consumer side: the envelopes mezhved sends and the answers it reads.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::fault::check_fault;
+use super::{ID_CALLER, ID_REQUEST, SmevError, Version, XSI_NS, body_child, envelope};
+use crate::clock;
+use crate::xml::{Document, NodeId};
+
+const T: Option<&str> = Some("smev");
+const B: Option<&str> = Some("smevb");
+
+/// A `SendRequestRequest` around `business`. Returns the document, the
+/// `SenderProvidedRequestData` to sign and the
+/// `CallerInformationSystemSignature` to put the signature in. Elements
+/// follow the schema's order, `TestMessage` last.
+pub fn send_request(
+    version: Version,
+    message_id: &Uuid,
+    business: &Document,
+    test: bool,
+    eol: Option<OffsetDateTime>,
+) -> (Document, NodeId, NodeId) {
+    let (tns, bns) = (Some(version.types_ns()), Some(version.basic_ns()));
+    let (mut doc, body) = envelope();
+    let req = doc.append_element(body, T, "SendRequestRequest", tns);
+    let sprd = doc.append_element(req, T, "SenderProvidedRequestData", tns);
+    doc.set_attr(sprd, "Id", ID_REQUEST);
+    doc.append_text_element(
+        sprd,
+        T,
+        "MessageID",
+        tns,
+        &message_id.hyphenated().to_string(),
+    );
+    if let Some(eol) = eol {
+        doc.append_text_element(sprd, T, "EOL", tns, &clock::rfc3339(eol));
+    }
+    let mpc = doc.append_element(sprd, B, "MessagePrimaryContent", bns);
+    doc.append_subtree(mpc, business, business.root());
+    if test {
+        doc.append_element(sprd, T, "TestMessage", tns);
+    }
+    let container = doc.append_element(req, T, "CallerInformationSystemSignature", tns);
+    (doc, sprd, container)
+}
+
+/// A `GetResponseRequest`; `selector` narrows it to one business type
+/// (namespace, root element). Returns the document, the
+/// `MessageTypeSelector` to sign and the signature container.
+pub fn get_response_request(
+    version: Version,
+    timestamp: OffsetDateTime,
+    selector: Option<(&str, &str)>,
+) -> (Document, NodeId, NodeId) {
+    let (tns, bns) = (Some(version.types_ns()), Some(version.basic_ns()));
+    let (mut doc, body) = envelope();
+    let req = doc.append_element(body, T, "GetResponseRequest", tns);
+    let sel = doc.append_element(req, B, "MessageTypeSelector", bns);
+    doc.set_attr(sel, "Id", ID_CALLER);
+    if let Some((ns, root)) = selector {
+        doc.append_text_element(sel, B, "NamespaceURI", bns, ns);
+        doc.append_text_element(sel, B, "RootElementLocalName", bns, root);
+    }
+    doc.append_text_element(sel, B, "Timestamp", bns, &clock::rfc3339(timestamp));
+    let container = doc.append_element(req, T, "CallerInformationSystemSignature", tns);
+    (doc, sel, container)
+}
+
+/// An `AckRequest` for the message SMEV delivered as `message_id`
+/// (`MessageMetadata/MessageId`); `accepted` is false when its signature
+/// was refused.
+pub fn ack_request(
+    version: Version,
+    message_id: &str,
+    accepted: bool,
+) -> (Document, NodeId, NodeId) {
+    let (tns, bns) = (Some(version.types_ns()), Some(version.basic_ns()));
+    let (mut doc, body) = envelope();
+    let req = doc.append_element(body, T, "AckRequest", tns);
+    let target = doc.append_text_element(req, B, "AckTargetMessage", bns, message_id);
+    doc.set_attr(target, "Id", ID_CALLER);
+    doc.set_attr(target, "accepted", if accepted { "true" } else { "false" });
+    let container = doc.append_element(req, T, "CallerInformationSystemSignature", tns);
+    (doc, target, container)
+}
+
+/// SMEV took a request into its queue.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub message_id: Option<String>,
+    /// Start of the answer deadline (210-FZ art. 7.2 part 3).
+    pub sending_timestamp: Option<OffsetDateTime>,
+    pub status: Option<String>,
+    /// `MessageMetadata`, signed by `signature` when SMEV signs it.
+    pub metadata: NodeId,
+    pub signature: Option<NodeId>,
+}
+
+fn version_of(doc: &Document, id: NodeId) -> Result<Version, SmevError> {
+    doc.element(id)
+        .ns
+        .as_deref()
+        .and_then(Version::of_namespace)
+        .ok_or_else(|| {
+            SmevError::shape(format!(
+                "{} is not a SMEV message-exchange element",
+                doc.element(id)
+            ))
+        })
+}
+
+fn signature_in(doc: &Document, container: Option<NodeId>) -> Option<NodeId> {
+    container.and_then(|c| doc.child(c, crate::xmldsig::DS_NS, "Signature"))
+}
+
+/// Reads the answer to `SendRequest`.
+pub fn parse_send_request_response(doc: &Document) -> Result<Accepted, SmevError> {
+    let el = body_child(doc)?;
+    check_fault(doc, el)?;
+    let v = version_of(doc, el)?;
+    let tns = v.types_ns();
+    if !doc.element(el).is(tns, "SendRequestResponse") {
+        return Err(SmevError::shape(format!(
+            "expected SendRequestResponse, got {}",
+            doc.element(el)
+        )));
+    }
+    let metadata = doc
+        .child(el, tns, "MessageMetadata")
+        .ok_or_else(|| SmevError::shape("SendRequestResponse has no MessageMetadata"))?;
+    Ok(Accepted {
+        message_id: doc.child_text(metadata, tns, "MessageId"),
+        sending_timestamp: doc
+            .child_text(metadata, tns, "SendingTimestamp")
+            .as_deref()
+            .and_then(parse_timestamp),
+        status: doc.child_text(metadata, tns, "Status"),
+        metadata,
+        signature: signature_in(doc, doc.child(el, tns, "SMEVSignature")),
+    })
+}
+
+/// What the agency (or SMEV on its behalf) answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseContent {
+    /// The business answer: the element under `MessagePrimaryContent`.
+    Primary(NodeId),
+    /// `RequestRejected`: code (`ACCESS_DENIED`, `NO_DATA`, …) and text.
+    Rejected(Vec<(String, String)>),
+    /// `RequestStatus`: an intermediate status from the provider.
+    Status { code: String, description: String },
+    /// `AsyncProcessingStatus`: SMEV's asynchronous verdict on the request.
+    AsyncStatus {
+        category: String,
+        details: Option<String>,
+        fault_type: Option<String>,
+        fault_code: Option<String>,
+        fault_description: Option<String>,
+    },
+}
+
+/// A message from the response queue.
+#[derive(Debug, Clone)]
+pub struct IncomingResponse {
+    pub version: Version,
+    /// The `Response` element, which SMEV signs.
+    pub response: NodeId,
+    pub smev_signature: Option<NodeId>,
+    pub original_message_id: Option<String>,
+    /// `MessageMetadata/MessageId`: what the `Ack` names.
+    pub message_id: Option<String>,
+    pub sending_timestamp: Option<OffsetDateTime>,
+    pub content: ResponseContent,
+}
+
+/// Reads a `GetResponseResponse`; `None` when the queue was empty.
+pub fn parse_get_response_response(doc: &Document) -> Result<Option<IncomingResponse>, SmevError> {
+    let el = body_child(doc)?;
+    check_fault(doc, el)?;
+    let v = version_of(doc, el)?;
+    let (tns, bns) = (v.types_ns(), v.basic_ns());
+    if !doc.element(el).is(tns, "GetResponseResponse") {
+        return Err(SmevError::shape(format!(
+            "expected GetResponseResponse, got {}",
+            doc.element(el)
+        )));
+    }
+    let Some(msg) = doc.child(el, tns, "ResponseMessage") else {
+        return Ok(None);
+    };
+    let response = doc
+        .child(msg, tns, "Response")
+        .ok_or_else(|| SmevError::shape("ResponseMessage has no Response"))?;
+    let sprd = doc
+        .child(response, tns, "SenderProvidedResponseData")
+        .ok_or_else(|| SmevError::shape("Response has no SenderProvidedResponseData"))?;
+    let metadata = doc.child(response, tns, "MessageMetadata");
+    let content = if let Some(mpc) = doc.child(sprd, bns, "MessagePrimaryContent") {
+        let root = doc
+            .child_elements(mpc)
+            .next()
+            .ok_or_else(|| SmevError::shape("MessagePrimaryContent is empty"))?;
+        ResponseContent::Primary(root)
+    } else if doc.child(sprd, tns, "RequestRejected").is_some() {
+        ResponseContent::Rejected(
+            doc.children_named(sprd, tns, "RequestRejected")
+                .map(|r| {
+                    (
+                        doc.child_text(r, tns, "RejectionReasonCode")
+                            .unwrap_or_default(),
+                        doc.child_text(r, tns, "RejectionReasonDescription")
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        )
+    } else if let Some(st) = doc.child(sprd, tns, "RequestStatus") {
+        ResponseContent::Status {
+            code: doc.child_text(st, tns, "StatusCode").unwrap_or_default(),
+            description: doc
+                .child_text(st, tns, "StatusDescription")
+                .unwrap_or_default(),
+        }
+    } else if let Some(st) = doc.child(sprd, tns, "AsyncProcessingStatus") {
+        let fault = doc.child(st, tns, "SmevFault");
+        ResponseContent::AsyncStatus {
+            category: doc
+                .child_text(st, tns, "StatusCategory")
+                .unwrap_or_default(),
+            details: doc.child_text(st, tns, "StatusDetails"),
+            fault_type: fault.and_then(|f| {
+                doc.element(f)
+                    .attrs
+                    .iter()
+                    .find(|a| a.ns.as_deref() == Some(XSI_NS) && a.local == "type")
+                    .map(|a| a.value.clone())
+            }),
+            fault_code: fault.and_then(|f| doc.child_text(f, bns, "Code")),
+            fault_description: fault.and_then(|f| doc.child_text(f, bns, "Description")),
+        }
+    } else {
+        return Err(SmevError::shape(
+            "SenderProvidedResponseData carries no known content",
+        ));
+    };
+    Ok(Some(IncomingResponse {
+        version: v,
+        response,
+        smev_signature: signature_in(doc, doc.child(msg, tns, "SMEVSignature")),
+        original_message_id: doc.child_text(response, tns, "OriginalMessageId"),
+        message_id: metadata.and_then(|m| doc.child_text(m, tns, "MessageId")),
+        sending_timestamp: metadata
+            .and_then(|m| doc.child_text(m, tns, "SendingTimestamp"))
+            .as_deref()
+            .and_then(parse_timestamp),
+        content,
+    }))
+}
+
+/// Reads the answer to `Ack`.
+pub fn parse_ack_response(doc: &Document) -> Result<(), SmevError> {
+    let el = body_child(doc)?;
+    check_fault(doc, el)?;
+    let v = version_of(doc, el)?;
+    if !doc.element(el).is(v.types_ns(), "AckResponse") {
+        return Err(SmevError::shape(format!(
+            "expected AckResponse, got {}",
+            doc.element(el)
+        )));
+    }
+    Ok(())
+}
+
+/// `xs:dateTime` as SMEV writes it; a time without an offset is Moscow time.
+pub(crate) fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
+    if let Some(t) = clock::parse_rfc3339(s) {
+        return Some(t);
+    }
+    clock::parse_rfc3339(&format!("{s}+03:00"))
+}
