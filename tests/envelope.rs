@@ -1,0 +1,238 @@
+//! Signed SMEV envelopes: schema-valid against the official SMEV and ФНС
+//! XSDs, and their signatures verify with independent tools (xmlsec1 for
+//! RSA, `openssl dgst` for GOST) and with mezhved's own verifier.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use mezhved::request::Kind;
+use mezhved::smev::{self, Version};
+use mezhved::xml;
+use mezhved::xmldsig::{
+    self, ReferenceTransforms, SignatureAlgorithm, SigningKey, TrustStore, VerifyPolicy,
+};
+
+fn signed_envelope(version: Version, key: &SigningKey, transforms: ReferenceTransforms) -> Vec<u8> {
+    let req = lookup_request(Kind::Egrul, "1144703001233");
+    let registry = mezhved::lookup::Registry::new(&Default::default());
+    let business = registry
+        .get(Kind::Egrul)
+        .build_request(&req, &req.request_id.to_string());
+    let id = smev::new_message_id();
+    let (mut doc, sprd, container) = smev::send_request(version, &id, &business, true, None);
+    xmldsig::sign_element(&mut doc, sprd, container, key, transforms).unwrap();
+    xml::to_bytes(&doc)
+}
+
+fn egrul_ns() -> (&'static str, std::path::PathBuf) {
+    (
+        "urn://x-artefacts-fns-vipul-tosmv-ru/311-14/4.0.6",
+        business_schema(Kind::Egrul),
+    )
+}
+
+#[test]
+fn signed_send_request_validates_against_smev_1_1_and_1_3() {
+    let key = SigningKey::generate(SignatureAlgorithm::RsaSha256, "test", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (version, v) in [(Version::V1_1, "1.1"), (Version::V1_3, "1.3")] {
+        let bytes = signed_envelope(version, &key, ReferenceTransforms::Smev);
+        let schema = envelope_schema(dir.path(), v, &[egrul_ns()]);
+        xmllint_validate(&bytes, &schema);
+        // MessageID is a lower-case UUID v1, TestMessage is the last element.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let mid = text
+            .split("MessageID>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap();
+        let parsed = uuid::Uuid::parse_str(mid).unwrap();
+        assert_eq!(parsed.get_version_num(), 1);
+        assert_eq!(mid, mid.to_lowercase());
+        assert!(
+            text.contains("<smev:TestMessage/></smev:SenderProvidedRequestData>"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn schema_validation_catches_a_broken_envelope() {
+    let key = SigningKey::generate(SignatureAlgorithm::RsaSha256, "test", 1).unwrap();
+    let bytes = signed_envelope(Version::V1_3, &key, ReferenceTransforms::Smev);
+    let broken = String::from_utf8(bytes)
+        .unwrap()
+        .replace("<ul:ОГРН>1144703001233", "<ul:ОГРН>11447030012");
+    let dir = tempfile::tempdir().unwrap();
+    let schema = envelope_schema(dir.path(), "1.3", &[egrul_ns()]);
+    let file = dir.path().join("broken.xml");
+    std::fs::write(&file, broken).unwrap();
+    let status = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&schema)
+        .arg(&file)
+        .output()
+        .unwrap()
+        .status;
+    assert!(!status.success(), "a 11-digit ОГРН must not validate");
+}
+
+#[test]
+fn rsa_signature_verifies_with_xmlsec1() {
+    let key = SigningKey::generate(SignatureAlgorithm::RsaSha256, "test", 1).unwrap();
+    let bytes = signed_envelope(Version::V1_3, &key, ReferenceTransforms::ExcC14nOnly);
+    let dir = tempfile::tempdir().unwrap();
+    let (doc, cert) = (dir.path().join("env.xml"), dir.path().join("cert.pem"));
+    std::fs::write(&doc, &bytes).unwrap();
+    std::fs::write(&cert, key.certificate().to_pem().unwrap()).unwrap();
+    let run = |file: &std::path::Path| {
+        Command::new("xmlsec1")
+            .args(["--verify", "--pubkey-cert-pem"])
+            .arg(&cert)
+            .args([
+                "--id-attr:Id",
+                "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.3:SenderProvidedRequestData",
+            ])
+            .arg(file)
+            .output()
+            .expect("xmlsec1 is installed (Debian xmlsec1)")
+    };
+    let out = run(&doc);
+    assert!(
+        out.status.success(),
+        "xmlsec1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let tampered = dir.path().join("tampered.xml");
+    std::fs::write(
+        &tampered,
+        String::from_utf8(bytes)
+            .unwrap()
+            .replace("1144703001233", "1027700132195"),
+    )
+    .unwrap();
+    assert!(
+        !run(&tampered).status.success(),
+        "xmlsec1 accepted a tampered envelope"
+    );
+}
+
+#[test]
+fn gost_2012_signature_verifies_with_openssl_dgst() {
+    assert!(
+        xmldsig::gost::available(),
+        "{}",
+        xmldsig::gost::INSTALL_HINT
+    );
+    let key = SigningKey::generate(SignatureAlgorithm::Gost2012_256, "test", 1).unwrap();
+    let bytes = signed_envelope(Version::V1_3, &key, ReferenceTransforms::Smev);
+    let doc = xml::parse(&bytes).unwrap();
+    let find = |local: &str| {
+        doc.descendants(doc.root())
+            .into_iter()
+            .find(|id| doc.element(*id).local == local)
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+
+    // Canonical SignedInfo by xmllint, not by mezhved.
+    let si = xml::element_to_string(&doc, find("SignedInfo")).replacen(
+        "<ds:SignedInfo",
+        "<ds:SignedInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"",
+        1,
+    );
+    std::fs::write(p("si.xml"), si).unwrap();
+    let c14n = Command::new("xmllint")
+        .arg("--exc-c14n")
+        .arg(p("si.xml"))
+        .output()
+        .unwrap();
+    assert!(c14n.status.success());
+    std::fs::write(p("si.c14n"), &c14n.stdout).unwrap();
+
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let sig = b64.decode(doc.text(find("SignatureValue"))).unwrap();
+    std::fs::write(p("sig.bin"), sig).unwrap();
+    std::fs::write(
+        p("pub.pem"),
+        key.certificate()
+            .public_key()
+            .unwrap()
+            .public_key_to_pem()
+            .unwrap(),
+    )
+    .unwrap();
+    let conf = p("gost.cnf");
+    std::fs::write(
+        &conf,
+        "openssl_conf = openssl_init\n[openssl_init]\nengines = engine_section\n[engine_section]\ngost = gost_section\n[gost_section]\nengine_id = gost\ndefault_algorithms = ALL\n",
+    )
+    .unwrap();
+    let verify = |data: &str| {
+        Command::new("openssl")
+            .env("OPENSSL_CONF", &conf)
+            .args(["dgst", "-md_gost12_256", "-verify"])
+            .arg(p("pub.pem"))
+            .arg("-signature")
+            .arg(p("sig.bin"))
+            .arg(p(data))
+            .output()
+            .unwrap()
+    };
+    let out = verify("si.c14n");
+    assert!(
+        out.status.success(),
+        "openssl: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The digest of the transformed SenderProvidedRequestData, computed by openssl.
+    let octets = xmldsig::transform::transform(&doc, find("SenderProvidedRequestData")).unwrap();
+    std::fs::write(p("sprd.bin"), octets).unwrap();
+    let dgst = Command::new("openssl")
+        .env("OPENSSL_CONF", &conf)
+        .args(["dgst", "-md_gost12_256", "-binary"])
+        .arg(p("sprd.bin"))
+        .output()
+        .unwrap();
+    assert_eq!(b64.encode(dgst.stdout), doc.text(find("DigestValue")));
+
+    // And a tampered SignedInfo fails.
+    let mut bad = std::fs::read(p("si.c14n")).unwrap();
+    let n = bad.len() - 30;
+    bad[n] ^= 1;
+    std::fs::write(p("bad.c14n"), bad).unwrap();
+    assert!(!verify("bad.c14n").status.success());
+}
+
+#[test]
+fn mezhved_verifies_its_own_signature_after_a_round_trip() {
+    for alg in [
+        SignatureAlgorithm::Gost2012_256,
+        SignatureAlgorithm::Gost2012_512,
+        SignatureAlgorithm::EcdsaSha256,
+    ] {
+        let key = SigningKey::generate(alg, "test", 1).unwrap();
+        let bytes = signed_envelope(Version::V1_1, &key, ReferenceTransforms::Smev);
+        let doc = xml::parse(&bytes).unwrap();
+        let req = smev::parse_send_request(&doc).unwrap();
+        let trust = TrustStore::default().with_certificate(key.certificate().to_owned());
+        let policy = VerifyPolicy {
+            trust: Some(&trust),
+            at: mezhved::clock::now(),
+            allow_exc_c14n_only: false,
+        };
+        let v =
+            xmldsig::verify(&doc, req.signature.unwrap(), req.sender_provided, &policy).unwrap();
+        assert_eq!(v.algorithm, alg);
+        assert!(!v.reformatted_after_signing);
+    }
+}
