@@ -1,9 +1,14 @@
 //! mezhved: the interagency message gateway between case systems and SMEV 3.
 
+pub mod casefile;
 pub mod clock;
+pub mod config;
 pub mod emulator;
 pub mod lookup;
+pub mod pipeline;
+pub mod provider;
 pub mod request;
 pub mod smev;
+pub mod transport;
 pub mod xml;
 pub mod xmldsig;

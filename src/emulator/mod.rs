@@ -2,5 +2,160 @@
 //! from the register data under `fixtures/`.
 
 pub mod data;
+mod node;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
 
 pub use data::{FixtureSubject, Fixtures, ProviderAnswer};
+pub use node::{Node, NodeSettings, TraceEntry};
+
+use crate::config::Settings;
+use crate::lookup::Registry;
+use crate::xmldsig::SigningKey;
+
+/// The file, under the emulator directory, clients trust.
+pub const CERT_FILE: &str = "emulator-cert.pem";
+
+/// A running emulator.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub node: Arc<Node>,
+    pub certificate: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/smev", self.addr)
+    }
+
+    pub fn stop(self) {
+        self.task.abort();
+    }
+
+    /// Serves until the task ends (the process is stopped).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error(transparent)]
+    Fixtures(#[from] data::FixtureError),
+    #[error("emulator key: {0}")]
+    Key(#[from] crate::xmldsig::SignatureError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Loads the data and the emulator's key (created on first use; GOST when
+/// the engine is available, else the development fallback) and starts
+/// serving on `listen` (port 0 picks a free port).
+pub async fn start(
+    settings: &Settings,
+    listen: &str,
+    data_dir: &std::path::Path,
+) -> Result<Running, EmulatorError> {
+    let registry = Registry::new(&settings.lookup);
+    let fixtures = Fixtures::load(data_dir, &registry)?;
+    let dir = settings.emulator_dir();
+    let wanted = crate::config::parse_algorithm_name(&settings.emulator.algorithm)
+        .unwrap_or(crate::xmldsig::SignatureAlgorithm::Gost2012_256);
+    let algorithm = if wanted.is_gost() && !crate::xmldsig::gost::available() {
+        settings
+            .signing
+            .fallback()
+            .ok()
+            .flatten()
+            .unwrap_or(crate::xmldsig::SignatureAlgorithm::RsaSha256)
+    } else {
+        wanted
+    };
+    let key = SigningKey::load_or_generate(algorithm, &dir, "mezhved SMEV 3 emulator")?;
+    let certificate = dir.join(CERT_FILE);
+    let pem = key
+        .certificate()
+        .to_pem()
+        .map_err(crate::xmldsig::SignatureError::from)?;
+    std::fs::write(&certificate, pem).map_err(|source| EmulatorError::Io {
+        path: certificate.display().to_string(),
+        source,
+    })?;
+    let node = Arc::new(Node::new(
+        registry,
+        fixtures,
+        key,
+        NodeSettings {
+            answer_delay: Duration::from_millis(settings.emulator.answer_delay_ms),
+            redeliver_after: Duration::from_secs(settings.emulator.redeliver_after_secs),
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| EmulatorError::Listen {
+            addr: listen.to_owned(),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Listen {
+            addr: listen.to_owned(),
+            source,
+        })?;
+    let app = Router::new()
+        .route("/", post(soap))
+        .route("/{*path}", post(soap))
+        .route("/control/messages", get(messages))
+        .layer(DefaultBodyLimit::max(crate::provider::MAX_RESPONSE_BYTES))
+        .with_state(node.clone());
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the emulator stopped");
+        }
+    });
+    Ok(Running {
+        addr,
+        node,
+        certificate,
+        task,
+    })
+}
+
+async fn soap(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+    let action = headers
+        .get("SOAPAction")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let node2 = node.clone();
+    let reply = tokio::task::spawn_blocking(move || node2.handle(action.as_deref(), &body))
+        .await
+        .expect("the emulator handler does not panic");
+    (
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        reply.body,
+    )
+}
+
+async fn messages(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    axum::Json(node.trace())
+}

@@ -187,6 +187,8 @@ pub enum InvalidCode {
     InvalidCheckDigit,
     /// The case id could escape the case directory or is not a case number.
     UnsafeCaseId,
+    /// The `request_id` was already used for another case.
+    RequestIdReused,
 }
 
 impl InvalidCode {
@@ -200,6 +202,7 @@ impl InvalidCode {
             InvalidCode::InvalidValue => "invalid_value",
             InvalidCode::InvalidCheckDigit => "invalid_check_digit",
             InvalidCode::UnsafeCaseId => "unsafe_case_id",
+            InvalidCode::RequestIdReused => "request_id_reused",
         }
     }
 }

@@ -1,0 +1,133 @@
+//! The journal of a case: one JSON line per event, each carrying the hash of
+//! the line before it, so that removing or editing a line is detectable.
+//! Documents are linked into the chain by their own hashes.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::fsio::sha256_hex;
+
+pub const FILE: &str = "journal.jsonl";
+/// `prev` of the first line of a journal.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub at: String,
+    pub request_id: String,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// `file name → sha256` of documents this event wrote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<(String, String)>,
+    pub prev: String,
+    #[serde(default)]
+    pub hash: String,
+}
+
+impl Entry {
+    fn compute_hash(&self) -> String {
+        let mut unhashed = self.clone();
+        unhashed.hash = String::new();
+        let json = serde_json::to_vec(&unhashed).expect("journal entries serialise");
+        sha256_hex(&json)
+    }
+}
+
+/// Appends an event to `dir/journal.jsonl` under an exclusive file lock
+/// (several gateways may share the case store) and syncs it.
+pub fn append(dir: &Path, mut entry: Entry) -> std::io::Result<Entry> {
+    let path = dir.join(FILE);
+    let mut f = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&path)?;
+    f.lock()?;
+    entry.prev = last_hash(&mut f)?.unwrap_or_else(|| GENESIS.to_owned());
+    entry.hash = entry.compute_hash();
+    let mut line = serde_json::to_vec(&entry).expect("journal entries serialise");
+    line.push(b'\n');
+    f.write_all(&line)?;
+    f.sync_data()?;
+    f.unlock()?;
+    Ok(entry)
+}
+
+fn last_hash(f: &mut std::fs::File) -> std::io::Result<Option<String>> {
+    let len = f.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(None);
+    }
+    let start = len.saturating_sub(16 * 1024);
+    f.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail)?;
+    let text = String::from_utf8_lossy(&tail);
+    let last = text
+        .trim_end_matches('\n')
+        .rsplit('\n')
+        .next()
+        .unwrap_or("");
+    match serde_json::from_str::<Entry>(last) {
+        Ok(e) => Ok(Some(e.hash)),
+        Err(e) => Err(std::io::Error::other(format!(
+            "the last journal line is unreadable: {e}"
+        ))),
+    }
+}
+
+/// Reads a journal and checks its chain; returns the entries or the number
+/// of the first broken line.
+pub fn verify(dir: &Path) -> Result<Vec<Entry>, String> {
+    let text = std::fs::read_to_string(dir.join(FILE)).map_err(|e| e.to_string())?;
+    let mut prev = GENESIS.to_owned();
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let e: Entry =
+            serde_json::from_str(line).map_err(|err| format!("line {}: {err}", i + 1))?;
+        if e.prev != prev || e.compute_hash() != e.hash {
+            return Err(format!("line {}: the hash chain is broken", i + 1));
+        }
+        prev = e.hash.clone();
+        out.push(e);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(event: &str) -> Entry {
+        Entry {
+            at: "2026-11-23T10:00:00+03:00".into(),
+            request_id: "r".into(),
+            event: event.into(),
+            detail: None,
+            documents: vec![],
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn chain_detects_edits_and_removals() {
+        let dir = tempfile::tempdir().unwrap();
+        for e in ["accepted", "sent", "completed"] {
+            append(dir.path(), entry(e)).unwrap();
+        }
+        assert_eq!(verify(dir.path()).unwrap().len(), 3);
+        let path = dir.path().join(FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"sent\"", "\"failed\"")).unwrap();
+        assert!(verify(dir.path()).unwrap_err().contains("line 2"));
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+        assert!(verify(dir.path()).unwrap_err().contains("line 2"));
+    }
+}

@@ -1,0 +1,126 @@
+use serde_json::json;
+
+use super::*;
+use crate::lookup::Outcome;
+
+fn request(case: &str, id: &str) -> LookupRequest {
+    let v = json!({
+        "request_id": id, "case_id": case, "kind": "egrul", "subject": {"ogrn": "1144703001233"},
+        "details": {
+            "requesting_body": {"name": "Комитет"},
+            "service": {"name": "Услуга", "registry_number": "4700000010000012345"},
+            "legal_basis": {"act": "7-ФЗ", "article": "31.4"},
+            "official": {"name": "Иванова М. П.", "position": "специалист", "email": "a@b.ru"},
+            "applicant_consent": false
+        }
+    });
+    crate::request::parse_request(v.to_string().as_bytes(), clock::moscow_today()).unwrap()
+}
+
+const ID: &str = "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e01";
+
+#[test]
+fn a_request_lives_through_its_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let req = request("LO-1", ID);
+    let Acceptance::New(mut rec) = store.accept(&req, ReplyRoute::default()).unwrap() else {
+        panic!("expected a new request");
+    };
+    assert_eq!(store.open_requests().unwrap().len(), 1);
+    store
+        .record_envelope(&mut rec, "b077cd84-3959-11f1-b8b2-0242333cce59", b"<env/>")
+        .unwrap();
+    store.record_sent(&mut rec, None).unwrap();
+    assert_eq!(
+        store
+            .find_by_message("b077cd84-3959-11f1-b8b2-0242333cce59")
+            .unwrap()
+            .unwrap()
+            .request_id,
+        req.request_id
+    );
+    store.record_response(&mut rec, b"<resp/>").unwrap();
+    let result = store
+        .complete(&mut rec, Outcome::new(Verdict::Found))
+        .unwrap();
+    assert!(!result.fallback_required);
+    assert_eq!(
+        store.load(&req.request_id).unwrap().unwrap().state,
+        State::Completed
+    );
+    assert_eq!(
+        store.open_requests().unwrap().len(),
+        1,
+        "open until the reply is confirmed"
+    );
+    store.mark_replied(&mut rec).unwrap();
+    assert!(store.open_requests().unwrap().is_empty());
+
+    let dir = store.request_dir(&rec);
+    for f in [
+        REQUEST_FILE,
+        STATE_FILE,
+        ENVELOPE_FILE,
+        RESPONSE_FILE,
+        RESULT_FILE,
+    ] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let entries = journal::verify(&store.case_dir("LO-1")).unwrap();
+    let events: Vec<&str> = entries.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "accepted",
+            "signed",
+            "sent",
+            "answered",
+            "completed",
+            "replied"
+        ]
+    );
+    assert_eq!(entries[3].documents[0].1, sha256_hex(b"<resp/>"));
+}
+
+#[test]
+fn the_same_request_id_is_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let req = request("LO-1", ID);
+    assert!(matches!(
+        store.accept(&req, ReplyRoute::default()).unwrap(),
+        Acceptance::New(_)
+    ));
+    assert!(matches!(
+        store.accept(&req, ReplyRoute::default()).unwrap(),
+        Acceptance::Existing(_)
+    ));
+    let other_case = request("LO-2", ID);
+    match store.accept(&other_case, ReplyRoute::default()).unwrap() {
+        Acceptance::Conflict { case_id } => assert_eq!(case_id, "LO-1"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_crash_between_claim_and_state_is_finished_on_redelivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let req = request("LO-1", ID);
+    // Only the claim made it to disk.
+    std::fs::write(dir.path().join(".index/requests").join(ID), "LO-1").unwrap();
+    assert!(matches!(
+        store.accept(&req, ReplyRoute::default()).unwrap(),
+        Acceptance::New(_)
+    ));
+}
+
+#[test]
+fn message_ids_from_the_network_cannot_name_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.find_by_message("../requests/x").unwrap().is_none());
+    let p = store.store_orphan("../../etc/passwd", b"x").unwrap();
+    assert!(p.starts_with(dir.path().join(".orphans")));
+}

@@ -1,0 +1,326 @@
+//! Typed settings: the built-in `config/default.toml`, an optional file on
+//! top, then `MEZHVED__SECTION__KEY` environment variables. Unknown keys are
+//! errors, so a typo never silently keeps a default.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::lookup::LookupConfig;
+use crate::smev::Version;
+use crate::xmldsig::SignatureAlgorithm;
+
+/// The built-in defaults (the file `config/default.toml`).
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub gateway: GatewaySettings,
+    pub amqp: AmqpSettings,
+    pub smev: SmevSettings,
+    pub signing: SigningSettings,
+    pub emulator: EmulatorSettings,
+    pub lookup: LookupConfig,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    pub cases_root: PathBuf,
+    pub state_dir: PathBuf,
+    pub send_concurrency: usize,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    pub url: String,
+    pub prefix: String,
+    pub prefetch: u16,
+    pub delivery_limit: u32,
+}
+
+impl std::fmt::Debug for AmqpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSettings")
+            .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("prefetch", &self.prefetch)
+            .field("delivery_limit", &self.delivery_limit)
+            .finish()
+    }
+}
+
+impl AmqpSettings {
+    pub fn queue_requests(&self) -> String {
+        format!("{}.requests", self.prefix)
+    }
+    pub fn queue_dead(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+    pub fn exchange_results(&self) -> String {
+        format!("{}.results", self.prefix)
+    }
+    pub fn queue_replies(&self) -> String {
+        format!("{}.replies", self.prefix)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmevSettings {
+    pub endpoint: String,
+    pub version: String,
+    pub timeout_secs: u64,
+    pub poll_min_ms: u64,
+    pub poll_max_ms: u64,
+    pub trust: Vec<PathBuf>,
+    pub eol_hours: u64,
+}
+
+impl SmevSettings {
+    pub fn version(&self) -> Result<Version, ConfigError> {
+        Version::parse(&self.version).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "smev.version {:?} is not 1.1, 1.2 or 1.3",
+                self.version
+            ))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSettings {
+    pub algorithm: String,
+    pub key: String,
+    pub certificate: String,
+    pub key_password_file: String,
+    pub gost_engine: String,
+    pub development_fallback: String,
+}
+
+impl SigningSettings {
+    pub fn algorithm(&self) -> Result<SignatureAlgorithm, ConfigError> {
+        parse_algorithm("signing.algorithm", &self.algorithm)
+    }
+    pub fn fallback(&self) -> Result<Option<SignatureAlgorithm>, ConfigError> {
+        if self.development_fallback.is_empty() {
+            return Ok(None);
+        }
+        parse_algorithm("signing.development_fallback", &self.development_fallback).map(Some)
+    }
+    /// A key was configured (as opposed to development keys).
+    pub fn has_key(&self) -> bool {
+        !self.key.is_empty()
+    }
+}
+
+/// The algorithm of a configuration value such as `emulator.algorithm`.
+pub fn parse_algorithm_name(v: &str) -> Result<SignatureAlgorithm, ConfigError> {
+    parse_algorithm("algorithm", v)
+}
+
+fn parse_algorithm(key: &str, v: &str) -> Result<SignatureAlgorithm, ConfigError> {
+    SignatureAlgorithm::from_name(v).ok_or_else(|| {
+        ConfigError::Invalid(format!(
+            "{key} {v:?} is not one of gost2012-256, gost2012-512, rsa-sha256, ecdsa-sha256"
+        ))
+    })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmulatorSettings {
+    pub listen: String,
+    pub data: PathBuf,
+    pub answer_delay_ms: u64,
+    pub redeliver_after_secs: u64,
+    pub algorithm: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Built-in defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut b = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "{} does not exist",
+                    f.display()
+                )));
+            }
+            b = b.add_source(File::from(f).format(FileFormat::Toml));
+        }
+        let vars: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("MEZHVED__"))
+            .collect();
+        b = b.add_source(
+            Environment::with_prefix("MEZHVED")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("smev.trust")
+                .with_list_parse_key("lookup.tax_debt_flags.debt")
+                .with_list_parse_key("lookup.tax_debt_flags.no_debt")
+                .try_parsing(true)
+                .source(Some(vars)),
+        );
+        let settings: Settings = b.build()?.try_deserialize()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.smev.version()?;
+        self.signing.algorithm()?;
+        self.signing.fallback()?;
+        parse_algorithm("emulator.algorithm", &self.emulator.algorithm)?;
+        if self.signing.has_key() != !self.signing.certificate.is_empty() {
+            return Err(ConfigError::Invalid(
+                "signing.key and signing.certificate go together: set both or neither".into(),
+            ));
+        }
+        if !(self.smev.endpoint.starts_with("http://")
+            || self.smev.endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "smev.endpoint {:?} is not an http(s) URL",
+                self.smev.endpoint
+            )));
+        }
+        if self.gateway.send_concurrency == 0 || self.amqp.prefetch == 0 {
+            return Err(ConfigError::Invalid(
+                "gateway.send_concurrency and amqp.prefetch must be at least 1".into(),
+            ));
+        }
+        if self.smev.poll_min_ms == 0 || self.smev.poll_min_ms > self.smev.poll_max_ms {
+            return Err(ConfigError::Invalid(
+                "smev.poll_min_ms must be between 1 and poll_max_ms".into(),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "plain" | "json") {
+            return Err(ConfigError::Invalid(format!(
+                "log.format {:?} is not plain or json",
+                self.log.format
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.gateway.state_dir.join("keys")
+    }
+
+    pub fn emulator_dir(&self) -> PathBuf {
+        self.gateway.state_dir.join("emulator")
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.gateway.state_dir.join("spool")
+    }
+}
+
+/// `amqp://user:secret@host/` → `amqp://user:***@host/`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((cred, host)) => match cred.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => format!("{scheme}://{cred}@{host}"),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_defaults_load() {
+        let s = Settings::load_with_env(None, []).unwrap();
+        assert_eq!(s.amqp.queue_requests(), "mezhved.requests");
+        assert_eq!(s.smev.version().unwrap(), Version::V1_3);
+        assert_eq!(s.lookup, LookupConfig::default());
+    }
+
+    #[test]
+    fn environment_overrides_any_key() {
+        let env = [
+            ("MEZHVED__AMQP__PREFIX".to_string(), "t1".to_string()),
+            (
+                "MEZHVED__SMEV__TRUST".to_string(),
+                "a.pem,b.pem".to_string(),
+            ),
+            (
+                "MEZHVED__GATEWAY__SEND_CONCURRENCY".to_string(),
+                "3".to_string(),
+            ),
+            (
+                "MEZHVED__LOOKUP__TAX_DEBT_FLAGS__NO_DEBT".to_string(),
+                "0,2".to_string(),
+            ),
+        ];
+        let s = Settings::load_with_env(None, env).unwrap();
+        assert_eq!(s.amqp.prefix, "t1");
+        assert_eq!(
+            s.smev.trust,
+            vec![PathBuf::from("a.pem"), PathBuf::from("b.pem")]
+        );
+        assert_eq!(s.gateway.send_concurrency, 3);
+        assert_eq!(s.lookup.tax_debt_flags.no_debt, vec!["0", "2"]);
+    }
+
+    #[test]
+    fn refuses_typos_and_bad_values() {
+        let typo = [("MEZHVED__AMQP__URLL".to_string(), "x".to_string())];
+        assert!(Settings::load_with_env(None, typo).is_err());
+        let bad = [("MEZHVED__SMEV__VERSION".to_string(), "2.0".to_string())];
+        let e = Settings::load_with_env(None, bad).unwrap_err().to_string();
+        assert!(e.contains("smev.version"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s = Settings::load_with_env(
+            None,
+            [(
+                "MEZHVED__AMQP__URL".to_string(),
+                "amqp://u:hunter2@h/".to_string(),
+            )],
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert_eq!(redact_url("amqps://u:p@h:5671/v"), "amqps://u:***@h:5671/v");
+    }
+}

@@ -1,0 +1,122 @@
+//! HTTP to the SMEV node: one SOAP call, bounded in time and size, and the
+//! errors sorted into what can be retried.
+
+use std::time::Duration;
+
+use crate::smev::Operation;
+
+/// The largest SMEV answer read; larger payloads travel as attachments.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("cannot reach the SMEV node at {endpoint}: {message}")]
+    Connect { endpoint: String, message: String },
+    #[error("the SMEV node at {endpoint} did not answer within {secs} s")]
+    Timeout { endpoint: String, secs: u64 },
+    #[error("the SMEV node answered HTTP {status} without a SOAP message: {excerpt}")]
+    Http { status: u16, excerpt: String },
+    #[error("the SMEV answer exceeds {MAX_RESPONSE_BYTES} bytes")]
+    TooLarge,
+}
+
+impl ProviderError {
+    /// Connection problems, timeouts and server errors pass; a 4xx means
+    /// the request itself is wrong.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProviderError::Http { status, .. } => *status >= 500 || *status == 429,
+            ProviderError::TooLarge => false,
+            _ => true,
+        }
+    }
+}
+
+/// The SMEV endpoint.
+#[derive(Clone, Debug)]
+pub struct SmevClient {
+    http: reqwest::Client,
+    endpoint: String,
+    timeout: Duration,
+}
+
+impl SmevClient {
+    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, ProviderError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| ProviderError::Connect {
+                endpoint: endpoint.to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok(SmevClient {
+            http,
+            endpoint: endpoint.to_owned(),
+            timeout,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// POSTs a SOAP envelope. A SOAP fault arrives as HTTP 500 with a body
+    /// and is returned as a body, for the SMEV layer to read.
+    pub async fn call(&self, op: Operation, envelope: Vec<u8>) -> Result<Vec<u8>, ProviderError> {
+        let resp = self
+            .http
+            .post(&self.endpoint)
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .header("SOAPAction", format!("\"{}\"", op.soap_action()))
+            .body(envelope)
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = resp.status().as_u16();
+        if resp
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_RESPONSE_BYTES)
+        {
+            return Err(ProviderError::TooLarge);
+        }
+        let mut body = Vec::new();
+        let mut resp = resp;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(ProviderError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let looks_soap = body
+            .windows(8)
+            .take(512)
+            .any(|w| w.eq_ignore_ascii_case(b"envelope"));
+        if status == 200 || (status == 500 && looks_soap) {
+            return Ok(body);
+        }
+        let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        Err(ProviderError::Http { status, excerpt })
+    }
+
+    fn classify(&self, e: reqwest::Error) -> ProviderError {
+        if e.is_timeout() {
+            ProviderError::Timeout {
+                endpoint: self.endpoint.clone(),
+                secs: self.timeout.as_secs(),
+            }
+        } else {
+            let mut message = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                message = format!("{message}: {s}");
+                src = s.source();
+            }
+            ProviderError::Connect {
+                endpoint: self.endpoint.clone(),
+                message,
+            }
+        }
+    }
+}

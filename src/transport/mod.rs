@@ -1,0 +1,168 @@
+//! How requests arrive and results leave: RabbitMQ in production, a spool
+//! directory when no broker is available (the demo on a bare machine). Both
+//! behave the same: a message is acknowledged only after it is recorded, and
+//! replies and dead letters are confirmed before they count as sent.
+
+mod amqp;
+mod spool;
+
+use serde::Serialize;
+
+use crate::casefile::ReplyRoute;
+use crate::request::{Invalid, Kind};
+
+pub use amqp::{AmqpInbox, AmqpOutbox, Topology, connect_amqp, declare_topology};
+pub use spool::{SpoolInbox, SpoolOutbox, spool};
+
+/// One received message.
+#[derive(Debug)]
+pub struct Incoming {
+    pub body: Vec<u8>,
+    pub reply: ReplyRoute,
+    /// The AMQP `message_id` property, if the publisher set one.
+    pub message_id: Option<String>,
+    /// Whether the broker delivered it before (a restart or a crash).
+    pub redelivered: bool,
+    pub(crate) token: AckToken,
+}
+
+#[derive(Debug)]
+pub(crate) enum AckToken {
+    Amqp(lapin::Acker),
+    Spool(std::path::PathBuf),
+}
+
+/// Where requests are read from.
+pub enum Inbox {
+    Amqp(AmqpInbox),
+    Spool(SpoolInbox),
+}
+
+impl Inbox {
+    /// The next message; `None` when the source is closed.
+    pub async fn recv(&mut self) -> Result<Option<Incoming>, TransportError> {
+        match self {
+            Inbox::Amqp(i) => i.recv().await,
+            Inbox::Spool(i) => i.recv().await,
+        }
+    }
+}
+
+/// Where replies and dead letters are written. Cheap to clone.
+#[derive(Clone)]
+pub enum Outbox {
+    Amqp(AmqpOutbox),
+    Spool(SpoolOutbox),
+}
+
+impl Outbox {
+    pub async fn ack(&self, msg: &Incoming) -> Result<(), TransportError> {
+        match &msg.token {
+            AckToken::Amqp(acker) => {
+                acker
+                    .ack(lapin::options::BasicAckOptions::default())
+                    .await
+                    .map_err(|e| TransportError::Broker(format!("ack: {e}")))?;
+                Ok(())
+            }
+            AckToken::Spool(path) => spool::ack(path),
+        }
+    }
+
+    /// Gives a message back to the broker for another attempt.
+    pub async fn requeue(&self, msg: &Incoming) -> Result<(), TransportError> {
+        match &msg.token {
+            AckToken::Amqp(acker) => {
+                acker
+                    .nack(lapin::options::BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| TransportError::Broker(format!("nack: {e}")))?;
+                Ok(())
+            }
+            AckToken::Spool(path) => spool::requeue(path),
+        }
+    }
+
+    /// Publishes a result: to `reply_to` with the `correlation_id` when the
+    /// case system asked for it, otherwise to the results exchange with the
+    /// kind as routing key.
+    pub async fn publish_reply(
+        &self,
+        route: &ReplyRoute,
+        kind: Kind,
+        request_id: &str,
+        body: &[u8],
+    ) -> Result<(), TransportError> {
+        match self {
+            Outbox::Amqp(o) => o.publish_reply(route, kind, request_id, body).await,
+            Outbox::Spool(o) => o.publish_reply(request_id, body),
+        }
+    }
+
+    pub async fn publish_dead(&self, letter: &DeadLetter) -> Result<(), TransportError> {
+        let body = serde_json::to_vec_pretty(letter).expect("dead letters serialise");
+        match self {
+            Outbox::Amqp(o) => o.publish_dead(letter, &body).await,
+            Outbox::Spool(o) => o.publish_dead(&body),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Outbox::Amqp(o) => o.describe(),
+            Outbox::Spool(o) => o.describe(),
+        }
+    }
+}
+
+/// A refused message as it lands in the dead-letter queue: the reason, and
+/// the original untouched so that it can be fixed and replayed.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct DeadLetter {
+    pub reason: Invalid,
+    pub received_at: String,
+    /// The original body when it is UTF-8 text…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
+    /// …otherwise in base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_base64: Option<String>,
+    #[serde(default)]
+    pub reply: ReplyRoute,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+impl DeadLetter {
+    pub fn new(reason: Invalid, msg: &Incoming) -> Self {
+        use base64::Engine as _;
+        let (original, original_base64) = match std::str::from_utf8(&msg.body) {
+            Ok(s) => (Some(s.to_owned()), None),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(&msg.body)),
+            ),
+        };
+        DeadLetter {
+            reason,
+            received_at: crate::clock::rfc3339(crate::clock::now()),
+            original,
+            original_base64,
+            reply: msg.reply.clone(),
+            message_id: msg.message_id.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("RabbitMQ: {0}")]
+    Broker(String),
+    #[error("the broker refused (nack) a message published to {0}")]
+    Nacked(String),
+    #[error("spool directory {path}: {message}")]
+    Spool { path: String, message: String },
+}
