@@ -203,7 +203,7 @@ impl Settings {
         self.signing.algorithm()?;
         self.signing.fallback()?;
         parse_algorithm("emulator.algorithm", &self.emulator.algorithm)?;
-        if self.signing.has_key() != !self.signing.certificate.is_empty() {
+        if self.signing.has_key() == self.signing.certificate.is_empty() {
             return Err(ConfigError::Invalid(
                 "signing.key and signing.certificate go together: set both or neither".into(),
             ));

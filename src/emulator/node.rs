@@ -131,7 +131,7 @@ impl Node {
                 );
             }
         };
-        let child = match smev::body_child_pub(&doc) {
+        let child = match smev::body_child(&doc) {
             Ok(c) => c,
             Err(e) => return self.fault(Version::V1_3, FaultKind::InvalidContent, &e.to_string()),
         };

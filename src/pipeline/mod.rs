@@ -493,7 +493,7 @@ impl Gateway {
                         .await?
                         .unwrap_or_default();
                     drop(_g);
-                    self.process_answer(rec, &data, false)
+                    self.process_answer(rec, &data)
                         .instrument(span.clone())
                         .await;
                 }
@@ -630,7 +630,7 @@ impl Gateway {
                 info!(state = rec.state.as_str(), "answer already stored; acknowledging again");
                 self.send_ack(&smev_id, true).await;
                 if rec.state == State::Answered {
-                    self.process_answer(rec, bytes, false).await;
+                    self.process_answer(rec, bytes).await;
                 }
                 return;
             }
@@ -674,7 +674,7 @@ impl Gateway {
     }
 
     /// Re-reads a stored answer (after a restart) and finishes the request.
-    async fn process_answer(&self, rec: StateRecord, bytes: &[u8], _ack: bool) {
+    async fn process_answer(&self, rec: StateRecord, bytes: &[u8]) {
         let parsed = xml::parse(bytes).map_err(|e| e.to_string());
         let resp = parsed
             .as_ref()

@@ -179,13 +179,8 @@ pub fn message_id_time(id: &Uuid) -> Option<OffsetDateTime> {
         .map(|t| t + time::Duration::nanoseconds(i64::from(nanos)))
 }
 
-/// The SOAP body's single child element (for other modules).
-pub fn body_child_pub(doc: &Document) -> Result<NodeId, SmevError> {
-    body_child(doc)
-}
-
 /// The SOAP body's single child element.
-pub(crate) fn body_child(doc: &Document) -> Result<NodeId, SmevError> {
+pub fn body_child(doc: &Document) -> Result<NodeId, SmevError> {
     let root = doc.root();
     if !doc.element(root).is(SOAP_NS, "Envelope") {
         return Err(SmevError::shape(format!(

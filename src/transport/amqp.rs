@@ -158,15 +158,15 @@ pub async fn connect_amqp(
         .await
         .map_err(broker("consume the requests queue"))?;
     Ok((
-        Inbox::Amqp(AmqpInbox {
+        Inbox::Amqp(Box::new(AmqpInbox {
             consumer,
             _connection: conn,
-        }),
-        Outbox::Amqp(AmqpOutbox {
+        })),
+        Outbox::Amqp(Box::new(AmqpOutbox {
             channel: publish,
             topology,
             url: redact_url(&s.url),
-        }),
+        })),
     ))
 }
 

@@ -34,7 +34,7 @@ pub(crate) enum AckToken {
 
 /// Where requests are read from.
 pub enum Inbox {
-    Amqp(AmqpInbox),
+    Amqp(Box<AmqpInbox>),
     Spool(SpoolInbox),
 }
 
@@ -51,7 +51,7 @@ impl Inbox {
 /// Where replies and dead letters are written. Cheap to clone.
 #[derive(Clone)]
 pub enum Outbox {
-    Amqp(AmqpOutbox),
+    Amqp(Box<AmqpOutbox>),
     Spool(SpoolOutbox),
 }
 

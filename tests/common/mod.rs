@@ -114,3 +114,5 @@ pub fn lookup_request(kind: Kind, id: &str) -> LookupRequest {
     let body = request_json(kind, subject_for(kind, id)).to_string();
     mezhved::request::parse_request(body.as_bytes(), mezhved::clock::moscow_today()).unwrap()
 }
+
+pub mod harness;

@@ -1,0 +1,92 @@
+//! `schemas/request.schema.json` says what mezhved accepts: every sample
+//! request validates against it, except the ones meant to be refused for
+//! what a schema can express; check digits are mezhved's to catch.
+
+mod common;
+
+use common::*;
+use mezhved::request::{InvalidCode, parse_request};
+
+fn schema() -> jsonschema::Validator {
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root().join("schemas/request.schema.json")).unwrap())
+            .unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&s)
+        .unwrap()
+}
+
+#[test]
+fn the_schema_and_the_validator_agree_on_the_samples() {
+    let v = schema();
+    let today = time::macros::date!(2026 - 11 - 23);
+    let mut seen = 0;
+    for e in std::fs::read_dir(root().join("fixtures/requests")).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let body = std::fs::read(&path).unwrap();
+        let parsed = parse_request(&body, today);
+        let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        seen += 1;
+        match name.as_str() {
+            n if !n.contains("-invalid-") => {
+                assert!(parsed.is_ok(), "{n}: {parsed:?}");
+                let errors: Vec<String> = v
+                    .iter_errors(json.as_ref().unwrap())
+                    .map(|e| e.to_string())
+                    .collect();
+                assert!(errors.is_empty(), "{n}: {errors:?}");
+            }
+            "21-invalid-inn-check-digit.json" => {
+                // Well-formed, but the check digit is wrong: only mezhved sees it.
+                assert!(v.is_valid(json.as_ref().unwrap()));
+                assert_eq!(parsed.unwrap_err().code, InvalidCode::InvalidCheckDigit);
+            }
+            "24-invalid-not-json.json" => {
+                assert!(json.is_none());
+                assert_eq!(parsed.unwrap_err().code, InvalidCode::MalformedJson);
+            }
+            n => {
+                assert!(parsed.is_err(), "{n} should be refused");
+                assert!(
+                    !v.is_valid(json.as_ref().unwrap()),
+                    "{n} should fail the schema too"
+                );
+            }
+        }
+    }
+    assert!(seen >= 17);
+}
+
+#[test]
+fn the_schema_refuses_what_mezhved_refuses_per_kind() {
+    let v = schema();
+    let ok = request_json(
+        mezhved::request::Kind::Egrul,
+        serde_json::json!({"inn": "4703123451"}),
+    );
+    assert!(v.is_valid(&ok));
+    for (kind, subject) in [
+        ("egrul", serde_json::json!({"inn": "470312345687"})),
+        ("egrip", serde_json::json!({"ogrn": "1144703001233"})),
+        (
+            "tax_debt",
+            serde_json::json!({"inn": "4703123451", "kpp": "470301001"}),
+        ),
+        (
+            "foreign_agent",
+            serde_json::json!({"inn": "4703123451", "snils": "15678912317"}),
+        ),
+    ] {
+        let mut m = ok.clone();
+        m["kind"] = serde_json::json!(kind);
+        m["subject"] = subject;
+        assert!(!v.is_valid(&m), "{kind} {}", m["subject"]);
+        let today = mezhved::clock::moscow_today();
+        assert!(
+            parse_request(m.to_string().as_bytes(), today).is_err(),
+            "{kind}"
+        );
+    }
+}
