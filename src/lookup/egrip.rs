@@ -5,7 +5,8 @@ use serde::Deserialize;
 
 use super::fns::{self, EntityFacts, FnsWriter, Okved, OkvedData, StatusData, TaxOfficeData};
 use super::{
-    Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_subject, record_data, text_local,
+    Lookup, Outcome, ProviderQuery, Verdict, check_answer_root, check_subject, record_data,
+    text_local,
 };
 use crate::request::{Kind, LookupRequest, SubjectId};
 use crate::xml::{Document, NodeId};
@@ -125,17 +126,10 @@ impl Lookup for Egrip {
         req: &LookupRequest,
         doc_id: &str,
     ) -> Outcome {
-        let el = doc.element(root);
-        if !el.is(&self.ns, "FNSVipIPResponse") {
-            return Outcome::failed(format!(
-                "expected an ЕГРИП answer (FNSVipIPResponse), got {el}"
-            ));
-        }
-        if el.attr("ИдДок") != Some(doc_id) {
-            return Outcome::failed(format!(
-                "the answer's ИдДок {:?} does not match the request's {doc_id}",
-                el.attr("ИдДок")
-            ));
+        if let Some(wrong) =
+            check_answer_root(doc, root, (&self.ns, "FNSVipIPResponse"), "ИдДок", doc_id)
+        {
+            return wrong;
         }
         if let Some(sv) = doc.child_local(root, "СвИП") {
             let e = doc.element(sv);
@@ -145,22 +139,13 @@ impl Lookup for Egrip {
             }
             return Outcome::with_facts(Verdict::Found, self.facts(doc, sv));
         }
-        match text_local(doc, root, "КодОбр").as_deref() {
-            Some("01") => Outcome::new(Verdict::NotFound).with_note(
-                "КодОбр 01: сведения об индивидуальном предпринимателе в ЕГРИП не найдены",
-            ),
-            Some("53") => Outcome::rejected(
-                RejectedBy::Agency,
-                "53",
-                "Сведения не могут быть предоставлены в электронном виде: запросите выписку на бумажном носителе",
-            ),
-            Some(code) => Outcome::rejected(
-                RejectedBy::Agency,
-                code,
-                format!("unknown ЕГРИП processing code {code}"),
-            ),
-            None => Outcome::failed("the ЕГРИП answer has neither СвИП nor КодОбр"),
-        }
+        fns::processing_code_outcome(
+            text_local(doc, root, "КодОбр").as_deref(),
+            "ЕГРИП",
+            "об индивидуальном предпринимателе",
+            "СвИП",
+            false,
+        )
     }
 
     fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String> {
@@ -196,9 +181,8 @@ impl Lookup for Egrip {
         };
         let data: EgripData = record_data(answer)?;
         data.validate()?;
-        let mut doc = Document::new(Some("fns"), "FNSVipIPResponse", Some(&self.ns));
+        let mut doc = fns::answer_doc(&self.ns, "FNSVipIPResponse", &query.doc_id);
         let root = doc.root();
-        doc.set_attr(root, "ИдДок", &query.doc_id);
         let (ns, types_ns) = (self.ns.clone(), self.types_ns.clone());
         let mut w = FnsWriter {
             doc: &mut doc,
@@ -214,11 +198,12 @@ impl Lookup for Egrip {
         query: &ProviderQuery,
         code: &str,
     ) -> Result<Document, String> {
-        let mut doc = Document::new(Some("fns"), "FNSVipIPResponse", Some(&self.ns));
-        let root = doc.root();
-        doc.set_attr(root, "ИдДок", &query.doc_id);
-        doc.append_text_element(root, Some("fns"), "КодОбр", Some(&self.ns), code);
-        Ok(doc)
+        Ok(fns::processing_code_doc(
+            &self.ns,
+            "FNSVipIPResponse",
+            &query.doc_id,
+            code,
+        ))
     }
 }
 
@@ -410,58 +395,22 @@ impl EgripData {
             ],
         );
         grnip_date(w, tax, &creation);
-        if self.okved.is_some() || !self.okved_extra.is_empty() {
-            let o = w.el(sv, "СвОКВЭД", &[]);
-            let all = self
-                .okved
-                .iter()
-                .map(|x| ("СвОКВЭДОсн", x))
-                .chain(self.okved_extra.iter().map(|x| ("СвОКВЭДДоп", x)));
-            for (el, x) in all {
-                let e = w.el(
-                    o,
-                    el,
-                    &[
-                        ("КодОКВЭД", Some(&x.code)),
-                        ("НаимОКВЭД", Some(&x.name)),
-                        ("ПрВерсОКВЭД", Some("2014")),
-                    ],
-                );
-                w.tel(
-                    e,
-                    "ГРНИПДата",
-                    &[
-                        ("ГРНИП", Some(&creation.0)),
-                        ("ДатаЗаписи", Some(&creation.1)),
-                    ],
-                );
-            }
-        }
-        for (i, ((grn, date), code, name)) in records.iter().enumerate() {
-            let id = format!("{}{:04}", reg_year, i + 1);
-            let z = w.el(
-                sv,
-                "СвЗапЕГРИП",
-                &[
-                    ("ИдЗап", Some(&id)),
-                    ("ГРНИП", Some(grn)),
-                    ("ДатаЗап", Some(date)),
-                ],
-            );
-            w.el(
-                z,
-                "ВидЗап",
-                &[("КодСПВЗ", Some(code)), ("НаимВидЗап", Some(name))],
-            );
-            w.el(
-                z,
-                "СвРегОрг",
-                &[
-                    ("КодНО", Some(&self.registering_office.code)),
-                    ("НаимНО", Some(&self.registering_office.name)),
-                ],
-            );
-        }
+        fns::render_okved(
+            w,
+            sv,
+            self.okved.as_ref(),
+            &self.okved_extra,
+            ("ГРНИПДата", "ГРНИП"),
+            &creation,
+        );
+        fns::render_records(
+            w,
+            sv,
+            ("СвЗапЕГРИП", "ГРНИП"),
+            reg_year,
+            &records,
+            &self.registering_office,
+        );
         Ok(())
     }
 }

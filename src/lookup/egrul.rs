@@ -8,7 +8,8 @@ use super::fns::{
     TerminationData,
 };
 use super::{
-    Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_subject, record_data, text_local,
+    Lookup, Outcome, ProviderQuery, Verdict, check_answer_root, check_subject, record_data,
+    text_local,
 };
 use crate::request::{Kind, LookupRequest, SubjectId};
 use crate::xml::{Document, NodeId};
@@ -168,17 +169,10 @@ impl Lookup for Egrul {
         req: &LookupRequest,
         doc_id: &str,
     ) -> Outcome {
-        let el = doc.element(root);
-        if !el.is(&self.ns, "FNSVipULResponse") {
-            return Outcome::failed(format!(
-                "expected an ЕГРЮЛ answer (FNSVipULResponse), got {el}"
-            ));
-        }
-        if el.attr("ИдДок") != Some(doc_id) {
-            return Outcome::failed(format!(
-                "the answer's ИдДок {:?} does not match the request's {doc_id}",
-                el.attr("ИдДок")
-            ));
+        if let Some(wrong) =
+            check_answer_root(doc, root, (&self.ns, "FNSVipULResponse"), "ИдДок", doc_id)
+        {
+            return wrong;
         }
         if let Some(sv) = doc.child_local(root, "СвЮЛ") {
             let e = doc.element(sv);
@@ -187,24 +181,13 @@ impl Lookup for Egrul {
             }
             return Outcome::with_facts(Verdict::Found, self.facts(doc, sv));
         }
-        match text_local(doc, root, "КодОбр").as_deref() {
-            Some("01") => Outcome::new(Verdict::NotFound)
-                .with_note("КодОбр 01: сведения о юридическом лице в ЕГРЮЛ не найдены"),
-            Some("53") => Outcome::rejected(
-                RejectedBy::Agency,
-                "53",
-                "Сведения не могут быть предоставлены в электронном виде: запросите выписку на бумажном носителе",
-            ),
-            Some("54") => Outcome::failed(
-                "КодОбр 54: the extract came as an attachment, which mezhved does not read; open the SMEV answer in the case file",
-            ),
-            Some(code) => Outcome::rejected(
-                RejectedBy::Agency,
-                code,
-                format!("unknown ЕГРЮЛ processing code {code}"),
-            ),
-            None => Outcome::failed("the ЕГРЮЛ answer has neither СвЮЛ nor КодОбр"),
-        }
+        fns::processing_code_outcome(
+            text_local(doc, root, "КодОбр").as_deref(),
+            "ЕГРЮЛ",
+            "о юридическом лице",
+            "СвЮЛ",
+            true,
+        )
     }
 
     fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String> {
@@ -240,9 +223,8 @@ impl Lookup for Egrul {
         };
         let data: EgrulData = record_data(answer)?;
         data.validate()?;
-        let mut doc = Document::new(Some("fns"), "FNSVipULResponse", Some(&self.ns));
+        let mut doc = fns::answer_doc(&self.ns, "FNSVipULResponse", &query.doc_id);
         let root = doc.root();
-        doc.set_attr(root, "ИдДок", &query.doc_id);
         let (ns, types_ns) = (self.ns.clone(), self.types_ns.clone());
         let mut w = FnsWriter {
             doc: &mut doc,
@@ -258,11 +240,12 @@ impl Lookup for Egrul {
         query: &ProviderQuery,
         code: &str,
     ) -> Result<Document, String> {
-        let mut doc = Document::new(Some("fns"), "FNSVipULResponse", Some(&self.ns));
-        let root = doc.root();
-        doc.set_attr(root, "ИдДок", &query.doc_id);
-        doc.append_text_element(root, Some("fns"), "КодОбр", Some(&self.ns), code);
-        Ok(doc)
+        Ok(fns::processing_code_doc(
+            &self.ns,
+            "FNSVipULResponse",
+            &query.doc_id,
+            code,
+        ))
     }
 }
 
@@ -557,51 +540,22 @@ impl EgrulData {
             );
             grn_date(w, pos, false, &creation);
         }
-        if self.okved.is_some() || !self.okved_extra.is_empty() {
-            let o = w.el(sv, "СвОКВЭД", &[]);
-            let all = self
-                .okved
-                .iter()
-                .map(|x| ("СвОКВЭДОсн", x))
-                .chain(self.okved_extra.iter().map(|x| ("СвОКВЭДДоп", x)));
-            for (el, x) in all {
-                let e = w.el(
-                    o,
-                    el,
-                    &[
-                        ("КодОКВЭД", Some(&x.code)),
-                        ("НаимОКВЭД", Some(&x.name)),
-                        ("ПрВерсОКВЭД", Some("2014")),
-                    ],
-                );
-                grn_date(w, e, true, &creation);
-            }
-        }
-        for (i, ((grn, date), code, name)) in records.iter().enumerate() {
-            let id = format!("{}{:04}", reg_year, i + 1);
-            let z = w.el(
-                sv,
-                "СвЗапЕГРЮЛ",
-                &[
-                    ("ИдЗап", Some(&id)),
-                    ("ГРН", Some(grn)),
-                    ("ДатаЗап", Some(date)),
-                ],
-            );
-            w.el(
-                z,
-                "ВидЗап",
-                &[("КодСПВЗ", Some(code)), ("НаимВидЗап", Some(name))],
-            );
-            w.el(
-                z,
-                "СвРегОрг",
-                &[
-                    ("КодНО", Some(&self.registering_office.code)),
-                    ("НаимНО", Some(&self.registering_office.name)),
-                ],
-            );
-        }
+        fns::render_okved(
+            w,
+            sv,
+            self.okved.as_ref(),
+            &self.okved_extra,
+            ("ГРНДата", "ГРН"),
+            &creation,
+        );
+        fns::render_records(
+            w,
+            sv,
+            ("СвЗапЕГРЮЛ", "ГРН"),
+            reg_year,
+            &records,
+            &self.registering_office,
+        );
         Ok(())
     }
 }

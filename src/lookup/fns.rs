@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Outcome, RejectedBy, Verdict};
 use crate::xml::{Document, NodeId};
 
 /// The facts of a register extract (ЕГРЮЛ or ЕГРИП).
@@ -89,6 +90,132 @@ impl FnsWriter<'_> {
                 self.doc.set_attr(id, k, v);
             }
         }
+    }
+}
+
+/// The root of an extract answer, carrying the request's document id.
+pub(super) fn answer_doc(ns: &str, root: &str, doc_id: &str) -> Document {
+    let mut doc = Document::new(Some("fns"), root, Some(ns));
+    let r = doc.root();
+    doc.set_attr(r, "ИдДок", doc_id);
+    doc
+}
+
+/// An answer with a processing code (`КодОбр`) instead of an extract.
+pub(super) fn processing_code_doc(ns: &str, root: &str, doc_id: &str, code: &str) -> Document {
+    let mut doc = answer_doc(ns, root, doc_id);
+    let r = doc.root();
+    doc.append_text_element(r, Some("fns"), "КодОбр", Some(ns), code);
+    doc
+}
+
+/// What a `КодОбр` answer means. `register` and `subject` word the
+/// not-found note; `attachments` says whether the VS can send the extract
+/// as an attachment (code 54).
+pub(super) fn processing_code_outcome(
+    code: Option<&str>,
+    register: &str,
+    subject: &str,
+    extract_element: &str,
+    attachments: bool,
+) -> Outcome {
+    match code {
+        Some("01") => Outcome::new(Verdict::NotFound).with_note(format!(
+            "КодОбр 01: сведения {subject} в {register} не найдены"
+        )),
+        Some("53") => Outcome::rejected(
+            RejectedBy::Agency,
+            "53",
+            "Сведения не могут быть предоставлены в электронном виде: запросите выписку на бумажном носителе",
+        ),
+        Some("54") if attachments => Outcome::failed(
+            "КодОбр 54: the extract came as an attachment, which mezhved does not read; open the SMEV answer in the case file",
+        ),
+        Some(code) => Outcome::rejected(
+            RejectedBy::Agency,
+            code,
+            format!("unknown {register} processing code {code}"),
+        ),
+        None => Outcome::failed(format!(
+            "the {register} answer has neither {extract_element} nor КодОбр"
+        )),
+    }
+}
+
+/// A registration record: its number and date.
+pub(super) type Record = (String, String);
+
+/// `СвОКВЭД`: the main activity code and the others. `record` names the
+/// record element in the types namespace and its number attribute
+/// (`ГРНДата`/`ГРН` or `ГРНИПДата`/`ГРНИП`).
+pub(super) fn render_okved(
+    w: &mut FnsWriter<'_>,
+    parent: NodeId,
+    main: Option<&OkvedData>,
+    extra: &[OkvedData],
+    (record_el, number_attr): (&str, &str),
+    (number, date): &Record,
+) {
+    if main.is_none() && extra.is_empty() {
+        return;
+    }
+    let o = w.el(parent, "СвОКВЭД", &[]);
+    let all = main
+        .map(|x| ("СвОКВЭДОсн", x))
+        .into_iter()
+        .chain(extra.iter().map(|x| ("СвОКВЭДДоп", x)));
+    for (el, x) in all {
+        let e = w.el(
+            o,
+            el,
+            &[
+                ("КодОКВЭД", Some(&x.code)),
+                ("НаимОКВЭД", Some(&x.name)),
+                ("ПрВерсОКВЭД", Some("2014")),
+            ],
+        );
+        w.tel(
+            e,
+            record_el,
+            &[(number_attr, Some(number)), ("ДатаЗаписи", Some(date))],
+        );
+    }
+}
+
+/// The register's entries (`СвЗапЕГРЮЛ` / `СвЗапЕГРИП`), one per record with
+/// its kind code (СПВЗ) and name, all by the registering office.
+pub(super) fn render_records(
+    w: &mut FnsWriter<'_>,
+    parent: NodeId,
+    (element, number_attr): (&str, &str),
+    first_year: i32,
+    records: &[(Record, &str, &str)],
+    office: &TaxOfficeData,
+) {
+    for (i, ((number, date), code, name)) in records.iter().enumerate() {
+        let id = format!("{first_year}{:04}", i + 1);
+        let z = w.el(
+            parent,
+            element,
+            &[
+                ("ИдЗап", Some(&id)),
+                (number_attr, Some(number)),
+                ("ДатаЗап", Some(date)),
+            ],
+        );
+        w.el(
+            z,
+            "ВидЗап",
+            &[("КодСПВЗ", Some(code)), ("НаимВидЗап", Some(name))],
+        );
+        w.el(
+            z,
+            "СвРегОрг",
+            &[
+                ("КодНО", Some(&office.code)),
+                ("НаимНО", Some(&office.name)),
+            ],
+        );
     }
 }
 

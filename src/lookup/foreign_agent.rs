@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, record_data, text_local};
+use super::{
+    Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_answer_root, record_data, text_local,
+};
 use crate::request::{Inn, Kind, LookupRequest, Ogrn, Snils, SubjectId};
 use crate::xml::{Document, NodeId};
 
@@ -74,17 +76,14 @@ impl Lookup for ForeignAgent {
         req: &LookupRequest,
         doc_id: &str,
     ) -> Outcome {
-        let el = doc.element(root);
-        if !el.is(&self.ns, "ForeignAgentResponse") {
-            return Outcome::failed(format!(
-                "expected a foreign-agent answer (ForeignAgentResponse), got {el}"
-            ));
-        }
-        if el.attr("ИдЗапрос") != Some(doc_id) {
-            return Outcome::failed(format!(
-                "the answer's ИдЗапрос {:?} does not match the request's {doc_id}",
-                el.attr("ИдЗапрос")
-            ));
+        if let Some(wrong) = check_answer_root(
+            doc,
+            root,
+            (&self.ns, "ForeignAgentResponse"),
+            "ИдЗапрос",
+            doc_id,
+        ) {
+            return wrong;
         }
         let Some(info) = doc.child(root, &self.ns, "Сведения") else {
             return match text_local(doc, root, "КодОбраб") {

@@ -320,6 +320,29 @@ fn record_data<T: serde::de::DeserializeOwned>(record: &toml::Value) -> Result<T
         .map_err(|e: toml::de::Error| e.to_string())
 }
 
+/// The failure to report unless an answer's root is `{ns}local` and
+/// carries the document id the request was sent with (`id_attr`).
+fn check_answer_root(
+    doc: &Document,
+    root: NodeId,
+    (ns, local): (&str, &str),
+    id_attr: &str,
+    doc_id: &str,
+) -> Option<Outcome> {
+    let el = doc.element(root);
+    if !el.is(ns, local) {
+        return Some(Outcome::failed(format!(
+            "expected an answer {local} in {ns}, got {el}"
+        )));
+    }
+    match el.attr(id_attr) {
+        Some(id) if id == doc_id => None,
+        other => Some(Outcome::failed(format!(
+            "the answer's {id_attr} {other:?} does not match the request's {doc_id}"
+        ))),
+    }
+}
+
 /// A failure when an answer names another subject than the one asked about.
 fn check_subject(req: &LookupRequest, answered: &[Option<&str>]) -> Option<Outcome> {
     let asked = subject_identifiers(&req.subject);

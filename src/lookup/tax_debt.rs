@@ -10,7 +10,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_subject, record_data, text_local,
+    Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_answer_root, check_subject,
+    record_data, text_local,
 };
 use crate::request::{Inn, Kind, LookupRequest, SubjectId};
 use crate::xml::{Document, NodeId};
@@ -124,17 +125,10 @@ impl Lookup for TaxDebt {
         req: &LookupRequest,
         doc_id: &str,
     ) -> Outcome {
-        let el = doc.element(root);
-        if !el.is(&self.ns, "ZadorgResponse") {
-            return Outcome::failed(format!(
-                "expected a tax-debt answer (ZadorgResponse), got {el}"
-            ));
-        }
-        if el.attr("ИдЗапрос") != Some(doc_id) {
-            return Outcome::failed(format!(
-                "the answer's ИдЗапрос {:?} does not match the request's {doc_id}",
-                el.attr("ИдЗапрос")
-            ));
+        if let Some(wrong) =
+            check_answer_root(doc, root, (&self.ns, "ZadorgResponse"), "ИдЗапрос", doc_id)
+        {
+            return wrong;
         }
         let Some(sv) = doc.child(root, &self.ns, "СвЗадолж") else {
             return match text_local(doc, root, "КодОбраб") {

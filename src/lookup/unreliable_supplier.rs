@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, record_data};
+use super::{Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_answer_root, record_data};
 use crate::request::{Inn, Kind, Kpp, LookupRequest, SubjectId};
 use crate::xml::{Document, NodeId};
 
@@ -96,17 +96,14 @@ impl Lookup for UnreliableSupplier {
         req: &LookupRequest,
         doc_id: &str,
     ) -> Outcome {
-        let el = doc.element(root);
-        if !el.is(&self.ns, "UnfairSupplierResponse") {
-            return Outcome::failed(format!(
-                "expected an РНП answer (UnfairSupplierResponse), got {el}"
-            ));
-        }
-        if el.attr("requestId") != Some(doc_id) {
-            return Outcome::failed(format!(
-                "the answer's requestId {:?} does not match the request's {doc_id}",
-                el.attr("requestId")
-            ));
+        if let Some(wrong) = check_answer_root(
+            doc,
+            root,
+            (&self.ns, "UnfairSupplierResponse"),
+            "requestId",
+            doc_id,
+        ) {
+            return wrong;
         }
         if let Some(err) = doc.child(root, &self.ns, "errorInfo") {
             return Outcome::rejected(

@@ -8,6 +8,7 @@ mod write;
 pub use dom::{Attr, Document, Element, Node, NodeId, NsDecl, XML_NS};
 pub use parse::{Limits, parse, parse_with};
 pub use write::{element_to_string, to_bytes};
+pub(crate) use write::{escape_attr, escape_text};
 
 /// Why a document was refused.
 #[derive(Debug, thiserror::Error)]

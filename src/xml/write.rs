@@ -85,6 +85,9 @@ fn push_qname(out: &mut String, prefix: Option<&str>, local: &str) {
     out.push_str(local);
 }
 
+/// Escapes character data exactly as Canonical XML does (`&`, `<`, `>`, CR);
+/// exclusive c14n uses this very function, so the writer's output is
+/// already canonical in its character data.
 pub(crate) fn escape_text(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
@@ -97,6 +100,8 @@ pub(crate) fn escape_text(s: &str, out: &mut String) {
     }
 }
 
+/// Escapes an attribute value exactly as Canonical XML does (`&`, `<`, `"`,
+/// TAB, LF, CR), which also keeps whitespace through re-parsing.
 pub(crate) fn escape_attr(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {

@@ -7,7 +7,7 @@
 //! below while the binding stays the same. Declarations that are merely in
 //! scope are never written; neither are `xml:*` attributes of ancestors.
 
-use crate::xml::{Document, Node, NodeId, XML_NS};
+use crate::xml::{Document, Node, NodeId, XML_NS, escape_attr, escape_text};
 
 pub const ALGORITHM: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 
@@ -148,32 +148,6 @@ fn push_qname(out: &mut String, prefix: Option<&str>, local: &str) {
         out.push(':');
     }
     out.push_str(local);
-}
-
-fn escape_text(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => out.push(c),
-        }
-    }
-}
-
-fn escape_attr(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#x9;"),
-            '\n' => out.push_str("&#xA;"),
-            '\r' => out.push_str("&#xD;"),
-            _ => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]

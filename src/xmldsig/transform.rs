@@ -164,6 +164,9 @@ fn utf16_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
+/// Attribute escaping of the reference writer: the same characters as
+/// Canonical XML, but character references in lower-case hex (`&#xa;`), as
+/// Woodstox writes them. Not shared with c14n on purpose.
 fn escape_attr(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
