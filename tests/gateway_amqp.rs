@@ -120,9 +120,12 @@ async fn the_sent_envelope_is_schema_valid_and_its_signature_verifies() {
     );
     xmllint_validate(&envelope, &schema);
 
-    // The signature verifies, with the key's certificate only.
+    // The signature verifies with openssl and xmllint...
     let doc = mezhved::xml::parse(&envelope).unwrap();
     let req = mezhved::smev::parse_send_request(&doc).unwrap();
+    let transformed = mezhved::xmldsig::transform::transform(&doc, req.sender_provided).unwrap();
+    verify_with_openssl(&envelope, &transformed);
+    // ...and with mezhved's verifier, with the key's certificate only.
     let policy = mezhved::xmldsig::VerifyPolicy {
         trust: None,
         at: mezhved::clock::now(),

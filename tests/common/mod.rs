@@ -116,3 +116,123 @@ pub fn lookup_request(kind: Kind, id: &str) -> LookupRequest {
 }
 
 pub mod harness;
+
+/// Verifies the first `ds:Signature` of `xml` with tools outside mezhved:
+/// `xmllint --exc-c14n` canonicalises `SignedInfo`, `openssl dgst` checks
+/// the signature with the public key of the embedded certificate, and
+/// recomputes the digest of `transformed` (the referenced element after the
+/// SMEV transform). GOST needs the engine (loaded through OPENSSL_CONF).
+pub fn verify_with_openssl(xml: &[u8], transformed: &[u8]) {
+    use base64::Engine as _;
+    let doc = mezhved::xml::parse(xml).unwrap();
+    let find = |local: &str| {
+        doc.descendants(doc.root())
+            .into_iter()
+            .find(|id| doc.element(*id).local == local)
+            .unwrap_or_else(|| panic!("no {local}"))
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let text = |local: &str| {
+        doc.text(find(local))
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+    };
+    let method = doc
+        .element(find("SignatureMethod"))
+        .attr("Algorithm")
+        .unwrap()
+        .to_owned();
+    let md = match method.rsplit(['#', ':']).next().unwrap() {
+        "gostr34102012-gostr34112012-256" => "-md_gost12_256",
+        "gostr34102012-gostr34112012-512" => "-md_gost12_512",
+        "rsa-sha256" | "ecdsa-sha256" => "-sha256",
+        other => panic!("no openssl digest for {other}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let conf = p("gost.cnf");
+    std::fs::write(
+        &conf,
+        "openssl_conf = openssl_init\n[openssl_init]\nengines = engine_section\n[engine_section]\ngost = gost_section\n[gost_section]\nengine_id = gost\ndefault_algorithms = ALL\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .env("OPENSSL_CONF", &conf)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // SignedInfo, canonicalised by xmllint.
+    let si = mezhved::xml::element_to_string(&doc, find("SignedInfo")).replacen(
+        "<ds:SignedInfo",
+        "<ds:SignedInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"",
+        1,
+    );
+    std::fs::write(p("si.xml"), si).unwrap();
+    let c14n = Command::new("xmllint")
+        .arg("--exc-c14n")
+        .arg(p("si.xml"))
+        .output()
+        .unwrap();
+    assert!(c14n.status.success(), "xmllint --exc-c14n failed");
+    std::fs::write(p("si.c14n"), &c14n.stdout).unwrap();
+
+    // The certificate's public key, by openssl.
+    let cert = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        text("X509Certificate")
+    );
+    std::fs::write(p("cert.pem"), cert).unwrap();
+    let (ok, pubkey, err) = openssl(&[
+        "x509",
+        "-in",
+        p("cert.pem").to_str().unwrap(),
+        "-pubkey",
+        "-noout",
+    ]);
+    assert!(ok, "openssl x509: {err}");
+    std::fs::write(p("pub.pem"), pubkey).unwrap();
+
+    let mut sig = b64.decode(text("SignatureValue")).unwrap();
+    if md == "-sha256" && method.contains("ecdsa") {
+        // XMLDSig carries r||s; openssl wants DER.
+        let r = openssl::bn::BigNum::from_slice(&sig[..32]).unwrap();
+        let s = openssl::bn::BigNum::from_slice(&sig[32..]).unwrap();
+        sig = openssl::ecdsa::EcdsaSig::from_private_components(r, s)
+            .unwrap()
+            .to_der()
+            .unwrap();
+    }
+    std::fs::write(p("sig.bin"), sig).unwrap();
+    let (ok, out, err) = openssl(&[
+        "dgst",
+        md,
+        "-verify",
+        p("pub.pem").to_str().unwrap(),
+        "-signature",
+        p("sig.bin").to_str().unwrap(),
+        p("si.c14n").to_str().unwrap(),
+    ]);
+    assert!(
+        ok,
+        "openssl dgst -verify: {}{err}",
+        String::from_utf8_lossy(&out)
+    );
+
+    std::fs::write(p("ref.bin"), transformed).unwrap();
+    let (ok, digest, err) = openssl(&["dgst", md, "-binary", p("ref.bin").to_str().unwrap()]);
+    assert!(ok, "openssl dgst: {err}");
+    assert_eq!(
+        b64.encode(digest),
+        text("DigestValue"),
+        "DigestValue differs from openssl's digest"
+    );
+}
