@@ -100,6 +100,8 @@ pub struct SigningSettings {
     pub key_password_file: String,
     pub gost_engine: String,
     pub development_fallback: String,
+    pub personal_key: String,
+    pub personal_certificate: String,
 }
 
 impl SigningSettings {
@@ -203,6 +205,11 @@ impl Settings {
         self.signing.algorithm()?;
         self.signing.fallback()?;
         parse_algorithm("emulator.algorithm", &self.emulator.algorithm)?;
+        if self.signing.personal_key.is_empty() != self.signing.personal_certificate.is_empty() {
+            return Err(ConfigError::Invalid(
+                "signing.personal_key and signing.personal_certificate go together".into(),
+            ));
+        }
         if self.signing.has_key() == self.signing.certificate.is_empty() {
             return Err(ConfigError::Invalid(
                 "signing.key and signing.certificate go together: set both or neither".into(),

@@ -21,8 +21,16 @@ fn signed_envelope(version: Version, key: &SigningKey, transforms: ReferenceTran
         .get(Kind::Egrul)
         .build_request(&req, &req.request_id.to_string());
     let id = smev::new_message_id();
-    let (mut doc, sprd, container) = smev::send_request(version, &id, &business, true, None);
-    xmldsig::sign_element(&mut doc, sprd, container, key, transforms).unwrap();
+    let env = smev::send_request(version, &id, &business, true, None, false);
+    let mut doc = env.doc;
+    xmldsig::sign_element(
+        &mut doc,
+        env.sender_provided,
+        env.caller_signature,
+        key,
+        transforms,
+    )
+    .unwrap();
     xml::to_bytes(&doc)
 }
 
@@ -178,4 +186,92 @@ fn mezhved_verifies_its_own_signature_after_a_round_trip() {
         assert_eq!(v.algorithm, alg);
         assert!(!v.reformatted_after_signing);
     }
+}
+
+#[test]
+fn a_personal_signature_is_made_first_and_both_verify() {
+    let is_key =
+        SigningKey::generate(SignatureAlgorithm::Gost2012_256, "information system", 1).unwrap();
+    let official =
+        SigningKey::generate(SignatureAlgorithm::Gost2012_256, "Иванова М. П.", 1).unwrap();
+    let mut msg = request_json(
+        Kind::UnreliableSupplier,
+        serde_json::json!({"inn": "7812345675"}),
+    );
+    msg["personal_signature"] = serde_json::json!(true);
+    let req =
+        mezhved::request::parse_request(msg.to_string().as_bytes(), mezhved::clock::moscow_today())
+            .unwrap();
+    let registry = mezhved::lookup::Registry::new(&Default::default());
+    let business = registry
+        .get(req.kind)
+        .build_request(&req, &req.request_id.to_string());
+    let env = smev::send_request(
+        Version::V1_3,
+        &smev::new_message_id(),
+        &business,
+        false,
+        None,
+        true,
+    );
+    let doc = env.sign(&is_key, Some(&official)).unwrap();
+    let bytes = xml::to_bytes(&doc);
+
+    // Valid against SMEV 1.3 and mezhved's РНП schema (which allows the Id).
+    let dir = tempfile::tempdir().unwrap();
+    let schema = envelope_schema(
+        dir.path(),
+        "1.3",
+        &[(
+            "urn://mezhved/vs/unreliable-supplier/1.0",
+            business_schema(Kind::UnreliableSupplier),
+        )],
+    );
+    xmllint_validate(&bytes, &schema);
+
+    let doc = xml::parse(&bytes).unwrap();
+    let parsed = smev::parse_send_request(&doc).unwrap();
+    let policy = VerifyPolicy {
+        trust: None,
+        at: mezhved::clock::now(),
+        allow_exc_c14n_only: false,
+    };
+    let personal = xmldsig::verify(
+        &doc,
+        parsed.personal_signature.unwrap(),
+        parsed.primary,
+        &policy,
+    )
+    .unwrap();
+    assert!(personal.subject.contains("Иванова"), "{}", personal.subject);
+    let outer = xmldsig::verify(
+        &doc,
+        parsed.signature.unwrap(),
+        parsed.sender_provided,
+        &policy,
+    )
+    .unwrap();
+    assert!(outer.subject.contains("information system"));
+    // Independent check of both with openssl.
+    verify_nth_with_openssl(
+        &bytes,
+        0,
+        &xmldsig::transform::transform(&doc, parsed.primary).unwrap(),
+    );
+    verify_nth_with_openssl(
+        &bytes,
+        1,
+        &xmldsig::transform::transform(&doc, parsed.sender_provided).unwrap(),
+    );
+}
+
+#[test]
+fn a_personal_signature_is_refused_for_vs_without_an_id() {
+    let mut msg = request_json(Kind::Egrul, serde_json::json!({"inn": "4703123451"}));
+    msg["personal_signature"] = serde_json::json!(true);
+    let err =
+        mezhved::request::parse_request(msg.to_string().as_bytes(), mezhved::clock::moscow_today())
+            .unwrap_err();
+    assert_eq!(err.field, "personal_signature");
+    assert!(err.message.contains("ЭП-СП"), "{}", err.message);
 }

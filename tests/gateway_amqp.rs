@@ -298,3 +298,62 @@ async fn a_request_recorded_before_a_restart_is_finished_after_it() {
     assert_eq!(got[0].body["verdict"], json!("found"));
     h.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_whose_smev_signature_fails_is_kept_refused_and_fails_the_request() {
+    if !broker_or_skip("gateway_amqp").await {
+        return;
+    }
+    // The gateway trusts another certificate than the emulator's.
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = mezhved::xmldsig::SigningKey::generate(
+        mezhved::xmldsig::SignatureAlgorithm::RsaSha256,
+        "not SMEV",
+        1,
+    )
+    .unwrap();
+    let pem = dir.path().join("stranger.pem");
+    std::fs::write(&pem, stranger.certificate().to_pem().unwrap()).unwrap();
+    let settings = harness::test_settings(dir.path(), &prefix("badsig"));
+    let h = Harness::start_adjusted(dir, settings, |s| s.smev.trust = vec![pem]).await;
+    let client = Client::connect().await;
+    let reply_q = client.reply_queue().await;
+    let msg = request_json(Kind::Egrul, json!({"ogrn": "1144703001233"}));
+    client
+        .publish(
+            &h.settings.amqp.queue_requests(),
+            msg.to_string().as_bytes(),
+            Some(&reply_q),
+            None,
+        )
+        .await;
+    let got = client.take(&reply_q, 1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    let r = &got[0].body;
+    assert_eq!(
+        r["verdict"],
+        json!("failed"),
+        "never a verdict from an unverified answer: {r}"
+    );
+    assert_eq!(r["fallback_required"], json!(true));
+    let reason = r["failure"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("did not verify") && reason.contains("not trusted"),
+        "{reason}"
+    );
+    assert!(r.get("facts").is_none());
+    // Kept for the record, and refused to SMEV.
+    let dir = std::path::PathBuf::from(r["case_file"].as_str().unwrap());
+    assert!(dir.join("response.xml").is_file());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let acks: Vec<_> = h
+        .emulator
+        .node
+        .trace()
+        .into_iter()
+        .filter(|t| t.operation == "Ack")
+        .collect();
+    assert_eq!(acks.len(), 1);
+    assert!(acks[0].outcome.contains("accepted=false"), "{:?}", acks[0]);
+    h.cleanup().await;
+}

@@ -239,6 +239,19 @@ impl Node {
     fn send_request(&self, doc: &Document) -> Result<Reply, (FaultKind, String)> {
         let req = smev::parse_send_request(doc).map_err(content)?;
         let consumer = self.caller(doc, req.signature, req.sender_provided)?;
+        if let Some(ps) = req.personal_signature {
+            let policy = VerifyPolicy {
+                trust: None,
+                at: clock::now(),
+                allow_exc_c14n_only: false,
+            };
+            xmldsig::verify(doc, ps, req.primary, &policy).map_err(|e| {
+                (
+                    FaultKind::SignatureVerificationFault,
+                    format!("SignatureIsInvalid: PersonalSignature: {e}"),
+                )
+            })?;
+        }
         let mid = &req.message_id;
         let parsed = uuid::Uuid::parse_str(mid)
             .ok()

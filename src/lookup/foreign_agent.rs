@@ -59,6 +59,9 @@ impl Lookup for ForeignAgent {
         let mut doc = Document::new(Some("fa"), "ForeignAgentRequest", ns);
         let root = doc.root();
         doc.set_attr(root, "ИдЗапрос", doc_id);
+        if req.personal_signature {
+            doc.set_attr(root, "Id", super::PERSONAL_SIGNATURE_ID);
+        }
         let (name, value) = match &req.subject.id {
             SubjectId::Inn(v) => ("ИНН", v.as_str()),
             SubjectId::Ogrn(v) => ("ОГРН", v.as_str()),

@@ -171,6 +171,9 @@ impl Outcome {
     }
 }
 
+/// `Id` of a business request that carries a personal signature (ЭП-СП).
+pub const PERSONAL_SIGNATURE_ID: &str = "PERSONAL_SIGNATURE";
+
 /// What a provider reads from a request: the identifiers and the document
 /// id to echo in the answer.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -79,6 +79,9 @@ impl Lookup for UnreliableSupplier {
         let mut doc = Document::new(Some("rnp"), "UnfairSupplierRequest", ns);
         let root = doc.root();
         doc.set_attr(root, "requestId", doc_id);
+        if req.personal_signature {
+            doc.set_attr(root, "Id", super::PERSONAL_SIGNATURE_ID);
+        }
         let SubjectId::Inn(inn) = &req.subject.id else {
             unreachable!("validation admits only ИНН for unreliable_supplier");
         };

@@ -73,6 +73,23 @@ pub fn signing_key(settings: &Settings) -> Result<Credentials, CredentialsError>
     Ok(Credentials { key, notice })
 }
 
+/// The official's key for personal signatures (ЭП-СП), when configured.
+pub fn personal_key(settings: &Settings) -> Result<Option<SigningKey>, CredentialsError> {
+    let s = &settings.signing;
+    if s.personal_key.is_empty() {
+        return Ok(None);
+    }
+    let key = SigningKey::load(
+        s.algorithm()?,
+        Path::new(&s.personal_key),
+        Path::new(&s.personal_certificate),
+        std::env::var("MEZHVED_PERSONAL_KEY_PASSWORD")
+            .ok()
+            .as_deref(),
+    )?;
+    Ok(Some(key))
+}
+
 /// The certificates trusted to sign SMEV answers.
 pub fn trust_store(settings: &Settings) -> Result<TrustStore, CredentialsError> {
     for p in &settings.smev.trust {

@@ -49,6 +49,9 @@ pub struct Gateway {
     pub settings: Settings,
     registry: Registry,
     key: SigningKey,
+    /// The official's key for personal signatures (ЭП-СП); the information
+    /// system's key when none is configured.
+    personal_key: Option<SigningKey>,
     trust: TrustStore,
     store: Store,
     client: SmevClient,
@@ -84,6 +87,7 @@ impl Gateway {
             println!("{n}");
             warn!("{n}");
         }
+        let personal_key = credentials::personal_key(&settings)?;
         let trust = credentials::trust_store(&settings)?;
         let store = Store::open(&settings.gateway.cases_root)?;
         let client = SmevClient::new(
@@ -105,6 +109,7 @@ impl Gateway {
             registry: Registry::new(&settings.lookup),
             send_slots: Semaphore::new(settings.gateway.send_concurrency),
             key: creds.key,
+            personal_key,
             trust,
             store,
             client,
@@ -336,20 +341,15 @@ impl Gateway {
         let message_id = smev::new_message_id().to_string();
         let eol = (self.settings.smev.eol_hours > 0)
             .then(|| clock::now() + time::Duration::hours(self.settings.smev.eol_hours as i64));
-        let (mut doc, sprd, container) = smev::send_request(
+        let doc = smev::send_request(
             self.version,
             &uuid::Uuid::parse_str(&message_id).expect("fresh uuid"),
             &business,
             req.test,
             eol,
-        );
-        xmldsig::sign_element(
-            &mut doc,
-            sprd,
-            container,
-            &self.key,
-            ReferenceTransforms::Smev,
+            req.personal_signature,
         )
+        .sign(&self.key, self.personal_key.as_ref())
         .map_err(|e| format!("signing failed: {e}"))?;
         let bytes = xml::to_bytes(&doc);
         let store = self.store.clone();

@@ -58,6 +58,12 @@ impl Kind {
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// Whether the VS lets its request root carry an `Id`, which a personal
+    /// signature (ЭП-СП) must reference. The ФНС schemas do not.
+    pub fn supports_personal_signature(self) -> bool {
+        matches!(self, Kind::UnreliableSupplier | Kind::ForeignAgent)
+    }
 }
 
 impl std::fmt::Display for Kind {
@@ -158,6 +164,9 @@ pub struct LookupRequest {
     )]
     pub as_of: Option<Date>,
     pub test: bool,
+    /// Sign the business content with the official's key too (ЭП-СП).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub personal_signature: bool,
     pub details: Details,
 }
 
@@ -254,6 +263,7 @@ pub fn parse_request(body: &[u8], today: Date) -> Result<LookupRequest, Invalid>
         "subject",
         "as_of",
         "test",
+        "personal_signature",
         "details",
     ])?;
 
@@ -301,6 +311,15 @@ pub fn parse_request(body: &[u8], today: Date) -> Result<LookupRequest, Invalid>
         }
     };
     let test = root.opt_bool("test")?.unwrap_or(false);
+    let personal_signature = root.opt_bool("personal_signature")?.unwrap_or(false);
+    if personal_signature && !kind.supports_personal_signature() {
+        return Err(root.invalid(
+            "personal_signature",
+            format!(
+                "the {kind} VS gives its request no Id attribute, so a personal signature (ЭП-СП) cannot reference it"
+            ),
+        ));
+    }
     let details = parse_details(kind, &root.req_obj("details")?)?;
     Ok(LookupRequest {
         request_id,
@@ -309,6 +328,7 @@ pub fn parse_request(body: &[u8], today: Date) -> Result<LookupRequest, Invalid>
         subject,
         as_of,
         test,
+        personal_signature,
         details,
     })
 }

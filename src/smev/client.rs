@@ -7,21 +7,36 @@ use super::fault::check_fault;
 use super::{ID_CALLER, ID_REQUEST, SmevError, Version, XSI_NS, body_child, envelope};
 use crate::clock;
 use crate::xml::{Document, NodeId};
+use crate::xmldsig::{self, ReferenceTransforms, SignatureError, SigningKey};
 
 const T: Option<&str> = Some("smev");
 const B: Option<&str> = Some("smevb");
 
-/// A `SendRequestRequest` around `business`. Returns the document, the
-/// `SenderProvidedRequestData` to sign and the
-/// `CallerInformationSystemSignature` to put the signature in. Elements
-/// follow the schema's order, `TestMessage` last.
+/// A `SendRequestRequest`, with the elements that are to be signed.
+#[derive(Debug)]
+pub struct SendRequest {
+    pub doc: Document,
+    /// `SenderProvidedRequestData`: signed by the information system (ЭП-ОВ).
+    pub sender_provided: NodeId,
+    /// The business request under `MessagePrimaryContent`.
+    pub business: NodeId,
+    /// `PersonalSignature`, when a personal signature (ЭП-СП) goes in: it
+    /// signs `business` and must be computed before the outer signature.
+    pub personal_signature: Option<NodeId>,
+    /// `CallerInformationSystemSignature`.
+    pub caller_signature: NodeId,
+}
+
+/// A `SendRequestRequest` around `business`; elements follow the schema's
+/// order, `TestMessage` last.
 pub fn send_request(
     version: Version,
     message_id: &Uuid,
     business: &Document,
     test: bool,
     eol: Option<OffsetDateTime>,
-) -> (Document, NodeId, NodeId) {
+    personal: bool,
+) -> SendRequest {
     let (tns, bns) = (Some(version.types_ns()), Some(version.basic_ns()));
     let (mut doc, body) = envelope();
     let req = doc.append_element(body, T, "SendRequestRequest", tns);
@@ -38,12 +53,50 @@ pub fn send_request(
         doc.append_text_element(sprd, T, "EOL", tns, &clock::rfc3339(eol));
     }
     let mpc = doc.append_element(sprd, B, "MessagePrimaryContent", bns);
-    doc.append_subtree(mpc, business, business.root());
+    let business_root = doc.append_subtree(mpc, business, business.root());
+    let personal_signature =
+        personal.then(|| doc.append_element(sprd, T, "PersonalSignature", tns));
     if test {
         doc.append_element(sprd, T, "TestMessage", tns);
     }
-    let container = doc.append_element(req, T, "CallerInformationSystemSignature", tns);
-    (doc, sprd, container)
+    let caller_signature = doc.append_element(req, T, "CallerInformationSystemSignature", tns);
+    SendRequest {
+        doc,
+        sender_provided: sprd,
+        business: business_root,
+        personal_signature,
+        caller_signature,
+    }
+}
+
+impl SendRequest {
+    /// Signs the envelope: the personal signature (ЭП-СП) over the business
+    /// request first, with `personal` (or `key` when none is given), since
+    /// it lies inside what the outer signature (ЭП-ОВ) covers; then
+    /// `SenderProvidedRequestData` with `key`.
+    pub fn sign(
+        mut self,
+        key: &SigningKey,
+        personal: Option<&SigningKey>,
+    ) -> Result<Document, SignatureError> {
+        if let Some(container) = self.personal_signature {
+            xmldsig::sign_element(
+                &mut self.doc,
+                self.business,
+                container,
+                personal.unwrap_or(key),
+                ReferenceTransforms::Smev,
+            )?;
+        }
+        xmldsig::sign_element(
+            &mut self.doc,
+            self.sender_provided,
+            self.caller_signature,
+            key,
+            ReferenceTransforms::Smev,
+        )?;
+        Ok(self.doc)
+    }
 }
 
 /// A `GetResponseRequest`; `selector` narrows it to one business type

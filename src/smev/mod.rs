@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::xml::{Document, NodeId, XmlError};
 
 pub use client::{
-    Accepted, IncomingResponse, ResponseContent, ack_request, get_response_request,
+    Accepted, IncomingResponse, ResponseContent, SendRequest, ack_request, get_response_request,
     parse_ack_response, parse_get_response_response, parse_send_request_response, send_request,
 };
 pub use fault::{FaultClass, FaultKind, SoapFault};

@@ -44,6 +44,8 @@ pub struct IncomingSendRequest {
     pub test: bool,
     /// The business request (under `MessagePrimaryContent`).
     pub primary: NodeId,
+    /// The personal signature (ЭП-СП) over `primary`, if any.
+    pub personal_signature: Option<NodeId>,
 }
 
 pub fn parse_send_request(doc: &Document) -> Result<IncomingSendRequest, SmevError> {
@@ -76,6 +78,9 @@ pub fn parse_send_request(doc: &Document) -> Result<IncomingSendRequest, SmevErr
         eol,
         test: doc.child(sprd, tns, "TestMessage").is_some(),
         primary,
+        personal_signature: doc
+            .child(sprd, tns, "PersonalSignature")
+            .and_then(|c| doc.child(c, DS_NS, "Signature")),
     })
 }
 

@@ -412,23 +412,32 @@ impl Document {
     /// Copies the subtree at `src_id` of `src` under `parent`, carrying along
     /// the namespace bindings it inherited in `src` so it means the same here.
     pub fn append_subtree(&mut self, parent: NodeId, src: &Document, src_id: NodeId) -> NodeId {
-        let inherited: Vec<NsDecl> = src
-            .in_scope_namespaces(src_id)
+        let inherited = self.bindings_to_carry(src, src_id, parent);
+        let new_root = self.copy_node(parent, src, src_id);
+        self.declare_missing(new_root, inherited);
+        new_root
+    }
+
+    /// The bindings in scope at `src_id` of `src` that `new_parent` of this
+    /// document does not provide.
+    fn bindings_to_carry(&self, src: &Document, src_id: NodeId, new_parent: NodeId) -> Vec<NsDecl> {
+        src.in_scope_namespaces(src_id)
             .into_iter()
-            .filter(|(p, uri)| self.lookup_namespace(parent, *p).unwrap_or("") != *uri)
+            .filter(|(p, uri)| self.lookup_namespace(new_parent, *p).unwrap_or("") != *uri)
             .map(|(p, uri)| NsDecl {
                 prefix: p.map(str::to_owned),
                 uri: uri.to_owned(),
             })
-            .collect();
-        let new_root = self.copy_node(parent, src, src_id);
-        let el = self.element_mut(new_root);
-        for d in inherited {
+            .collect()
+    }
+
+    fn declare_missing(&mut self, node: NodeId, decls: Vec<NsDecl>) {
+        let el = self.element_mut(node);
+        for d in decls {
             if !el.ns_decls.iter().any(|e| e.prefix == d.prefix) {
                 el.ns_decls.push(d);
             }
         }
-        new_root
     }
 
     fn copy_node(&mut self, parent: NodeId, src: &Document, src_id: NodeId) -> NodeId {
@@ -455,12 +464,15 @@ impl Document {
         }
     }
 
-    /// Moves the subtree at `node` to become the last child of `new_parent`.
-    /// Used by tests that build signature-wrapping attacks.
+    /// Moves the subtree at `node` to become the last child of `new_parent`,
+    /// declaring on it the bindings it inherited so that it means the same
+    /// in its new place. Used by tests that build signature-wrapping attacks.
     pub fn reparent(&mut self, node: NodeId, new_parent: NodeId) {
+        let inherited = self.bindings_to_carry(self, node, new_parent);
         self.detach(node);
         self.parents[node.index()] = Some(new_parent);
         self.element_mut(new_parent).children.push(node);
+        self.declare_missing(node, inherited);
     }
 }
 

@@ -120,7 +120,32 @@ impl SigningKey {
         days: u32,
     ) -> Result<Self, SignatureError> {
         let pkey = generate_pkey(algorithm)?;
-        let certificate = self_signed(&pkey, algorithm, common_name, days)?;
+        let certificate = build_certificate(&pkey, algorithm, common_name, days, None, false)?;
+        Self::from_parts(algorithm, pkey, certificate, Path::new("<generated>"))
+    }
+
+    /// A new certification authority: a self-signed certificate that may
+    /// sign others (a test environment's trust anchor).
+    pub fn generate_ca(
+        algorithm: SignatureAlgorithm,
+        common_name: &str,
+        days: u32,
+    ) -> Result<Self, SignatureError> {
+        let pkey = generate_pkey(algorithm)?;
+        let certificate = build_certificate(&pkey, algorithm, common_name, days, None, true)?;
+        Self::from_parts(algorithm, pkey, certificate, Path::new("<generated>"))
+    }
+
+    /// A new key whose certificate this key (a CA) issues.
+    pub fn issue(
+        &self,
+        algorithm: SignatureAlgorithm,
+        common_name: &str,
+        days: u32,
+    ) -> Result<SigningKey, SignatureError> {
+        let pkey = generate_pkey(algorithm)?;
+        let certificate =
+            build_certificate(&pkey, algorithm, common_name, days, Some(self), false)?;
         Self::from_parts(algorithm, pkey, certificate, Path::new("<generated>"))
     }
 
@@ -272,12 +297,16 @@ fn generate_pkey(algorithm: SignatureAlgorithm) -> Result<PKey<Private>, Signatu
     })
 }
 
-fn self_signed(
+/// A certificate for `pkey`: self-signed, or issued by `issuer`.
+fn build_certificate(
     pkey: &PKey<Private>,
     algorithm: SignatureAlgorithm,
     common_name: &str,
     days: u32,
+    issuer: Option<&SigningKey>,
+    ca: bool,
 ) -> Result<X509, SignatureError> {
+    use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectKeyIdentifier};
     let mut name = X509NameBuilder::new()?;
     name.append_entry_by_nid(Nid::COMMONNAME, common_name)?;
     name.append_entry_by_nid(Nid::ORGANIZATIONNAME, "mezhved development")?;
@@ -290,14 +319,41 @@ fn self_signed(
     let serial = Asn1Integer::from_bn(&serial)?;
     b.set_serial_number(&serial)?;
     b.set_subject_name(&name)?;
-    b.set_issuer_name(&name)?;
+    match issuer {
+        Some(i) => b.set_issuer_name(i.certificate.subject_name())?,
+        None => b.set_issuer_name(&name)?,
+    }
     b.set_pubkey(pkey)?;
     let not_before = Asn1Time::days_from_now(0)?;
     let not_after = Asn1Time::days_from_now(days)?;
     b.set_not_before(&not_before)?;
     b.set_not_after(&not_after)?;
-    let md: MessageDigest = algorithm.digest().message_digest()?;
-    b.sign(pkey, md)?;
+    if ca {
+        b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
+    } else {
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .non_repudiation()
+                .build()?,
+        )?;
+    }
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+    b.append_extension(ski)?;
+    let (signer, signer_alg) = match issuer {
+        Some(i) => (&i.pkey, i.algorithm),
+        None => (pkey, algorithm),
+    };
+    let md: MessageDigest = signer_alg.digest().message_digest()?;
+    b.sign(signer, md)?;
     Ok(b.build())
 }
 
@@ -457,6 +513,21 @@ mod tests {
         key.save(&k, &c).unwrap();
         let err = SigningKey::load(SignatureAlgorithm::RsaSha256, &k, &c, None).unwrap_err();
         assert!(err.to_string().contains("ecdsa-sha256"), "{err}");
+    }
+
+    #[test]
+    fn a_ca_anchors_the_certificates_it_issues() {
+        let ca = SigningKey::generate_ca(SignatureAlgorithm::EcdsaSha256, "test CA", 2).unwrap();
+        let leaf = ca.issue(SignatureAlgorithm::RsaSha256, "leaf", 1).unwrap();
+        let stranger = SigningKey::generate_ca(SignatureAlgorithm::EcdsaSha256, "other CA", 2)
+            .unwrap()
+            .issue(SignatureAlgorithm::RsaSha256, "leaf", 1)
+            .unwrap();
+        let store = TrustStore::default().with_certificate(ca.certificate().to_owned());
+        let now = OffsetDateTime::now_utc();
+        assert!(store.check(leaf.certificate(), now).is_ok());
+        let why = store.check(stranger.certificate(), now).unwrap_err();
+        assert!(why.contains("does not chain"), "{why}");
     }
 
     #[test]

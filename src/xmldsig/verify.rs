@@ -66,6 +66,8 @@ pub enum VerifyError {
         "the signature covers {found}, not the expected {expected} (possible signature wrapping)"
     )]
     WrongTarget { expected: String, found: String },
+    #[error("the certificate's key is {key}, but the signature claims {method}")]
+    KeyMismatch { key: String, method: String },
     #[error("the digest of {0} does not match: the signed content was changed")]
     DigestMismatch(String),
     #[error("the signature value does not verify with the certificate of {0}")]
@@ -235,6 +237,15 @@ pub fn verify(
         .decode(compact(&doc.text(value_el)))
         .map_err(|_| malformed("SignatureValue is not base64"))?;
     let public = certificate.public_key().map_err(SignatureError::from)?;
+    let key_alg = super::key_algorithm(&public);
+    if key_alg != Some(algorithm) {
+        return Err(VerifyError::KeyMismatch {
+            key: key_alg
+                .map(|a| a.name().to_owned())
+                .unwrap_or_else(|| "of an unknown type".into()),
+            method: algorithm.name().to_owned(),
+        });
+    }
     let signed_bytes = c14n::canonicalize(doc, signed_info);
     let mut reformatted = false;
     if !verify_raw(algorithm, &public, &signed_bytes, &value)? {

@@ -74,13 +74,24 @@ impl Harness {
         Self::start_in(dir, settings).await
     }
 
-    pub async fn start_in(dir: tempfile::TempDir, mut settings: Settings) -> Harness {
+    pub async fn start_in(dir: tempfile::TempDir, settings: Settings) -> Harness {
+        Self::start_adjusted(dir, settings, |_| {}).await
+    }
+
+    /// As [`Harness::start_in`]; `adjust` changes the gateway's settings
+    /// once the emulator's address and certificate are known.
+    pub async fn start_adjusted(
+        dir: tempfile::TempDir,
+        mut settings: Settings,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Harness {
         let data = settings.emulator.data.clone();
         let emulator = emulator::start(&settings, "127.0.0.1:0", &data)
             .await
             .unwrap();
         settings.smev.endpoint = emulator.endpoint();
         settings.smev.trust = vec![emulator.certificate.clone()];
+        adjust(&mut settings);
         let (inbox, outbox) = transport::connect_amqp(&settings.amqp, "test")
             .await
             .unwrap();

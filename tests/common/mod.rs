@@ -123,10 +123,21 @@ pub mod harness;
 /// recomputes the digest of `transformed` (the referenced element after the
 /// SMEV transform). GOST needs the engine (loaded through OPENSSL_CONF).
 pub fn verify_with_openssl(xml: &[u8], transformed: &[u8]) {
+    verify_nth_with_openssl(xml, 0, transformed)
+}
+
+/// As [`verify_with_openssl`], for the `nth` signature in document order.
+pub fn verify_nth_with_openssl(xml: &[u8], nth: usize, transformed: &[u8]) {
     use base64::Engine as _;
     let doc = mezhved::xml::parse(xml).unwrap();
+    let signature = doc
+        .descendants(doc.root())
+        .into_iter()
+        .filter(|id| doc.element(*id).local == "Signature")
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no signature #{nth}"));
     let find = |local: &str| {
-        doc.descendants(doc.root())
+        doc.descendants(signature)
             .into_iter()
             .find(|id| doc.element(*id).local == local)
             .unwrap_or_else(|| panic!("no {local}"))
