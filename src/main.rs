@@ -39,6 +39,62 @@ enum Command {
         #[command(subcommand)]
         command: FixturesCommand,
     },
+    /// Make a key and certificate for testing (any supported algorithm).
+    Keygen {
+        /// gost2012-256, gost2012-512, rsa-sha256 or ecdsa-sha256.
+        #[arg(long, short, default_value = "gost2012-256")]
+        algorithm: String,
+        /// Directory for <name>.key.pem and <name>.cert.pem.
+        #[arg(long, default_value = "keys")]
+        out: PathBuf,
+        /// File name stem (default: the algorithm).
+        #[arg(long)]
+        name: Option<String>,
+        /// Certificate subject common name.
+        #[arg(long, default_value = "mezhved test key")]
+        cn: String,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Make a certification authority (may issue certificates).
+        #[arg(long)]
+        ca: bool,
+        /// Issue the certificate with this CA key (with --issuer-cert).
+        #[arg(long, requires = "issuer_cert")]
+        issuer_key: Option<PathBuf>,
+        #[arg(long, requires = "issuer_key")]
+        issuer_cert: Option<PathBuf>,
+    },
+    /// Sign the element with Id=ID of a SMEV message, in the place SMEV expects.
+    Sign {
+        file: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// Key and certificate (PEM); default: the configured signing key.
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Leave the SMEV transform out of the Reference (for tools such as xmlsec1).
+        #[arg(long)]
+        exc_c14n_only: bool,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check every signature of a SMEV message and report each.
+    Verify {
+        file: PathBuf,
+        /// Trusted certificates or CA bundles (PEM); repeatable.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        /// Check certificate validity at this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Publish request messages (JSON files) to the requests queue, as a case system would.
     Publish {
         files: Vec<PathBuf>,
@@ -103,6 +159,46 @@ fn main() -> ExitCode {
                     cli::fixtures::list(config, data, json)
                 }
             },
+            Command::Keygen {
+                algorithm,
+                out,
+                name,
+                cn,
+                days,
+                ca,
+                issuer_key,
+                issuer_cert,
+            } => cli::keys::keygen(cli::keys::Keygen {
+                algorithm,
+                out,
+                name,
+                common_name: cn,
+                days,
+                ca,
+                issuer: issuer_key.zip(issuer_cert),
+            }),
+            Command::Sign {
+                file,
+                id,
+                key,
+                cert,
+                out,
+                exc_c14n_only,
+                config,
+            } => cli::keys::sign(cli::keys::Sign {
+                file,
+                id,
+                key: key.zip(cert),
+                out,
+                exc_c14n_only,
+                config,
+            }),
+            Command::Verify {
+                file,
+                trust,
+                at,
+                json,
+            } => cli::keys::verify(file, trust, at, json),
             Command::Publish {
                 files,
                 reply_to,

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod fixtures;
+pub mod keys;
 pub mod publish;
 pub mod run;
 

@@ -6,6 +6,7 @@
 mod client;
 mod fault;
 mod server;
+pub mod signatures;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

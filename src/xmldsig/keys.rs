@@ -379,12 +379,25 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), SignatureError> {
     f.write_all(data).map_err(|e| SignatureError::key(path, e))
 }
 
-/// `CN=…, O=…` in a readable one-line form.
+/// `CN=…, O=…` in a readable one-line form. The Russian qualified
+/// certificate attributes OpenSSL has no names for are named here.
 pub fn subject_of(cert: &X509Ref) -> String {
     cert.subject_name()
         .entries()
         .map(|e| {
-            let key = e.object().nid().short_name().unwrap_or("?");
+            let obj = e.object();
+            let oid = obj.to_string();
+            let key = match obj.nid().short_name() {
+                Ok(n) if n != "UNDEF" => n.to_owned(),
+                _ => match oid.as_str() {
+                    "1.2.643.100.1" => "ОГРН".to_owned(),
+                    "1.2.643.100.3" => "СНИЛС".to_owned(),
+                    "1.2.643.100.4" => "ИННЮЛ".to_owned(),
+                    "1.2.643.100.5" => "ОГРНИП".to_owned(),
+                    "1.2.643.3.131.1.1" => "ИНН".to_owned(),
+                    _ => oid,
+                },
+            };
             let value = e.data().to_string().unwrap_or_else(|_| "?".to_string());
             format!("{key}={value}")
         })
@@ -420,6 +433,9 @@ impl std::fmt::Debug for TrustStore {
 impl TrustStore {
     /// Loads every certificate from each PEM file (a file may hold several).
     pub fn from_pem_files(paths: &[PathBuf]) -> Result<Self, SignatureError> {
+        // A GOST certificate read before the engine is loaded keeps a public
+        // key OpenSSL cannot use, and then never anchors a chain.
+        let _ = gost::require_engine();
         let mut store = TrustStore::default();
         for p in paths {
             let pem = std::fs::read(p).map_err(|e| SignatureError::key(p, e))?;
@@ -517,7 +533,7 @@ mod tests {
 
     #[test]
     fn a_ca_anchors_the_certificates_it_issues() {
-        let ca = SigningKey::generate_ca(SignatureAlgorithm::EcdsaSha256, "test CA", 2).unwrap();
+        let ca = SigningKey::generate_ca(SignatureAlgorithm::Gost2012_256, "test CA", 2).unwrap();
         let leaf = ca.issue(SignatureAlgorithm::RsaSha256, "leaf", 1).unwrap();
         let stranger = SigningKey::generate_ca(SignatureAlgorithm::EcdsaSha256, "other CA", 2)
             .unwrap()

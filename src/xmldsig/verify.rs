@@ -264,7 +264,7 @@ pub fn verify(
     {
         return Err(VerifyError::CertificateNotYetValid {
             subject,
-            not_before: nb.to_string(),
+            not_before: crate::clock::rfc3339(nb),
         });
     }
     if let Some(na) = not_after
@@ -272,7 +272,7 @@ pub fn verify(
     {
         return Err(VerifyError::CertificateExpired {
             subject,
-            not_after: na.to_string(),
+            not_after: crate::clock::rfc3339(na),
         });
     }
     let trusted = match policy.trust {

@@ -1,0 +1,332 @@
+//! `mezhved keygen|sign|verify`: keys and signatures for operators and testers.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use mezhved::smev::signatures;
+use mezhved::xml::{self, NodeId};
+use mezhved::xmldsig::{
+    self, ReferenceTransforms, SignatureAlgorithm, SigningKey, TrustStore, VerifyPolicy,
+    dev_key_paths,
+};
+use serde::Serialize;
+
+fn algorithm(name: &str) -> anyhow::Result<SignatureAlgorithm> {
+    SignatureAlgorithm::from_name(name).with_context(|| {
+        format!(
+            "unknown algorithm {name:?}: gost2012-256, gost2012-512, rsa-sha256 or ecdsa-sha256"
+        )
+    })
+}
+
+fn label(a: SignatureAlgorithm) -> &'static str {
+    mezhved::pipeline::credentials::describe(a)
+}
+
+/// Options of `mezhved keygen`.
+pub struct Keygen {
+    pub algorithm: String,
+    pub out: PathBuf,
+    pub name: Option<String>,
+    pub common_name: String,
+    pub days: u32,
+    pub ca: bool,
+    pub issuer: Option<(PathBuf, PathBuf)>,
+}
+
+pub fn keygen(k: Keygen) -> anyhow::Result<ExitCode> {
+    let alg = algorithm(&k.algorithm)?;
+    let key = match &k.issuer {
+        Some((key, cert)) => {
+            let issuer_alg = issuer_algorithm(key)?;
+            let ca = SigningKey::load(issuer_alg, key, cert, None).context("the issuing CA")?;
+            ca.issue(alg, &k.common_name, k.days)?
+        }
+        None if k.ca => SigningKey::generate_ca(alg, &k.common_name, k.days)?,
+        None => SigningKey::generate(alg, &k.common_name, k.days)?,
+    };
+    let (key_path, cert_path) = match &k.name {
+        Some(n) => (
+            k.out.join(format!("{n}.key.pem")),
+            k.out.join(format!("{n}.cert.pem")),
+        ),
+        None => dev_key_paths(&k.out, alg),
+    };
+    for p in [&key_path, &cert_path] {
+        if p.exists() {
+            bail!("{} exists; choose another --name or --out", p.display());
+        }
+    }
+    key.save(&key_path, &cert_path)?;
+    println!("key:         {} (mode 0600)", key_path.display());
+    println!("certificate: {}", cert_path.display());
+    println!("subject:     {}", key.subject());
+    println!("algorithm:   {alg} ({})", label(alg));
+    println!(
+        "valid:       {} days{}",
+        k.days,
+        if k.ca {
+            ", may issue certificates (CA)"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The algorithm of a PEM key on disk, from its type.
+fn issuer_algorithm(path: &Path) -> anyhow::Result<SignatureAlgorithm> {
+    // GOST keys cannot even be read without the engine; other keys can.
+    let _ = xmldsig::gost::require_engine();
+    let pem = std::fs::read(path).with_context(|| path.display().to_string())?;
+    let pkey = openssl::pkey::PKey::private_key_from_pem(&pem)
+        .with_context(|| format!("{} is not a PEM private key", path.display()))?;
+    xmldsig::key_algorithm(&pkey)
+        .with_context(|| format!("{}: unsupported key type", path.display()))
+}
+
+/// Options of `mezhved sign`.
+pub struct Sign {
+    pub file: PathBuf,
+    pub id: String,
+    pub key: Option<(PathBuf, PathBuf)>,
+    pub out: Option<PathBuf>,
+    pub exc_c14n_only: bool,
+    pub config: Option<PathBuf>,
+}
+
+pub fn sign(s: Sign) -> anyhow::Result<ExitCode> {
+    let data = std::fs::read(&s.file).with_context(|| s.file.display().to_string())?;
+    let mut doc = xml::parse(&data).with_context(|| s.file.display().to_string())?;
+    let key = match &s.key {
+        Some((k, c)) => SigningKey::load(
+            issuer_algorithm(k)?,
+            k,
+            c,
+            std::env::var("MEZHVED_KEY_PASSWORD").ok().as_deref(),
+        )?,
+        None => {
+            let settings = super::load_settings(s.config.clone())?;
+            let creds = mezhved::pipeline::credentials::signing_key(&settings)?;
+            if let Some(n) = creds.notice {
+                eprintln!("{n}");
+            }
+            creds.key
+        }
+    };
+    let targets = doc.elements_with_id(&s.id);
+    let target = match targets.as_slice() {
+        [one] => *one,
+        [] => bail!("no element has Id={:?}", s.id),
+        many => bail!(
+            "{} elements have Id={:?}; an Id must be unique",
+            many.len(),
+            s.id
+        ),
+    };
+    let (kind, container) = signatures::container_for(&mut doc, target)?;
+    let transforms = if s.exc_c14n_only {
+        ReferenceTransforms::ExcC14nOnly
+    } else {
+        ReferenceTransforms::Smev
+    };
+    xmldsig::sign_element(&mut doc, target, container, &key, transforms)?;
+    let out = xml::to_bytes(&doc);
+    match &s.out {
+        Some(p) => std::fs::write(p, &out).with_context(|| p.display().to_string())?,
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().write_all(&out)?;
+        }
+    }
+    eprintln!(
+        "signed <{}> Id={} into {} with {} ({}), certificate {}",
+        doc.element(target).qname(),
+        s.id,
+        kind.element_name(),
+        key.algorithm(),
+        label(key.algorithm()),
+        key.subject()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One signature's report.
+#[derive(Serialize)]
+struct Report {
+    /// Path of the signature's container.
+    signature: String,
+    /// The element it covers, by SMEV's rules (or by its Reference).
+    element: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    algorithm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accepted_by_smev: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_to: Option<String>,
+    trust: String,
+    ok: bool,
+    result: String,
+}
+
+fn path_of(doc: &xml::Document, id: NodeId) -> String {
+    let mut parts = vec![doc.element(id).local.clone()];
+    let mut cur = doc.parent(id);
+    while let Some(p) = cur {
+        parts.push(doc.element(p).local.clone());
+        cur = doc.parent(p);
+    }
+    parts.reverse();
+    format!("/{}", parts.join("/"))
+}
+
+pub fn verify(
+    file: PathBuf,
+    trust: Vec<PathBuf>,
+    at: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let data = std::fs::read(&file).with_context(|| file.display().to_string())?;
+    let doc = xml::parse(&data).with_context(|| file.display().to_string())?;
+    let store = if trust.is_empty() {
+        None
+    } else {
+        Some(TrustStore::from_pem_files(&trust)?)
+    };
+    let at = match at {
+        Some(s) => mezhved::clock::parse_rfc3339(&s)
+            .with_context(|| format!("--at {s:?} is not an RFC 3339 time"))?,
+        None => mezhved::clock::now(),
+    };
+    let policy = VerifyPolicy {
+        trust: store.as_ref(),
+        at,
+        allow_exc_c14n_only: true,
+    };
+    let signatures: Vec<NodeId> = doc
+        .descendants(doc.root())
+        .into_iter()
+        .filter(|id| doc.element(*id).is(xmldsig::DS_NS, "Signature"))
+        .collect();
+    if signatures.is_empty() {
+        bail!("{}: no ds:Signature in the document", file.display());
+    }
+    let mut reports = Vec::new();
+    for sig in signatures {
+        let (container, target) = match signatures::expected_target(&doc, sig) {
+            Some((c, t)) => (c.element_name().to_owned(), Some(t)),
+            None => (
+                "(not a SMEV signature container)".to_owned(),
+                referenced(&doc, sig),
+            ),
+        };
+        let Some(target) = target else {
+            reports.push(Report {
+                signature: path_of(&doc, sig),
+                element: "-".into(),
+                algorithm: None,
+                accepted_by_smev: None,
+                subject: None,
+                valid_from: None,
+                valid_to: None,
+                trust: "-".into(),
+                ok: false,
+                result: format!("{container}: the element it should sign is missing"),
+            });
+            continue;
+        };
+        let report = match xmldsig::verify(&doc, sig, target, &policy) {
+            Ok(v) => Report {
+                signature: path_of(&doc, sig),
+                element: path_of(&doc, target),
+                algorithm: Some(v.algorithm.name().into()),
+                accepted_by_smev: Some(v.algorithm.accepted_by_smev()),
+                subject: Some(v.subject.clone()),
+                valid_from: v.not_before.map(mezhved::clock::rfc3339),
+                valid_to: v.not_after.map(mezhved::clock::rfc3339),
+                trust: if v.trusted {
+                    "trusted".into()
+                } else {
+                    "not checked (give --trust)".into()
+                },
+                ok: true,
+                result: if v.reformatted_after_signing {
+                    "OK (SignedInfo was reformatted after signing)".into()
+                } else {
+                    "OK".into()
+                },
+            },
+            Err(e) => Report {
+                signature: path_of(&doc, sig),
+                element: path_of(&doc, target),
+                algorithm: None,
+                accepted_by_smev: None,
+                subject: None,
+                valid_from: None,
+                valid_to: None,
+                trust: if store.is_some() {
+                    "checked".into()
+                } else {
+                    "not checked".into()
+                },
+                ok: false,
+                result: format!("FAILED: {e}"),
+            },
+        };
+        reports.push(report);
+    }
+    let all_ok = reports.iter().all(|r| r.ok);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        for r in &reports {
+            println!("signature  {}", r.signature);
+            println!("  signs    {}", r.element);
+            if let Some(a) = &r.algorithm {
+                let smev = if r.accepted_by_smev == Some(true) {
+                    "accepted by SMEV"
+                } else {
+                    "not accepted by SMEV"
+                };
+                println!("  algorithm {a} ({smev})");
+            }
+            if let Some(s) = &r.subject {
+                println!("  certificate {s}");
+                println!(
+                    "  valid    {} .. {}",
+                    r.valid_from.as_deref().unwrap_or("?"),
+                    r.valid_to.as_deref().unwrap_or("?")
+                );
+            }
+            println!("  trust    {}", r.trust);
+            println!("  result   {}", r.result);
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The element a signature's Reference names (when it is unique).
+fn referenced(doc: &xml::Document, sig: NodeId) -> Option<NodeId> {
+    let reference = doc
+        .descendants(sig)
+        .into_iter()
+        .find(|id| doc.element(*id).is(xmldsig::DS_NS, "Reference"))?;
+    let id = doc
+        .element(reference)
+        .attr("URI")?
+        .strip_prefix('#')?
+        .to_owned();
+    match doc.elements_with_id(&id).as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
