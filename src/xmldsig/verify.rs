@@ -218,8 +218,7 @@ pub fn verify(
         // GOST certificates cannot even be parsed without the engine.
         super::gost::require_engine()?;
     }
-    let certificate =
-        X509::from_der(&der).map_err(|_| malformed("X509Certificate is not a DER certificate"))?;
+    let certificate = parse_certificate(&der)?;
     let subject = subject_of(&certificate);
     let not_before = asn1_to_datetime(certificate.not_before());
     let not_after = asn1_to_datetime(certificate.not_after());
@@ -298,6 +297,28 @@ pub fn verify(
         reformatted_after_signing: reformatted,
         trusted,
     })
+}
+
+/// Parses a DER certificate, remembering recent ones: OpenSSL 3.0 takes
+/// hundreds of microseconds to decode a certificate's key, and a SMEV node
+/// signs every answer with the same certificate.
+fn parse_certificate(der: &[u8]) -> Result<X509, VerifyError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    const LIMIT: usize = 256;
+    static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, X509>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(c) = cache.lock().expect("certificate cache lock").get(der) {
+        return Ok(c.clone());
+    }
+    let cert = X509::from_der(der)
+        .map_err(|_| VerifyError::Malformed("X509Certificate is not a DER certificate".into()))?;
+    let mut c = cache.lock().expect("certificate cache lock");
+    if c.len() >= LIMIT {
+        c.clear();
+    }
+    c.insert(der.to_vec(), cert.clone());
+    Ok(cert)
 }
 
 fn compact(s: &str) -> String {
