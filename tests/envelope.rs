@@ -275,3 +275,65 @@ fn a_personal_signature_is_refused_for_vs_without_an_id() {
     assert_eq!(err.field, "personal_signature");
     assert!(err.message.contains("ЭП-СП"), "{}", err.message);
 }
+
+#[test]
+fn signed_get_response_and_ack_are_schema_valid_and_verify() {
+    let key = SigningKey::generate(SignatureAlgorithm::Gost2012_256, "test", 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = VerifyPolicy {
+        trust: None,
+        at: mezhved::clock::now(),
+        allow_exc_c14n_only: false,
+    };
+    for (version, v) in [(Version::V1_1, "1.1"), (Version::V1_3, "1.3")] {
+        let schema = envelope_schema(dir.path(), v, &[]);
+        let selector = Some((
+            "urn://x-artefacts-fns-vipul-tosmv-ru/311-14/4.0.6",
+            "FNSVipULResponse",
+        ));
+        let (mut doc, sel, c) =
+            smev::get_response_request(version, mezhved::clock::now(), selector);
+        xmldsig::sign_element(&mut doc, sel, c, &key, ReferenceTransforms::Smev).unwrap();
+        let bytes = xml::to_bytes(&doc);
+        xmllint_validate(&bytes, &schema);
+        let doc = xml::parse(&bytes).unwrap();
+        let req = smev::parse_get_response_request(&doc).unwrap();
+        xmldsig::verify(&doc, req.signature.unwrap(), req.selector, &policy).unwrap();
+        assert_eq!(req.filter.unwrap().1, "FNSVipULResponse");
+
+        let (mut doc, target, c) =
+            smev::ack_request(version, &smev::new_message_id().to_string(), true);
+        xmldsig::sign_element(&mut doc, target, c, &key, ReferenceTransforms::Smev).unwrap();
+        let bytes = xml::to_bytes(&doc);
+        xmllint_validate(&bytes, &schema);
+        let doc = xml::parse(&bytes).unwrap();
+        let ack = smev::parse_ack_request(&doc).unwrap();
+        xmldsig::verify(&doc, ack.signature.unwrap(), ack.target, &policy).unwrap();
+        assert!(ack.accepted);
+    }
+}
+
+#[test]
+fn content_the_transform_cannot_represent_is_never_signed() {
+    let key = SigningKey::generate(SignatureAlgorithm::EcdsaSha256, "test", 1).unwrap();
+    for (xml_text, says) in [
+        (
+            "<a:r xmlns:a=\"urn:a\" Id=\"x\"><plain/></a:r>",
+            "in no namespace",
+        ),
+        (
+            "<a:r xmlns:a=\"urn:a\" Id=\"x\" xml:lang=\"ru\"/>",
+            "xml:lang",
+        ),
+    ] {
+        let mut doc = xml::parse(xml_text.as_bytes()).unwrap();
+        let root = doc.root();
+        let err = xmldsig::sign_element(&mut doc, root, root, &key, ReferenceTransforms::Smev)
+            .unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+        assert!(
+            doc.child(root, xmldsig::DS_NS, "Signature").is_none(),
+            "nothing was added"
+        );
+    }
+}

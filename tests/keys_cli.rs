@@ -240,3 +240,54 @@ fn sign_refuses_ids_it_cannot_place_or_resolve() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no element has Id=\"NOPE\""));
 }
+
+#[test]
+fn a_missing_gost_engine_or_key_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&mezhved(
+        &["keygen", "--algorithm", "gost2012-256", "--out", "k"],
+        d,
+    ));
+    unsigned_envelope(d);
+    let engines = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mezhved"))
+        .args([
+            "sign",
+            "unsigned.xml",
+            "--id",
+            "SIGNED_BY_CONSUMER",
+            "--key",
+            "k/gost2012-256.key.pem",
+            "--cert",
+            "k/gost2012-256.cert.pem",
+        ])
+        .current_dir(d)
+        .env("OPENSSL_ENGINES", engines.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("apt-get install libengine-gost-openssl"),
+        "{err}"
+    );
+
+    // A configured key that is not there: the path and what to do.
+    let out = Command::new(env!("CARGO_BIN_EXE_mezhved"))
+        .args(["sign", "unsigned.xml", "--id", "SIGNED_BY_CONSUMER"])
+        .current_dir(d)
+        .env("MEZHVED__SIGNING__KEY", "/etc/mezhved/none.key.pem")
+        .env(
+            "MEZHVED__SIGNING__CERTIFICATE",
+            "/etc/mezhved/none.cert.pem",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/etc/mezhved/none.key.pem") && err.contains("No such file"),
+        "{err}"
+    );
+}

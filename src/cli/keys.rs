@@ -39,7 +39,7 @@ pub fn keygen(k: Keygen) -> anyhow::Result<ExitCode> {
     let alg = algorithm(&k.algorithm)?;
     let key = match &k.issuer {
         Some((key, cert)) => {
-            let issuer_alg = issuer_algorithm(key)?;
+            let issuer_alg = key_file_algorithm(key)?;
             let ca = SigningKey::load(issuer_alg, key, cert, None).context("the issuing CA")?;
             ca.issue(alg, &k.common_name, k.days)?
         }
@@ -76,12 +76,20 @@ pub fn keygen(k: Keygen) -> anyhow::Result<ExitCode> {
 }
 
 /// The algorithm of a PEM key on disk, from its type.
-fn issuer_algorithm(path: &Path) -> anyhow::Result<SignatureAlgorithm> {
+fn key_file_algorithm(path: &Path) -> anyhow::Result<SignatureAlgorithm> {
     // GOST keys cannot even be read without the engine; other keys can.
-    let _ = xmldsig::gost::require_engine();
+    let engine = xmldsig::gost::require_engine();
     let pem = std::fs::read(path).with_context(|| path.display().to_string())?;
-    let pkey = openssl::pkey::PKey::private_key_from_pem(&pem)
-        .with_context(|| format!("{} is not a PEM private key", path.display()))?;
+    let pkey = match openssl::pkey::PKey::private_key_from_pem(&pem) {
+        Ok(k) => k,
+        Err(e) => match engine {
+            Err(no_gost) => bail!(
+                "{}: cannot read the key; if it is a GOST key: {no_gost}",
+                path.display()
+            ),
+            Ok(()) => bail!("{} is not a PEM private key ({e})", path.display()),
+        },
+    };
     xmldsig::key_algorithm(&pkey)
         .with_context(|| format!("{}: unsupported key type", path.display()))
 }
@@ -101,7 +109,7 @@ pub fn sign(s: Sign) -> anyhow::Result<ExitCode> {
     let mut doc = xml::parse(&data).with_context(|| s.file.display().to_string())?;
     let key = match &s.key {
         Some((k, c)) => SigningKey::load(
-            issuer_algorithm(k)?,
+            key_file_algorithm(k)?,
             k,
             c,
             std::env::var("MEZHVED_KEY_PASSWORD").ok().as_deref(),
