@@ -21,6 +21,7 @@ pub struct Settings {
     pub smev: SmevSettings,
     pub signing: SigningSettings,
     pub emulator: EmulatorSettings,
+    pub retry: RetrySettings,
     pub lookup: LookupConfig,
     pub log: LogSettings,
 }
@@ -139,8 +140,30 @@ pub struct EmulatorSettings {
     pub listen: String,
     pub data: PathBuf,
     pub answer_delay_ms: u64,
-    pub redeliver_after_secs: u64,
+    pub redeliver_after_secs: f64,
     pub algorithm: String,
+    pub schema_errors: crate::emulator::SchemaErrors,
+}
+
+/// How a request is retried when SMEV or the network fails in a way that
+/// may pass: exponential backoff with jitter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    pub attempts: u32,
+    pub initial_ms: u64,
+    pub max_ms: u64,
+}
+
+impl RetrySettings {
+    /// The pause after failed attempt `n` (1-based): `initial · 2^(n-1)`,
+    /// capped at `max`, of which a random half is kept so that retries of
+    /// many requests spread out.
+    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
+        let exp = attempt.saturating_sub(1).min(20);
+        let base = self.initial_ms.saturating_mul(1u64 << exp).min(self.max_ms);
+        std::time::Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -231,6 +254,14 @@ impl Settings {
         if self.smev.poll_min_ms == 0 || self.smev.poll_min_ms > self.smev.poll_max_ms {
             return Err(ConfigError::Invalid(
                 "smev.poll_min_ms must be between 1 and poll_max_ms".into(),
+            ));
+        }
+        if self.retry.attempts == 0
+            || self.retry.initial_ms == 0
+            || self.retry.initial_ms > self.retry.max_ms
+        {
+            return Err(ConfigError::Invalid(
+                "retry: attempts ≥ 1 and 0 < initial_ms ≤ max_ms".into(),
             ));
         }
         if !matches!(self.log.format.as_str(), "plain" | "json") {

@@ -28,7 +28,10 @@ fn every_subject_renders_a_valid_answer_with_the_promised_verdict() {
 
             let query = lookup.read_request(&business, business.root()).unwrap();
             assert_eq!(query.identifiers, vec![id.clone()]);
-            let verdict = match fixtures.answer(&registry, s.kind, &query).unwrap() {
+            let verdict = match fixtures
+                .answer(&registry, s.kind, &query, &s.scenario)
+                .unwrap()
+            {
                 ProviderAnswer::Rejected(_) => Verdict::Rejected,
                 ProviderAnswer::Business(doc) => {
                     let bytes = xml::to_bytes(&doc);
@@ -66,7 +69,9 @@ fn an_answer_about_another_subject_is_a_failure() {
         doc_id: asked.request_id.to_string(),
         identifiers: vec!["1144703001233".into()],
     };
-    let ProviderAnswer::Business(doc) = fixtures.answer(&registry, asked.kind, &query).unwrap()
+    let ProviderAnswer::Business(doc) = fixtures
+        .answer(&registry, asked.kind, &query, &Default::default())
+        .unwrap()
     else {
         panic!("expected a business answer");
     };

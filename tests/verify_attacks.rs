@@ -26,8 +26,9 @@ fn signed_answer(key: &SigningKey) -> Vec<u8> {
         doc_id: req.request_id.to_string(),
         identifiers: vec!["4703123451".into()],
     };
-    let mezhved::emulator::ProviderAnswer::Business(business) =
-        fixtures.answer(&registry, Kind::TaxDebt, &query).unwrap()
+    let mezhved::emulator::ProviderAnswer::Business(business) = fixtures
+        .answer(&registry, Kind::TaxDebt, &query, &Default::default())
+        .unwrap()
     else {
         panic!("a business answer")
     };

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::scenario::Scenario;
 use crate::lookup::{ProviderQuery, Registry, Verdict};
 use crate::request::Kind;
 use crate::xml::Document;
@@ -22,10 +23,14 @@ pub struct FixtureSubject {
     pub identifiers: Vec<String>,
     #[serde(skip)]
     answer: Option<toml::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reject: Option<Reject>,
+    /// How the emulator behaves for this subject (`code` and `reject` of the
+    /// data file land here too).
+    #[serde(skip_serializing_if = "is_default")]
+    pub scenario: Scenario,
+}
+
+fn is_default(s: &Scenario) -> bool {
+    *s == Scenario::default()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -45,8 +50,11 @@ struct Entry {
     #[serde(default)]
     ids: Vec<String>,
     answer: Option<toml::Value>,
+    /// Shorthand for `scenario.code`.
     code: Option<String>,
+    /// Shorthand for `scenario.reject` and `scenario.reject_text`.
     reject: Option<Reject>,
+    scenario: Option<Scenario>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,13 +129,20 @@ impl Fixtures {
                 if identifiers.is_empty() {
                     return Err(what("needs ids or an answer table".into()));
                 }
-                let choices = [
-                    entry.answer.is_some(),
-                    entry.code.is_some(),
-                    entry.reject.is_some(),
-                ];
-                if choices.iter().filter(|c| **c).count() > 1 {
-                    return Err(what("give at most one of answer, code and reject".into()));
+                let mut scenario = entry.scenario.unwrap_or_default();
+                if let Some(code) = entry.code {
+                    scenario.code = Some(code);
+                }
+                if let Some(r) = entry.reject {
+                    scenario.reject = Some(r.code);
+                    scenario.reject_text = Some(r.text);
+                }
+                scenario.check().map_err(&what)?;
+                if entry.answer.is_some() && (scenario.code.is_some() || scenario.reject.is_some())
+                {
+                    return Err(what(
+                        "an answer table goes with neither code nor reject".into(),
+                    ));
                 }
                 let n = fx.subjects.len();
                 for id in &identifiers {
@@ -144,8 +159,7 @@ impl Fixtures {
                     note: entry.note,
                     identifiers,
                     answer: entry.answer,
-                    code: entry.code,
-                    reject: entry.reject,
+                    scenario,
                 });
             }
         }
@@ -162,33 +176,38 @@ impl Fixtures {
             .map(|i| &self.subjects[*i])
     }
 
-    /// The provider's answer to `query`; an unknown subject gets the
-    /// register's "not found" answer.
+    /// The subject `query` is about, if the data knows it.
+    pub fn subject_of(&self, kind: Kind, query: &ProviderQuery) -> Option<&FixtureSubject> {
+        query.identifiers.iter().find_map(|id| self.find(kind, id))
+    }
+
+    /// The provider's answer to `query` under `scenario`; an unknown subject
+    /// gets the register's "not found" answer.
     pub fn answer(
         &self,
         registry: &Registry,
         kind: Kind,
         query: &ProviderQuery,
+        scenario: &Scenario,
     ) -> Result<ProviderAnswer, String> {
         let lookup = registry.get(kind);
-        let subject = query.identifiers.iter().find_map(|id| self.find(kind, id));
-        match subject {
-            None => lookup
-                .render_answer(query, None)
-                .map(ProviderAnswer::Business),
-            Some(s) => {
-                if let Some(r) = &s.reject {
-                    return Ok(ProviderAnswer::Rejected(r.clone()));
-                }
-                if let Some(code) = &s.code {
-                    return lookup
-                        .render_processing_code(query, code)
-                        .map(ProviderAnswer::Business);
-                }
-                lookup
-                    .render_answer(query, s.answer.as_ref())
-                    .map(ProviderAnswer::Business)
-            }
+        if let Some(code) = &scenario.reject {
+            return Ok(ProviderAnswer::Rejected(Reject {
+                code: code.clone(),
+                text: scenario
+                    .reject_text
+                    .clone()
+                    .unwrap_or_else(|| format!("Запрос отклонён поставщиком сведений ({code})")),
+            }));
         }
+        if let Some(code) = &scenario.code {
+            return lookup
+                .render_processing_code(query, code)
+                .map(ProviderAnswer::Business);
+        }
+        let answer = self.subject_of(kind, query).and_then(|s| s.answer.as_ref());
+        lookup
+            .render_answer(query, answer)
+            .map(ProviderAnswer::Business)
     }
 }

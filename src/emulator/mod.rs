@@ -1,8 +1,10 @@
 //! The SMEV 3 emulator testers run: real HTTP, real signatures, answers
 //! from the register data under `fixtures/`.
 
+mod control;
 pub mod data;
 mod node;
+pub mod scenario;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,11 +15,13 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use data::{FixtureSubject, Fixtures, ProviderAnswer};
+use node::Body;
 pub use node::{Node, NodeSettings, TraceEntry};
+pub use scenario::{Fault, Scenario, SchemaErrors};
 
 use crate::config::Settings;
 use crate::lookup::Registry;
@@ -106,7 +110,8 @@ pub async fn start(
         key,
         NodeSettings {
             answer_delay: Duration::from_millis(settings.emulator.answer_delay_ms),
-            redeliver_after: Duration::from_secs(settings.emulator.redeliver_after_secs),
+            redeliver_after: Duration::from_secs_f64(settings.emulator.redeliver_after_secs),
+            schema_errors: settings.emulator.schema_errors,
         },
     ));
     let listener = tokio::net::TcpListener::bind(listen)
@@ -122,9 +127,21 @@ pub async fn start(
             source,
         })?;
     let app = Router::new()
+        .route("/control/messages", get(control::messages))
+        .route("/control/subjects", get(control::subjects))
+        .route("/control/queues", get(control::queues))
+        .route("/control/scenarios", get(control::scenarios))
+        .route(
+            "/control/scenarios/{kind}/{identifier}",
+            axum::routing::put(control::put_scenario).delete(control::delete_scenario),
+        )
+        .route(
+            "/control/faults",
+            get(control::faults).post(control::post_fault),
+        )
+        .route("/control/reset", post(control::reset))
         .route("/", post(soap))
         .route("/{*path}", post(soap))
-        .route("/control/messages", get(messages))
         .layer(DefaultBodyLimit::max(crate::provider::MAX_RESPONSE_BYTES))
         .with_state(node.clone());
     let task = tokio::spawn(async move {
@@ -140,7 +157,7 @@ pub async fn start(
     })
 }
 
-async fn soap(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+async fn soap(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> Response {
     let action = headers
         .get("SOAPAction")
         .and_then(|v| v.to_str().ok())
@@ -149,13 +166,32 @@ async fn soap(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) ->
     let reply = tokio::task::spawn_blocking(move || node2.handle(action.as_deref(), &body))
         .await
         .expect("the emulator handler does not panic");
-    (
-        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-        reply.body,
-    )
-}
-
-async fn messages(State(node): State<Arc<Node>>) -> impl IntoResponse {
-    axum::Json(node.trace())
+    if let Some(d) = reply.delay {
+        tokio::time::sleep(d).await;
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match reply.body {
+        Body::Soap(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            bytes,
+        )
+            .into_response(),
+        Body::Http => (
+            status,
+            [(header::CONTENT_TYPE, "text/plain")],
+            status.to_string(),
+        )
+            .into_response(),
+        // Headers go out, then the body fails: the client sees the
+        // connection break mid-answer.
+        Body::Drop => {
+            let broken = futures_util::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::other(
+                    "connection dropped (emulator scenario)",
+                ))
+            });
+            (StatusCode::OK, axum::body::Body::from_stream(broken)).into_response()
+        }
+    }
 }

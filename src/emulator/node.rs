@@ -1,67 +1,126 @@
 //! The emulated SMEV node: it checks what a consumer sends the way SMEV
-//! does, queues the provider's answer per consumer, and signs everything it
-//! returns.
+//! does, queues the provider's answer per consumer, signs everything it
+//! returns, and misbehaves on purpose when a scenario says so.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::data::{Fixtures, ProviderAnswer};
+use super::scenario::{Fault, Scenario, Scenarios, SchemaErrors, SignatureFault};
 use crate::clock;
-use crate::lookup::Registry;
+use crate::lookup::{Lookup, ProviderQuery, Registry};
+use crate::request::Kind;
 use crate::smev::{self, FaultKind, Metadata, Operation, ResponseBody, SmevError, Version};
-use crate::xml::{self, Document};
+use crate::xml::{self, Document, NodeId};
 use crate::xmldsig::{self, ReferenceTransforms, SigningKey, VerifyPolicy};
 
-/// How the emulator behaves.
+/// How the emulator behaves when no scenario says otherwise.
 #[derive(Clone, Debug)]
 pub struct NodeSettings {
     pub answer_delay: Duration,
     pub redeliver_after: Duration,
+    /// How a request failing its schema is refused.
+    pub schema_errors: SchemaErrors,
 }
 
 /// An answer waiting in a consumer's queue.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Queued {
     /// `MessageMetadata/MessageId` of the answer: what the `Ack` names.
     message_id: String,
+    original_message_id: String,
     namespace: String,
     root: String,
     available_at: Instant,
     taken_at: Option<Instant>,
     body: Vec<u8>,
+    /// Deliveries still to spoil (scenarios `malformed_xml`, `doctype`).
+    malformed_left: u32,
+    doctype_left: u32,
 }
 
-/// What the emulator saw, for testers.
-#[derive(Debug, Clone, serde::Serialize)]
+/// What the emulator saw and did, for testers.
+#[derive(Debug, Clone, Serialize)]
 pub struct TraceEntry {
     pub at: String,
     pub operation: String,
+    /// The request's `MessageID` (SendRequest) or the answer's (GetResponse, Ack).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// For answers: the `MessageID` of the request they answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Fingerprint of the caller's certificate (its queue).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub consumer: Option<String>,
     pub outcome: String,
 }
+
+/// What goes back over HTTP.
+pub enum Body {
+    Soap(Vec<u8>),
+    /// A bare HTTP error, no SOAP.
+    Http,
+    /// The connection breaks before an answer.
+    Drop,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Body,
+    /// Wait this long before answering.
+    pub delay: Option<Duration>,
+}
+
+impl Reply {
+    fn soap(status: u16, body: Vec<u8>) -> Self {
+        Reply {
+            status,
+            body: Body::Soap(body),
+            delay: None,
+        }
+    }
+}
+
+/// A refusal: the fault, its text and, for `InvalidContent`, the violations.
+struct Refusal {
+    kind: FaultKind,
+    text: String,
+    errors: Vec<String>,
+}
+
+fn refuse(kind: FaultKind, text: impl Into<String>) -> Refusal {
+    Refusal {
+        kind,
+        text: text.into(),
+        errors: Vec::new(),
+    }
+}
+
+const TRACE_LIMIT: usize = 10_000;
+/// Statuses kept per consumer for `GetStatus` (older ones are dropped).
+const STATUS_LIMIT: usize = 1_000;
 
 pub struct Node {
     registry: Registry,
     fixtures: Fixtures,
     key: SigningKey,
     settings: NodeSettings,
+    pub scenarios: Scenarios,
     queues: Mutex<HashMap<String, VecDeque<Queued>>>,
+    statuses: Mutex<HashMap<String, VecDeque<(String, &'static str, String)>>>,
     seen: Mutex<HashSet<String>>,
     trace: Mutex<VecDeque<TraceEntry>>,
 }
-
-/// An HTTP answer: status and SOAP body.
-pub struct Reply {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-const TRACE_LIMIT: usize = 10_000;
 
 impl Node {
     pub fn new(
@@ -75,18 +134,20 @@ impl Node {
             fixtures,
             key,
             settings,
+            scenarios: Scenarios::default(),
             queues: Mutex::new(HashMap::new()),
+            statuses: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashSet::new()),
             trace: Mutex::new(VecDeque::new()),
         }
     }
 
-    pub fn certificate_pem(&self) -> Vec<u8> {
-        self.key.certificate().to_pem().unwrap_or_default()
-    }
-
     pub fn algorithm(&self) -> xmldsig::SignatureAlgorithm {
         self.key.algorithm()
+    }
+
+    pub fn fixtures(&self) -> &Fixtures {
+        &self.fixtures
     }
 
     pub fn trace(&self) -> Vec<TraceEntry> {
@@ -98,24 +159,65 @@ impl Node {
             .collect()
     }
 
-    fn record(
-        &self,
-        operation: &str,
-        message_id: Option<&str>,
-        consumer: Option<&str>,
-        outcome: &str,
-    ) {
-        tracing::debug!(operation, message_id, outcome, "emulator");
+    /// Answers waiting or in flight, per consumer: `(waiting, delivered, statuses)`.
+    pub fn queues(&self) -> Vec<(String, usize, usize, usize)> {
+        let q = self.queues.lock().expect("queue lock");
+        let st = self.statuses.lock().expect("status lock");
+        let mut consumers: Vec<&String> = q.keys().chain(st.keys()).collect();
+        consumers.sort();
+        consumers.dedup();
+        consumers
+            .into_iter()
+            .map(|c| {
+                let msgs = q.get(c);
+                let taken = msgs
+                    .map(|m| m.iter().filter(|x| x.taken_at.is_some()).count())
+                    .unwrap_or(0);
+                let total = msgs.map(VecDeque::len).unwrap_or(0);
+                (
+                    c.clone(),
+                    total - taken,
+                    taken,
+                    st.get(c).map(VecDeque::len).unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Forgets every queue, message id, trace line and run-time scenario.
+    pub fn reset(&self) {
+        self.queues.lock().expect("queue lock").clear();
+        self.statuses.lock().expect("status lock").clear();
+        self.seen.lock().expect("seen lock").clear();
+        self.trace.lock().expect("trace lock").clear();
+        self.scenarios.reset();
+    }
+
+    fn record(&self, entry: TraceEntry) {
+        tracing::debug!(operation = %entry.operation, message_id = ?entry.message_id, outcome = %entry.outcome, "emulator");
         let mut t = self.trace.lock().expect("trace lock");
         if t.len() >= TRACE_LIMIT {
             t.pop_front();
         }
-        t.push_back(TraceEntry {
+        t.push_back(entry);
+    }
+
+    fn note(
+        &self,
+        operation: &str,
+        message_id: Option<&str>,
+        consumer: Option<&str>,
+        outcome: impl Into<String>,
+    ) {
+        self.record(TraceEntry {
             at: clock::rfc3339(clock::now()),
             operation: operation.to_owned(),
             message_id: message_id.map(str::to_owned),
+            original_message_id: None,
+            kind: None,
+            subject: None,
             consumer: consumer.map(str::to_owned),
-            outcome: outcome.to_owned(),
+            outcome: outcome.into(),
         });
     }
 
@@ -124,16 +226,24 @@ impl Node {
         let doc = match xml::parse(body) {
             Ok(d) => d,
             Err(e) => {
+                self.note("?", None, None, format!("refused: not acceptable XML: {e}"));
                 return self.fault(
                     Version::V1_3,
-                    FaultKind::InvalidContent,
-                    &format!("SOAP message is not acceptable XML: {e}"),
+                    &refuse(
+                        FaultKind::InvalidContent,
+                        format!("SOAP message is not acceptable XML: {e}"),
+                    ),
                 );
             }
         };
         let child = match smev::body_child(&doc) {
             Ok(c) => c,
-            Err(e) => return self.fault(Version::V1_3, FaultKind::InvalidContent, &e.to_string()),
+            Err(e) => {
+                return self.fault(
+                    Version::V1_3,
+                    &refuse(FaultKind::InvalidContent, e.to_string()),
+                );
+            }
         };
         let el = doc.element(child);
         let version = el
@@ -145,51 +255,99 @@ impl Node {
             "SendRequestRequest" => Operation::SendRequest,
             "GetResponseRequest" => Operation::GetResponse,
             "AckRequest" => Operation::Ack,
+            "GetStatusRequest" => Operation::GetStatus,
             other => {
                 return self.fault(
                     version,
-                    FaultKind::InvalidContent,
-                    &format!("operation {other} is not supported by the emulator"),
+                    &refuse(
+                        FaultKind::InvalidContent,
+                        format!("operation {other} is not supported by the emulator"),
+                    ),
                 );
             }
         };
+        let name = op_name(op);
         if let Some(a) = soap_action {
             let a = a.trim_matches('"');
             if !a.is_empty() && a != op.soap_action() {
-                return self.fault(
-                    version,
+                let r = refuse(
                     FaultKind::InvalidContent,
-                    &format!(
+                    format!(
                         "SOAPAction {a} does not match the body ({})",
                         op.soap_action()
                     ),
                 );
+                self.note(name, None, None, format!("fault {}: {}", r.kind, r.text));
+                return self.fault(version, &r);
+            }
+        }
+        // A one-off fault of this operation, set through the control API.
+        let mut delay = None;
+        if let Some(f) = self.scenarios.take_fault(name) {
+            self.note(
+                name,
+                None,
+                None,
+                format!("one-off fault applied: {}", describe_fault(&f)),
+            );
+            match self.disturb(version, &fault_scenario(&f)) {
+                Disturbance::Reply(r) => return r,
+                Disturbance::Slow(d) => delay = Some(d),
             }
         }
         let result = match op {
             Operation::SendRequest => self.send_request(&doc),
             Operation::GetResponse => self.get_response(&doc),
             Operation::Ack => self.ack(&doc),
-            Operation::GetStatus => unreachable!("not dispatched"),
+            Operation::GetStatus => self.get_status(&doc),
         };
-        match result {
+        let mut reply = match result {
             Ok(r) => r,
-            Err((kind, text)) => {
-                self.record(
-                    op.soap_action(),
-                    None,
-                    None,
-                    &format!("fault {kind}: {text}"),
-                );
-                self.fault(version, kind, &text)
+            Err(r) => {
+                self.note(name, None, None, format!("fault {}: {}", r.kind, r.text));
+                self.fault(version, &r)
             }
+        };
+        if delay.is_some() {
+            reply.delay = delay.max(reply.delay);
         }
+        reply
     }
 
-    fn fault(&self, v: Version, kind: FaultKind, text: &str) -> Reply {
-        Reply {
-            status: 500,
-            body: xml::to_bytes(&smev::fault_envelope(v, &kind, text)),
+    fn fault(&self, v: Version, r: &Refusal) -> Reply {
+        Reply::soap(
+            500,
+            xml::to_bytes(&smev::fault_envelope(v, &r.kind, &r.text, &r.errors)),
+        )
+    }
+
+    /// What a disturbance (`fault`, `http_status`, `drop_connection`,
+    /// `slow_secs`) does to a call.
+    fn disturb(&self, v: Version, s: &Scenario) -> Disturbance {
+        let delay = s.slow();
+        let reply = if let Some(status) = s.http_status {
+            Some(Reply {
+                status,
+                body: Body::Http,
+                delay,
+            })
+        } else if s.drop_connection {
+            Some(Reply {
+                status: 200,
+                body: Body::Drop,
+                delay,
+            })
+        } else {
+            s.fault.as_ref().map(|f| {
+                let kind = FaultKind::from_element_name(f);
+                let mut r = self.fault(v, &refuse(kind, format!("{f} (emulator scenario)")));
+                r.delay = delay;
+                r
+            })
+        };
+        match (reply, delay) {
+            (Some(r), _) => Disturbance::Reply(r),
+            (None, d) => Disturbance::Slow(d.unwrap_or_default()),
         }
     }
 
@@ -197,20 +355,17 @@ impl Node {
     fn caller(
         &self,
         doc: &Document,
-        signature: Option<crate::xml::NodeId>,
-        target: crate::xml::NodeId,
-    ) -> Result<String, (FaultKind, String)> {
-        let sig = signature.ok_or((
-            FaultKind::SignatureVerificationFault,
-            "NoSignatureFound: CallerInformationSystemSignature is missing".to_owned(),
-        ))?;
-        let policy = VerifyPolicy {
-            trust: None,
-            at: clock::now(),
-            allow_exc_c14n_only: false,
-        };
-        let v = xmldsig::verify(doc, sig, target, &policy).map_err(|e| {
-            (
+        signature: Option<NodeId>,
+        target: NodeId,
+    ) -> Result<String, Refusal> {
+        let sig = signature.ok_or_else(|| {
+            refuse(
+                FaultKind::SignatureVerificationFault,
+                "NoSignatureFound: CallerInformationSystemSignature is missing",
+            )
+        })?;
+        let v = xmldsig::verify(doc, sig, target, &any_signer()).map_err(|e| {
+            refuse(
                 FaultKind::SignatureVerificationFault,
                 format!("SignatureIsInvalid: {e}"),
             )
@@ -219,12 +374,7 @@ impl Node {
         Ok(crate::casefile::sha256_hex(&der))
     }
 
-    fn sign(
-        &self,
-        mut doc: Document,
-        target: crate::xml::NodeId,
-        container: crate::xml::NodeId,
-    ) -> Vec<u8> {
+    fn sign(&self, mut doc: Document, target: NodeId, container: NodeId) -> Vec<u8> {
         xmldsig::sign_element(
             &mut doc,
             target,
@@ -236,125 +386,152 @@ impl Node {
         xml::to_bytes(&doc)
     }
 
-    fn send_request(&self, doc: &Document) -> Result<Reply, (FaultKind, String)> {
+    fn send_request(&self, doc: &Document) -> Result<Reply, Refusal> {
         let req = smev::parse_send_request(doc).map_err(content)?;
         let consumer = self.caller(doc, req.signature, req.sender_provided)?;
         if let Some(ps) = req.personal_signature {
-            let policy = VerifyPolicy {
-                trust: None,
-                at: clock::now(),
-                allow_exc_c14n_only: false,
-            };
-            xmldsig::verify(doc, ps, req.primary, &policy).map_err(|e| {
-                (
+            xmldsig::verify(doc, ps, req.primary, &any_signer()).map_err(|e| {
+                refuse(
                     FaultKind::SignatureVerificationFault,
                     format!("SignatureIsInvalid: PersonalSignature: {e}"),
                 )
             })?;
         }
-        let mid = &req.message_id;
-        let parsed = uuid::Uuid::parse_str(mid)
+        let mid = req.message_id.clone();
+        let uuid = uuid::Uuid::parse_str(&mid)
             .ok()
-            .filter(|u| u.hyphenated().to_string() == *mid && u.get_version_num() == 1);
-        let Some(uuid) = parsed else {
-            return Err((
-                FaultKind::InvalidMessageIdFormat,
-                format!("MessageID {mid} is not a lower-case UUID version 1"),
-            ));
-        };
+            .filter(|u| u.hyphenated().to_string() == mid && u.get_version_num() == 1)
+            .ok_or_else(|| {
+                refuse(
+                    FaultKind::InvalidMessageIdFormat,
+                    format!("MessageID {mid} is not a lower-case UUID version 1"),
+                )
+            })?;
         let sent = smev::message_id_time(&uuid).unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let now = clock::now();
         if sent < now - time::Duration::days(1) || sent > now + time::Duration::hours(1) {
-            return Err((
+            return Err(refuse(
                 FaultKind::StaleMessageId,
                 format!("MessageID {mid} carries a stale timestamp ({sent})"),
             ));
         }
-        if !self.seen.lock().expect("seen lock").insert(mid.clone()) {
-            self.record(
+        if self.seen.lock().expect("seen lock").contains(&mid) {
+            self.note(
                 "SendRequest",
-                Some(mid),
+                Some(&mid),
                 Some(&consumer),
                 "MessageIsAlreadySent",
             );
-            return Err((
+            return Err(refuse(
                 FaultKind::MessageIsAlreadySent,
                 format!("MessageID {mid} was already sent"),
             ));
         }
         if req.eol_invalid {
-            return Err((FaultKind::InvalidContent, "EOL is not a date-time".into()));
+            return Err(refuse(FaultKind::InvalidContent, "EOL is not a date-time"));
         }
         if let Some(eol) = req.eol
             && eol < now
         {
-            return Err((FaultKind::EndOfLifeReached, format!("EOL {eol} has passed")));
+            return Err(refuse(
+                FaultKind::EndOfLifeReached,
+                format!("EOL {eol} has passed"),
+            ));
         }
         let b = doc.element(req.primary);
         let (ns, local) = (b.ns.clone().unwrap_or_default(), b.local.clone());
         let lookup = self.registry.by_request_root(&ns, &local).ok_or_else(|| {
-            (
+            refuse(
                 FaultKind::BusinessDataTypeIsNotSupported,
                 format!("business data type {{{ns}}}{local} is not registered"),
             )
         })?;
-        let query = lookup
-            .read_request(doc, req.primary)
-            .map_err(|e| (FaultKind::InvalidContent, format!("{{{ns}}}{local}: {e}")))?;
-        let answer = self
-            .fixtures
-            .answer(&self.registry, lookup.kind(), &query)
-            .map_err(|e| (FaultKind::SMEVFailure, format!("the provider failed: {e}")))?;
-
-        let v = req.version;
-        let response_id = smev::new_message_id().to_string();
-        let smev_id = smev::new_message_id().to_string();
-        let reply_to = base64::engine::general_purpose::STANDARD
-            .encode(format!("{{\"mid\":\"{mid}\",\"consumer\":\"{consumer}\"}}"));
-        let body = match answer {
-            ProviderAnswer::Business(d) => ResponseBody::Primary(d),
-            ProviderAnswer::Rejected(r) => ResponseBody::Rejected {
-                code: r.code,
-                text: r.text,
-            },
-        };
-        let meta = Metadata {
-            message_id: smev_id.clone(),
-            message_type: "RESPONSE",
-            sender: (
-                "EMUL01".into(),
-                "Эмулятор поставщика сведений mezhved".into(),
+        let (query, schema_errors) = match lookup.read_request(doc, req.primary) {
+            Ok(q) => (q, None),
+            Err(errors) => (
+                ProviderQuery {
+                    doc_id: String::new(),
+                    identifiers: Vec::new(),
+                },
+                Some(errors),
             ),
-            recipient: Some((
-                "MEZHVED".into(),
-                "Информационная система потребителя".into(),
-            )),
-            sending_timestamp: now,
-            delivery_timestamp: Some(now),
-            status: Some("messageIsDelivered"),
         };
-        let (rdoc, resp, container) =
-            smev::get_response_response(v, mid, &reply_to, &response_id, &body, &meta);
-        let bytes = self.sign(rdoc, resp, container);
-        self.queues
-            .lock()
-            .expect("queue lock")
-            .entry(consumer.clone())
-            .or_default()
-            .push_back(Queued {
-                message_id: smev_id,
-                namespace: ns,
-                root: lookup.response_root().to_owned(),
-                available_at: Instant::now() + self.settings.answer_delay,
-                taken_at: None,
-                body: bytes,
+        let subject = query.identifiers.first().cloned().unwrap_or_default();
+        let kind = lookup.kind();
+        let scenario = self
+            .scenarios
+            .get(kind, &subject)
+            .or_else(|| {
+                self.fixtures
+                    .subject_of(kind, &query)
+                    .map(|s| s.scenario.clone())
+            })
+            .unwrap_or_default();
+
+        // Disturbances of SendRequest itself.
+        let mut delay = None;
+        let mut then_already_sent = false;
+        if self
+            .scenarios
+            .send_attempt_disturbed(kind, &subject, &scenario)
+        {
+            let already = scenario.fault.as_deref() == Some("MessageIsAlreadySent");
+            let d = self.disturb(req.version, &scenario);
+            self.record(self.entry(
+                "SendRequest",
+                &mid,
+                None,
+                kind,
+                &subject,
+                &consumer,
+                format!("scenario: {}", describe(&scenario)),
+            ));
+            match d {
+                Disturbance::Reply(_) if already => then_already_sent = true,
+                Disturbance::Reply(r) => return Ok(r),
+                Disturbance::Slow(s) => delay = Some(s),
+            }
+        }
+
+        let schema_errors = match (schema_errors, scenario.schema_error) {
+            (Some(e), _) => Some((e, self.settings.schema_errors)),
+            (None, Some(mode)) => Some((
+                vec!["the business data fail the schema (emulator scenario)".to_owned()],
+                mode,
+            )),
+            (None, None) => None,
+        };
+        if let Some((errors, SchemaErrors::Sync)) = &schema_errors {
+            return Err(Refusal {
+                kind: FaultKind::InvalidContent,
+                text: format!(
+                    "{{{ns}}}{local} does not match its schema: {}",
+                    errors.join("; ")
+                ),
+                errors: errors.clone(),
             });
-        self.record(
-            "SendRequest",
-            Some(mid),
-            Some(&consumer),
-            &format!("queued answer for {}", query.identifiers.join("/")),
-        );
+        }
+
+        self.seen.lock().expect("seen lock").insert(mid.clone());
+        let v = req.version;
+        match &schema_errors {
+            Some((errors, _)) => {
+                self.queue_answer(v, &consumer, &mid, lookup, &query, &scenario, Some(errors))
+            }
+            None => self.queue_answer(v, &consumer, &mid, lookup, &query, &scenario, None),
+        }
+        .map_err(|e| refuse(FaultKind::SMEVFailure, format!("the provider failed: {e}")))?;
+        if then_already_sent {
+            let mut r = self.fault(
+                v,
+                &refuse(
+                    FaultKind::MessageIsAlreadySent,
+                    format!("MessageID {mid} was already sent (emulator scenario)"),
+                ),
+            );
+            r.delay = delay;
+            return Ok(r);
+        }
 
         let meta = Metadata {
             message_id: mid.clone(),
@@ -372,13 +549,160 @@ impl Node {
             status: Some("requestIsQueued"),
         };
         let (sdoc, md, container) = smev::send_request_response(v, &meta);
-        Ok(Reply {
-            status: 200,
-            body: self.sign(sdoc, md, container),
-        })
+        let mut r = Reply::soap(200, self.sign(sdoc, md, container));
+        r.delay = delay;
+        Ok(r)
     }
 
-    fn get_response(&self, doc: &Document) -> Result<Reply, (FaultKind, String)> {
+    #[allow(clippy::too_many_arguments)]
+    fn entry(
+        &self,
+        op: &str,
+        mid: &str,
+        original: Option<&str>,
+        kind: Kind,
+        subject: &str,
+        consumer: &str,
+        outcome: String,
+    ) -> TraceEntry {
+        TraceEntry {
+            at: clock::rfc3339(clock::now()),
+            operation: op.to_owned(),
+            message_id: Some(mid.to_owned()),
+            original_message_id: original.map(str::to_owned),
+            kind: Some(kind),
+            subject: (!subject.is_empty()).then(|| subject.to_owned()),
+            consumer: Some(consumer.to_owned()),
+            outcome,
+        }
+    }
+
+    /// Builds, signs and queues the provider's answer (or not, if it never
+    /// answers), and a status for `GetStatus`.
+    #[allow(clippy::too_many_arguments)]
+    fn queue_answer(
+        &self,
+        v: Version,
+        consumer: &str,
+        mid: &str,
+        lookup: &dyn Lookup,
+        query: &ProviderQuery,
+        scenario: &Scenario,
+        schema_errors: Option<&Vec<String>>,
+    ) -> Result<(), String> {
+        let kind = lookup.kind();
+        let subject = query.identifiers.first().cloned().unwrap_or_default();
+        let (category, details) = if schema_errors.is_some() {
+            (
+                "requestIsRejectedBySmev",
+                "Бизнес-данные сообщения не соответствуют схеме, зарегистрированной в СМЭВ",
+            )
+        } else {
+            ("requestIsAcceptedBySmev", "Запрос принят СМЭВ")
+        };
+        {
+            let mut st = self.statuses.lock().expect("status lock");
+            let q = st.entry(consumer.to_owned()).or_default();
+            if q.len() >= STATUS_LIMIT {
+                q.pop_front();
+            }
+            q.push_back((mid.to_owned(), category, details.to_owned()));
+        }
+        if scenario.never_answer && schema_errors.is_none() {
+            self.record(self.entry(
+                "SendRequest",
+                mid,
+                None,
+                kind,
+                &subject,
+                consumer,
+                "accepted; the provider will never answer (scenario)".into(),
+            ));
+            return Ok(());
+        }
+        let body = match schema_errors {
+            Some(errors) => ResponseBody::AsyncRejected {
+                details: format!("SMEV-403: {details}. MessageId = {mid}"),
+                fault_code: "028122".into(),
+                errors: errors.clone(),
+            },
+            None => match self
+                .fixtures
+                .answer(&self.registry, kind, query, scenario)?
+            {
+                ProviderAnswer::Business(d) => ResponseBody::Primary(d),
+                ProviderAnswer::Rejected(r) => ResponseBody::Rejected {
+                    code: r.code,
+                    text: r.text,
+                },
+            },
+        };
+        let answer_id = smev::new_message_id().to_string();
+        let now = clock::now();
+        let meta = Metadata {
+            message_id: answer_id.clone(),
+            message_type: "RESPONSE",
+            sender: (
+                "EMUL01".into(),
+                "Эмулятор поставщика сведений mezhved".into(),
+            ),
+            recipient: Some((
+                "MEZHVED".into(),
+                "Информационная система потребителя".into(),
+            )),
+            sending_timestamp: now,
+            delivery_timestamp: Some(now),
+            status: Some("messageIsDelivered"),
+        };
+        let reply_to =
+            base64::engine::general_purpose::STANDARD.encode(format!("{{\"mid\":\"{mid}\"}}"));
+        let (rdoc, resp, container) = smev::get_response_response(
+            v,
+            mid,
+            &reply_to,
+            &smev::new_message_id().to_string(),
+            &body,
+            &meta,
+        );
+        let bytes = match scenario.signature {
+            None => self.sign(rdoc, resp, container),
+            Some(SignatureFault::Wrong) => corrupt_signature(&self.sign(rdoc, resp, container)),
+            Some(SignatureFault::Missing) => {
+                let mut d = rdoc;
+                d.detach(container);
+                xml::to_bytes(&d)
+            }
+        };
+        let delay = scenario.delay().unwrap_or(self.settings.answer_delay);
+        let q = Queued {
+            message_id: answer_id.clone(),
+            original_message_id: mid.to_owned(),
+            namespace: lookup.namespace().to_owned(),
+            root: lookup.response_root().to_owned(),
+            available_at: Instant::now() + delay,
+            taken_at: None,
+            body: bytes,
+            malformed_left: scenario.malformed_xml as u32,
+            doctype_left: scenario.doctype as u32,
+        };
+        let copies = if scenario.duplicate { 2 } else { 1 };
+        {
+            let mut queues = self.queues.lock().expect("queue lock");
+            let cq = queues.entry(consumer.to_owned()).or_default();
+            for _ in 0..copies {
+                cq.push_back(q.clone());
+            }
+        }
+        let what = match schema_errors {
+            Some(_) => "accepted; an asynchronous schema rejection is queued".to_owned(),
+            None if scenario == &Scenario::default() => "accepted; answer queued".to_owned(),
+            None => format!("accepted; answer queued ({})", describe(scenario)),
+        };
+        self.record(self.entry("SendRequest", mid, None, kind, &subject, consumer, what));
+        Ok(())
+    }
+
+    fn get_response(&self, doc: &Document) -> Result<Reply, Refusal> {
         let req = smev::parse_get_response_request(doc).map_err(content)?;
         let consumer = self.caller(doc, req.signature, req.selector)?;
         let now = Instant::now();
@@ -394,22 +718,44 @@ impl Node {
                         .is_none_or(|(ns, root)| *ns == m.namespace && *root == m.root)
             })
         });
-        match found {
-            Some(m) => {
-                m.taken_at = Some(now);
-                let (id, body) = (m.message_id.clone(), m.body.clone());
-                drop(queues);
-                self.record("GetResponse", Some(&id), Some(&consumer), "delivered");
-                Ok(Reply { status: 200, body })
-            }
-            None => Ok(Reply {
-                status: 200,
-                body: xml::to_bytes(&smev::get_response_empty(req.version)),
-            }),
-        }
+        let Some(m) = found else {
+            return Ok(Reply::soap(
+                200,
+                xml::to_bytes(&smev::get_response_empty(req.version)),
+            ));
+        };
+        m.taken_at = Some(now);
+        let (body, how) = if m.malformed_left > 0 {
+            m.malformed_left -= 1;
+            (
+                m.body[..m.body.len() / 2].to_vec(),
+                "delivered malformed XML (scenario)",
+            )
+        } else if m.doctype_left > 0 {
+            m.doctype_left -= 1;
+            (
+                with_doctype(&m.body),
+                "delivered with a DOCTYPE and an external entity (scenario)",
+            )
+        } else {
+            (m.body.clone(), "delivered")
+        };
+        let (id, original) = (m.message_id.clone(), m.original_message_id.clone());
+        drop(queues);
+        self.record(TraceEntry {
+            at: clock::rfc3339(clock::now()),
+            operation: "GetResponse".into(),
+            message_id: Some(id),
+            original_message_id: Some(original),
+            kind: None,
+            subject: None,
+            consumer: Some(consumer),
+            outcome: how.into(),
+        });
+        Ok(Reply::soap(200, body))
     }
 
-    fn ack(&self, doc: &Document) -> Result<Reply, (FaultKind, String)> {
+    fn ack(&self, doc: &Document) -> Result<Reply, Refusal> {
         let req = smev::parse_ack_request(doc).map_err(content)?;
         let consumer = self.caller(doc, req.signature, req.target)?;
         let mut queues = self.queues.lock().expect("queue lock");
@@ -418,36 +764,142 @@ impl Node {
             .iter()
             .position(|m| m.message_id == req.message_id && m.taken_at.is_some())
         else {
-            return Err((
+            return Err(refuse(
                 FaultKind::TargetMessageIsNotFound,
                 format!("no delivered message {} to acknowledge", req.message_id),
             ));
         };
-        q.remove(pos);
+        let m = q.remove(pos).expect("position is in range");
         drop(queues);
-        let outcome = if req.accepted {
-            "ack accepted"
-        } else {
-            "ack refused (accepted=false)"
-        };
-        self.record("Ack", Some(&req.message_id), Some(&consumer), outcome);
-        Ok(Reply {
-            status: 200,
-            body: xml::to_bytes(&smev::ack_response(req.version)),
-        })
+        self.record(TraceEntry {
+            at: clock::rfc3339(clock::now()),
+            operation: "Ack".into(),
+            message_id: Some(req.message_id.clone()),
+            original_message_id: Some(m.original_message_id),
+            kind: None,
+            subject: None,
+            consumer: Some(consumer),
+            outcome: if req.accepted {
+                "ack accepted".into()
+            } else {
+                "ack refused (accepted=false)".into()
+            },
+        });
+        Ok(Reply::soap(
+            200,
+            xml::to_bytes(&smev::ack_response(req.version)),
+        ))
     }
 
-    /// Answers waiting or in flight (for tests and the control API).
-    pub fn queued(&self) -> usize {
-        self.queues
+    fn get_status(&self, doc: &Document) -> Result<Reply, Refusal> {
+        let req = smev::parse_get_status_request(doc).map_err(content)?;
+        let consumer = self.caller(doc, req.signature, req.timestamp)?;
+        let next = self
+            .statuses
             .lock()
-            .expect("queue lock")
-            .values()
-            .map(VecDeque::len)
-            .sum()
+            .expect("status lock")
+            .get_mut(&consumer)
+            .and_then(VecDeque::pop_front);
+        let Some((original, category, details)) = next else {
+            return Ok(Reply::soap(
+                200,
+                xml::to_bytes(&smev::get_status_response(req.version, None).0),
+            ));
+        };
+        let (sdoc, target) =
+            smev::get_status_response(req.version, Some((&original, category, Some(&details))));
+        let (data, container) = target.expect("a status was given");
+        self.note(
+            "GetStatus",
+            Some(&original),
+            Some(&consumer),
+            format!("delivered status {category}"),
+        );
+        Ok(Reply::soap(200, self.sign(sdoc, data, container)))
     }
 }
 
-fn content(e: SmevError) -> (FaultKind, String) {
-    (FaultKind::InvalidContent, e.to_string())
+enum Disturbance {
+    Reply(Reply),
+    Slow(Duration),
+}
+
+fn op_name(op: Operation) -> &'static str {
+    match op {
+        Operation::SendRequest => "SendRequest",
+        Operation::GetResponse => "GetResponse",
+        Operation::Ack => "Ack",
+        Operation::GetStatus => "GetStatus",
+    }
+}
+
+/// Signature checks of what consumers send: any certificate (the emulator
+/// has no register of systems), but a valid signature and certificate.
+fn any_signer() -> VerifyPolicy<'static> {
+    VerifyPolicy {
+        trust: None,
+        at: clock::now(),
+        allow_exc_c14n_only: false,
+    }
+}
+
+fn fault_scenario(f: &Fault) -> Scenario {
+    Scenario {
+        fault: f.fault.clone(),
+        http_status: f.http_status,
+        drop_connection: f.drop_connection,
+        slow_secs: f.slow_secs,
+        ..Scenario::default()
+    }
+}
+
+fn describe_fault(f: &Fault) -> String {
+    describe(&fault_scenario(f))
+}
+
+/// The scenario in one line, for the trace.
+fn describe(s: &Scenario) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn content(e: SmevError) -> Refusal {
+    refuse(FaultKind::InvalidContent, e.to_string())
+}
+
+/// The same message with its SMEV signature value altered: it no longer verifies.
+fn corrupt_signature(body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body).into_owned();
+    let marker = "SignatureValue>";
+    match text.find(marker) {
+        Some(i) => {
+            let at = i + marker.len() + 2;
+            let mut bytes = text.into_bytes();
+            bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+            bytes
+        }
+        None => body.to_vec(),
+    }
+}
+
+/// The message with a DOCTYPE declaring an external entity, referenced in
+/// its body: what an XXE attack looks like.
+fn with_doctype(body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let rest = text
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        .unwrap_or(&text);
+    let root = rest
+        .trim_start()
+        .strip_prefix('<')
+        .and_then(|r| r.split([' ', '>', '/']).next())
+        .unwrap_or("Envelope");
+    let injected = rest.replacen(
+        "</ns2:OriginalMessageId>",
+        "&xxe;</ns2:OriginalMessageId>",
+        1,
+    );
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><!DOCTYPE {root} [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>{injected}"
+    )
+    .into_bytes()
 }

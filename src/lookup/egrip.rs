@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::check::{Check, Value};
 use super::fns::{self, EntityFacts, FnsWriter, Okved, OkvedData, StatusData, TaxOfficeData};
 use super::{
     Lookup, Outcome, ProviderQuery, Verdict, check_answer_root, check_subject, record_data,
@@ -148,21 +149,36 @@ impl Lookup for Egrip {
         )
     }
 
-    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String> {
-        let doc_id = doc
-            .element(root)
-            .attr("ИдДок")
-            .ok_or("FNSVipIPRequest has no ИдДок")?
-            .to_owned();
-        let q = doc.child(root, &self.ns, "ЗапросИП").ok_or("no ЗапросИП")?;
-        let id = doc
-            .child_text(q, &self.ns, "ОГРНИП")
-            .or_else(|| doc.child_text(q, &self.ns, "ИНН"))
-            .ok_or("ЗапросИП has neither ОГРНИП nor ИНН")?;
-        Ok(ProviderQuery {
+    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
+        let mut c = Check::new(doc, &self.ns);
+        c.root(root, "FNSVipIPRequest");
+        let attrs = c.attrs(
+            root,
+            &[
+                ("ИдДок", true, Value::Len(1, 36)),
+                ("НомерДела", false, Value::Len(1, 50)),
+            ],
+        );
+        let id = c
+            .sequence(root, &[("ЗапросИП", 1, 1)])
+            .first()
+            .and_then(|(_, q)| {
+                c.attrs(*q, &[]);
+                let (name, el) = c.choice(*q, &["ОГРНИП", "ИНН"])?;
+                c.value(
+                    el,
+                    if name == "ОГРНИП" {
+                        Value::Digits(15)
+                    } else {
+                        Value::Inn(12)
+                    },
+                )
+            });
+        let query = attrs[0].clone().zip(id).map(|(doc_id, id)| ProviderQuery {
             doc_id,
             identifiers: vec![id],
-        })
+        });
+        c.finish(query)
     }
 
     fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::check::{Check, Value};
 use super::fns::{
     self, EntityFacts, FnsWriter, Head, Okved, OkvedData, StatusData, TaxOfficeData,
     TerminationData,
@@ -190,21 +191,36 @@ impl Lookup for Egrul {
         )
     }
 
-    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String> {
-        let doc_id = doc
-            .element(root)
-            .attr("ИдДок")
-            .ok_or("FNSVipULRequest has no ИдДок")?
-            .to_owned();
-        let q = doc.child(root, &self.ns, "ЗапросЮЛ").ok_or("no ЗапросЮЛ")?;
-        let id = doc
-            .child_text(q, &self.ns, "ОГРН")
-            .or_else(|| doc.child_text(q, &self.ns, "ИННЮЛ"))
-            .ok_or("ЗапросЮЛ has neither ОГРН nor ИННЮЛ")?;
-        Ok(ProviderQuery {
+    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
+        let mut c = Check::new(doc, &self.ns);
+        c.root(root, "FNSVipULRequest");
+        let attrs = c.attrs(
+            root,
+            &[
+                ("ИдДок", true, Value::Len(1, 36)),
+                ("НомерДела", false, Value::Len(1, 50)),
+            ],
+        );
+        let id = c
+            .sequence(root, &[("ЗапросЮЛ", 1, 1)])
+            .first()
+            .and_then(|(_, q)| {
+                c.attrs(*q, &[]);
+                let (name, el) = c.choice(*q, &["ОГРН", "ИННЮЛ"])?;
+                c.value(
+                    el,
+                    if name == "ОГРН" {
+                        Value::Digits(13)
+                    } else {
+                        Value::Inn(10)
+                    },
+                )
+            });
+        let query = attrs[0].clone().zip(id).map(|(doc_id, id)| ProviderQuery {
             doc_id,
             identifiers: vec![id],
-        })
+        });
+        c.finish(query)
     }
 
     fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {

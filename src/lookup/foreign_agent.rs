@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check::{Check, Value};
 use super::{
     Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_answer_root, record_data, text_local,
 };
@@ -141,20 +142,31 @@ impl Lookup for ForeignAgent {
         }
     }
 
-    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String> {
-        let doc_id = doc
-            .element(root)
-            .attr("ИдЗапрос")
-            .ok_or("ForeignAgentRequest has no ИдЗапрос")?
-            .to_owned();
-        let id = ["ИНН", "ОГРН", "СНИЛС"]
-            .iter()
-            .find_map(|n| doc.child_text(root, &self.ns, n))
-            .ok_or("ForeignAgentRequest has no ИНН, ОГРН or СНИЛС")?;
-        Ok(ProviderQuery {
+    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
+        let mut c = Check::new(doc, &self.ns);
+        c.root(root, "ForeignAgentRequest");
+        let attrs = c.attrs(
+            root,
+            &[
+                ("ИдЗапрос", true, Value::Len(1, 36)),
+                ("Id", false, Value::Id),
+            ],
+        );
+        let id = c
+            .choice(root, &["ИНН", "ОГРН", "СНИЛС"])
+            .and_then(|(name, el)| {
+                let v = match name.as_str() {
+                    "ИНН" => Value::InnAny,
+                    "ОГРН" => Value::Digits(13),
+                    _ => Value::Digits(11),
+                };
+                c.value(el, v)
+            });
+        let query = attrs[0].clone().zip(id).map(|(doc_id, id)| ProviderQuery {
             doc_id,
             identifiers: vec![id],
-        })
+        });
+        c.finish(query)
     }
 
     fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {

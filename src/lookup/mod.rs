@@ -4,6 +4,7 @@
 //! one new file here, one schema under `schemas/`, fixture data and one line
 //! in [`Registry::new`].
 
+mod check;
 mod egrip;
 mod egrul;
 mod fns;
@@ -205,8 +206,9 @@ pub trait Lookup: Send + Sync {
         doc_id: &str,
     ) -> Outcome;
 
-    /// Provider side: the identifiers a request asks about.
-    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String>;
+    /// Provider side: checks a request against the VS schema and reads the
+    /// identifiers it asks about; the violations, if any.
+    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>>;
 
     /// Provider side: the identifiers a fixture answer (the register-specific
     /// `answer` table of a subject) can be found by; also checks the table.

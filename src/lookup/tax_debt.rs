@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check::{Check, Value};
 use super::{
     Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_answer_root, check_subject,
     record_data, text_local,
@@ -181,21 +182,42 @@ impl Lookup for TaxDebt {
         }
     }
 
-    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String> {
-        let doc_id = doc
-            .element(root)
-            .attr("ИдЗапрос")
-            .ok_or("ZadorgRequest has no ИдЗапрос")?
-            .to_owned();
-        let q = doc.child(root, &self.ns, "ЗапросНП").ok_or("no ЗапросНП")?;
-        let id = doc
-            .child_text(q, &self.ns, "ИННЮЛ")
-            .or_else(|| doc.child_text(q, &self.ns, "ИННФЛ"))
-            .ok_or("ЗапросНП has neither ИННЮЛ nor ИННФЛ")?;
-        Ok(ProviderQuery {
+    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
+        let mut c = Check::new(doc, &self.ns);
+        c.root(root, "ZadorgRequest");
+        let attrs = c.attrs(root, &[("ИдЗапрос", true, Value::Len(1, 36))]);
+        let kids = c.sequence(root, &[("СвЮЛ", 1, 1), ("ЗапросНП", 1, 1)]);
+        let mut id = None;
+        for (name, el) in kids {
+            if name == "СвЮЛ" {
+                c.attrs(
+                    el,
+                    &[
+                        ("ИННЮЛ", true, Value::Inn(10)),
+                        ("НаимЮЛ", true, Value::Len(1, 1000)),
+                        ("ОГРН", true, Value::Digits(13)),
+                    ],
+                );
+                c.sequence(el, &[]);
+            } else {
+                c.attrs(el, &[("ДатаЗапрСв", true, Value::Date)]);
+                id = c.choice(el, &["ИННЮЛ", "ИННФЛ"]).and_then(|(n, e)| {
+                    c.value(
+                        e,
+                        if n == "ИННЮЛ" {
+                            Value::Inn(10)
+                        } else {
+                            Value::Inn(12)
+                        },
+                    )
+                });
+            }
+        }
+        let query = attrs[0].clone().zip(id).map(|(doc_id, id)| ProviderQuery {
             doc_id,
             identifiers: vec![id],
-        })
+        });
+        c.finish(query)
     }
 
     fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {

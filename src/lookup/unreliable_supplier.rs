@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check::{Check, Value};
 use super::{Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_answer_root, record_data};
 use crate::request::{Inn, Kind, Kpp, LookupRequest, SubjectId};
 use crate::xml::{Document, NodeId};
@@ -187,17 +188,29 @@ impl Lookup for UnreliableSupplier {
         outcome
     }
 
-    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, String> {
-        let doc_id = doc
-            .element(root)
-            .attr("requestId")
-            .ok_or("UnfairSupplierRequest has no requestId")?
-            .to_owned();
-        let inn = doc.child_text(root, &self.ns, "INN").ok_or("no INN")?;
-        Ok(ProviderQuery {
+    fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
+        let mut c = Check::new(doc, &self.ns);
+        c.root(root, "UnfairSupplierRequest");
+        let attrs = c.attrs(
+            root,
+            &[
+                ("requestId", true, Value::Len(1, 36)),
+                ("Id", false, Value::Id),
+            ],
+        );
+        let mut inn = None;
+        for (name, el) in c.sequence(root, &[("INN", 1, 1), ("KPP", 0, 1)]) {
+            if name == "INN" {
+                inn = c.value(el, Value::InnAny);
+            } else {
+                c.value(el, Value::Kpp);
+            }
+        }
+        let query = attrs[0].clone().zip(inn).map(|(doc_id, id)| ProviderQuery {
             doc_id,
-            identifiers: vec![inn],
-        })
+            identifiers: vec![id],
+        });
+        c.finish(query)
     }
 
     fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {

@@ -27,9 +27,6 @@ use crate::transport::{DeadLetter, Inbox, Incoming, Outbox};
 use crate::xml;
 use crate::xmldsig::{self, ReferenceTransforms, SigningKey, TrustStore, VerifyPolicy};
 
-/// Attempts of one SOAP call on retryable errors before the request fails.
-const SEND_ATTEMPTS: u32 = 5;
-
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error(transparent)]
@@ -304,12 +301,12 @@ impl Gateway {
             };
             rec.send_attempts = attempt;
             rec.last_error = Some(failure.clone());
-            if attempt >= SEND_ATTEMPTS {
+            if attempt >= self.settings.retry.attempts {
                 let reason =
                     format!("SMEV did not accept the request after {attempt} attempts: {failure}");
                 return self.finish(rec, Outcome::failed(reason)).await;
             }
-            let delay = backoff(attempt);
+            let delay = self.settings.retry.backoff(attempt);
             warn!(error = %failure, retry_in_ms = delay.as_millis() as u64, "send failed; retrying");
             let store = self.store.clone();
             let r = rec.clone();
@@ -427,7 +424,7 @@ impl Gateway {
         };
         let body = serde_json::to_vec(&result).expect("results serialise");
         let id = rec.request_id.to_string();
-        for attempt in 1..=SEND_ATTEMPTS {
+        for attempt in 1..=self.settings.retry.attempts {
             match self
                 .outbox
                 .publish_reply(&rec.reply, rec.kind, &id, &body)
@@ -443,7 +440,7 @@ impl Gateway {
                 }
                 Err(e) => {
                     warn!(error = %e, attempt, "publishing the reply failed");
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(self.settings.retry.backoff(attempt)).await;
                 }
             }
         }
@@ -789,12 +786,4 @@ impl Gateway {
         })
         .await;
     }
-}
-
-/// 1 s, 2 s, 4 s… capped at 30 s, with jitter so that retries spread out.
-fn backoff(attempt: u32) -> Duration {
-    let base = 1000u64
-        .saturating_mul(1 << attempt.min(5).saturating_sub(1))
-        .min(30_000);
-    Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
 }

@@ -139,6 +139,70 @@ pub fn ack_request(
     (doc, target, container)
 }
 
+/// A `GetStatusRequest` (the signed `Timestamp` names the caller). Returns
+/// the document, the `Timestamp` to sign and the signature container.
+pub fn get_status_request(
+    version: Version,
+    timestamp: OffsetDateTime,
+) -> (Document, NodeId, NodeId) {
+    let (tns, bns) = (Some(version.types_ns()), Some(version.basic_ns()));
+    let (mut doc, body) = envelope();
+    let req = doc.append_element(body, T, "GetStatusRequest", tns);
+    let ts = doc.append_text_element(req, B, "Timestamp", bns, &clock::rfc3339(timestamp));
+    doc.set_attr(ts, "Id", ID_CALLER);
+    let container = doc.append_element(req, T, "CallerInformationSystemSignature", tns);
+    (doc, ts, container)
+}
+
+/// A status message from SMEV's status queue.
+#[derive(Debug, Clone)]
+pub struct IncomingStatus {
+    /// `AsyncProcessingStatusData`, which SMEV signs.
+    pub data: NodeId,
+    pub smev_signature: Option<NodeId>,
+    pub original_message_id: String,
+    pub category: String,
+    pub details: Option<String>,
+}
+
+/// Reads a `GetStatusResponse`; `None` when there was no status.
+pub fn parse_get_status_response(doc: &Document) -> Result<Option<IncomingStatus>, SmevError> {
+    let el = body_child(doc)?;
+    check_fault(doc, el)?;
+    let v = version_of(doc, el)?;
+    let tns = v.types_ns();
+    if !doc.element(el).is(tns, "GetStatusResponse") {
+        return Err(SmevError::shape(format!(
+            "expected GetStatusResponse, got {}",
+            doc.element(el)
+        )));
+    }
+    let Some(msg) = doc.child(el, tns, "SmevAsyncProcessingMessage") else {
+        return Ok(None);
+    };
+    let data = doc
+        .child(msg, tns, "AsyncProcessingStatusData")
+        .ok_or_else(|| {
+            SmevError::shape("SmevAsyncProcessingMessage has no AsyncProcessingStatusData")
+        })?;
+    let st = doc
+        .child(data, tns, "AsyncProcessingStatus")
+        .ok_or_else(|| {
+            SmevError::shape("AsyncProcessingStatusData has no AsyncProcessingStatus")
+        })?;
+    Ok(Some(IncomingStatus {
+        data,
+        smev_signature: signature_in(doc, doc.child(msg, tns, "SMEVSignature")),
+        original_message_id: doc
+            .child_text(st, tns, "OriginalMessageId")
+            .unwrap_or_default(),
+        category: doc
+            .child_text(st, tns, "StatusCategory")
+            .unwrap_or_default(),
+        details: doc.child_text(st, tns, "StatusDetails"),
+    }))
+}
+
 /// SMEV took a request into its queue.
 #[derive(Debug, Clone)]
 pub struct Accepted {

@@ -15,14 +15,16 @@ use uuid::Uuid;
 use crate::xml::{Document, NodeId, XmlError};
 
 pub use client::{
-    Accepted, IncomingResponse, ResponseContent, SendRequest, ack_request, get_response_request,
-    parse_ack_response, parse_get_response_response, parse_send_request_response, send_request,
+    Accepted, IncomingResponse, IncomingStatus, ResponseContent, SendRequest, ack_request,
+    get_response_request, get_status_request, parse_ack_response, parse_get_response_response,
+    parse_get_status_response, parse_send_request_response, send_request,
 };
 pub use fault::{FaultClass, FaultKind, SoapFault};
 pub use server::{
-    IncomingAck, IncomingGetResponse, IncomingSendRequest, Metadata, ResponseBody, ack_response,
-    fault_envelope, get_response_empty, get_response_response, parse_ack_request,
-    parse_get_response_request, parse_send_request, send_request_response,
+    IncomingAck, IncomingGetResponse, IncomingGetStatus, IncomingSendRequest, Metadata,
+    ResponseBody, ack_response, fault_envelope, get_response_empty, get_response_response,
+    get_status_response, parse_ack_request, parse_get_response_request, parse_get_status_request,
+    parse_send_request, send_request_response,
 };
 
 pub const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";

@@ -150,6 +150,53 @@ pub fn parse_ack_request(doc: &Document) -> Result<IncomingAck, SmevError> {
     })
 }
 
+/// A `GetStatusRequest` as received.
+#[derive(Debug, Clone)]
+pub struct IncomingGetStatus {
+    pub version: Version,
+    pub timestamp: NodeId,
+    pub signature: Option<NodeId>,
+}
+
+pub fn parse_get_status_request(doc: &Document) -> Result<IncomingGetStatus, SmevError> {
+    let el = body_child(doc)?;
+    let v = request_version(doc, el, "GetStatusRequest")?;
+    let timestamp = doc
+        .child(el, v.basic_ns(), "Timestamp")
+        .ok_or_else(|| SmevError::shape("GetStatusRequest has no Timestamp"))?;
+    Ok(IncomingGetStatus {
+        version: v,
+        timestamp,
+        signature: signature_in(doc, el, v.types_ns()),
+    })
+}
+
+/// `GetStatusResponse` with one status, or empty. Returns the document and,
+/// with a status, the `AsyncProcessingStatusData` to sign and the
+/// `SMEVSignature` container.
+pub fn get_status_response(
+    v: Version,
+    status: Option<(&str, &str, Option<&str>)>,
+) -> (Document, Option<(NodeId, NodeId)>) {
+    let tns = Some(v.types_ns());
+    let (mut doc, body) = envelope();
+    let resp = doc.append_element(body, T, "GetStatusResponse", tns);
+    let Some((original, category, details)) = status else {
+        return (doc, None);
+    };
+    let msg = doc.append_element(resp, T, "SmevAsyncProcessingMessage", tns);
+    let data = doc.append_element(msg, T, "AsyncProcessingStatusData", tns);
+    doc.set_attr(data, "Id", ID_SMEV);
+    let st = doc.append_element(data, T, "AsyncProcessingStatus", tns);
+    doc.append_text_element(st, T, "OriginalMessageId", tns, original);
+    doc.append_text_element(st, T, "StatusCategory", tns, category);
+    if let Some(d) = details {
+        doc.append_text_element(st, T, "StatusDetails", tns, d);
+    }
+    let sig = doc.append_element(msg, T, "SMEVSignature", tns);
+    (doc, Some((data, sig)))
+}
+
 /// `MessageMetadata` as SMEV fills it.
 #[derive(Debug, Clone)]
 pub struct Metadata {
@@ -308,8 +355,9 @@ pub fn ack_response(v: Version) -> Document {
     doc
 }
 
-/// A SOAP fault with a SMEV fault element in its detail.
-pub fn fault_envelope(v: Version, kind: &FaultKind, text: &str) -> Document {
+/// A SOAP fault with a SMEV fault element in its detail; `errors` become
+/// the `ValidationError`s of an `InvalidContent`.
+pub fn fault_envelope(v: Version, kind: &FaultKind, text: &str, errors: &[String]) -> Document {
     let (mut doc, body) = envelope();
     let (fns, bns) = (Some(v.faults_ns()), Some(v.basic_ns()));
     let fault = doc.append_element(body, Some("soap"), "Fault", Some(SOAP_NS));
@@ -337,8 +385,11 @@ pub fn fault_envelope(v: Version, kind: &FaultKind, text: &str) -> Document {
         FaultKind::InvalidContent => {
             doc.append_text_element(d, B, "Code", bns, "028122");
             doc.append_text_element(d, B, "Description", bns, text);
-            let ve = doc.append_text_element(d, F, "ValidationError", fns, text);
-            doc.set_attr(ve, "errorPosition", "-1");
+            let one = [text.to_owned()];
+            for e in if errors.is_empty() { &one[..] } else { errors } {
+                let ve = doc.append_text_element(d, F, "ValidationError", fns, e);
+                doc.set_attr(ve, "errorPosition", "-1");
+            }
         }
         FaultKind::BusinessDataTypeIsNotSupported => {
             doc.append_text_element(d, B, "Description", bns, text);

@@ -146,7 +146,7 @@ impl Harness {
             .node
             .trace()
             .iter()
-            .filter(|t| t.operation == "SendRequest" && t.outcome.starts_with("queued"))
+            .filter(|t| t.operation == "SendRequest" && t.outcome.starts_with("accepted"))
             .count()
     }
 }

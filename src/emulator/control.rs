@@ -1,0 +1,126 @@
+//! The emulator's control API for testers and tests (`/control/…` on the
+//! emulator's own listener, which is local by default):
+//!
+//! | call | does |
+//! |---|---|
+//! | `GET /control/messages` | what the emulator received and answered, in order |
+//! | `GET /control/subjects` | the fixture subjects and the verdict each should produce |
+//! | `GET /control/queues` | answers waiting and delivered, statuses, per consumer |
+//! | `GET /control/scenarios` | scenarios set at run time |
+//! | `PUT /control/scenarios/{kind}/{identifier}` | attach a scenario (JSON) to a subject |
+//! | `DELETE /control/scenarios/{kind}/{identifier}` | remove it |
+//! | `GET /control/faults`, `POST /control/faults` | one-off faults of the next calls of an operation |
+//! | `POST /control/reset` | forget queues, message ids, the trace and run-time scenarios |
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::node::Node;
+use super::scenario::{Fault, Scenario};
+use crate::request::Kind;
+
+fn bad(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
+}
+
+fn kind_of(kind: &str) -> Result<Kind, Response> {
+    Kind::parse(kind).ok_or_else(|| {
+        bad(format!(
+            "unknown kind {kind:?}; one of egrul, egrip, tax_debt, unreliable_supplier, foreign_agent"
+        ))
+    })
+}
+
+pub async fn messages(State(node): State<Arc<Node>>) -> Response {
+    Json(node.trace()).into_response()
+}
+
+pub async fn subjects(State(node): State<Arc<Node>>) -> Response {
+    Json(node.fixtures().subjects()).into_response()
+}
+
+pub async fn queues(State(node): State<Arc<Node>>) -> Response {
+    let list: Vec<_> = node
+        .queues()
+        .into_iter()
+        .map(|(consumer, waiting, delivered, statuses)| {
+            json!({ "consumer": consumer, "waiting": waiting, "delivered_not_acked": delivered, "statuses": statuses })
+        })
+        .collect();
+    Json(list).into_response()
+}
+
+pub async fn scenarios(State(node): State<Arc<Node>>) -> Response {
+    let list: Vec<_> = node
+        .scenarios
+        .list()
+        .into_iter()
+        .map(|(kind, id, s)| json!({ "kind": kind, "identifier": id, "scenario": s }))
+        .collect();
+    Json(list).into_response()
+}
+
+pub async fn put_scenario(
+    State(node): State<Arc<Node>>,
+    Path((kind, identifier)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let kind = match kind_of(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let scenario: Scenario = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return bad(format!("not a scenario: {e}")),
+    };
+    if let Err(e) = scenario.check() {
+        return bad(e);
+    }
+    node.scenarios.set(kind, &identifier, scenario.clone());
+    Json(json!({ "kind": kind, "identifier": identifier, "scenario": scenario })).into_response()
+}
+
+pub async fn delete_scenario(
+    State(node): State<Arc<Node>>,
+    Path((kind, identifier)): Path<(String, String)>,
+) -> Response {
+    let kind = match kind_of(&kind) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    if node.scenarios.remove(kind, &identifier) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no scenario for that subject" })),
+        )
+            .into_response()
+    }
+}
+
+pub async fn faults(State(node): State<Arc<Node>>) -> Response {
+    Json(node.scenarios.faults()).into_response()
+}
+
+pub async fn post_fault(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Response {
+    let fault: Fault = match serde_json::from_slice(&body) {
+        Ok(f) => f,
+        Err(e) => return bad(format!("not a fault: {e}")),
+    };
+    if let Err(e) = fault.check() {
+        return bad(e);
+    }
+    node.scenarios.push_fault(fault.clone());
+    (StatusCode::CREATED, Json(fault)).into_response()
+}
+
+pub async fn reset(State(node): State<Arc<Node>>) -> Response {
+    node.reset();
+    StatusCode::NO_CONTENT.into_response()
+}
