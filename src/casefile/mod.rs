@@ -38,6 +38,14 @@ pub const STATE_FILE: &str = "state.json";
 pub const ENVELOPE_FILE: &str = "send-request.xml";
 pub const RESPONSE_FILE: &str = "response.xml";
 pub const RESULT_FILE: &str = "result.json";
+/// States without a result.
+pub const OPEN: &[State] = &[State::Accepted, State::Sent, State::Answered];
+/// Not yet accepted by SMEV.
+pub const UNSENT: &[State] = &[State::Accepted];
+/// The answer is stored.
+pub const ANSWERED: &[State] = &[State::Answered];
+/// Held (flock) while a request's state changes.
+const LOCK_FILE: &str = ".lock";
 
 /// Where a request is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -172,6 +180,14 @@ pub enum StoreError {
     },
     #[error("case store {path}: {message}")]
     Corrupt { path: String, message: String },
+    /// Someone else (the poller, another instance) moved the request on
+    /// first; the caller's view is stale and its change was not made.
+    #[error("request {request_id} is already {state}: {action} not recorded")]
+    Superseded {
+        request_id: Uuid,
+        state: &'static str,
+        action: &'static str,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -289,8 +305,55 @@ impl Store {
         Ok(Acceptance::New(rec))
     }
 
+    /// Applies `change` to the stored record under the request's lock, if
+    /// its state is one of `allowed`, and returns the result in `rec`. The
+    /// stored record, not the caller's copy, is changed: the send task, the
+    /// poller and other instances sharing the store each hold copies, and a
+    /// stale copy must never move a request backwards, drop a field another
+    /// wrote, or give it a second result. On refusal `rec` becomes the
+    /// stored record.
+    fn transition<T>(
+        &self,
+        rec: &mut StateRecord,
+        action: &'static str,
+        allowed: &[State],
+        change: impl FnOnce(&Self, &mut StateRecord) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let dir = self.request_dir(rec);
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let mut stored = self.read_state(&dir)?;
+        if !allowed.contains(&stored.state) {
+            let state = stored.state.as_str();
+            *rec = stored;
+            return Err(StoreError::Superseded {
+                request_id: rec.request_id,
+                state,
+                action,
+            });
+        }
+        let out = change(self, &mut stored)?;
+        *rec = stored;
+        Ok(out)
+    }
+
+    fn read_state(&self, dir: &Path) -> Result<StateRecord, StoreError> {
+        let path = dir.join(STATE_FILE);
+        let data = std::fs::read(&path).map_err(io(&path))?;
+        serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
     /// Writes the state record.
-    pub fn save(&self, rec: &StateRecord) -> Result<(), StoreError> {
+    fn save(&self, rec: &StateRecord) -> Result<(), StoreError> {
         let dir = self.request_dir(rec);
         let data = serde_json::to_vec_pretty(rec).expect("state records serialise");
         fsio::atomic_write(&dir, STATE_FILE, &data).map_err(io(&dir))
@@ -341,19 +404,35 @@ impl Store {
         message_id: &str,
         envelope: &[u8],
     ) -> Result<(), StoreError> {
-        let dir = self.request_dir(rec);
-        fsio::atomic_write(&dir, ENVELOPE_FILE, envelope).map_err(io(&dir))?;
-        let idx = self.index("messages", message_id);
-        let _ = fsio::create_exclusive(&idx, rec.request_id.to_string().as_bytes())
-            .map_err(io(&idx))?;
-        rec.message_id = Some(message_id.to_owned());
-        self.save(rec)?;
-        self.journal(
-            rec,
-            "signed",
-            Some(format!("MessageID {message_id}")),
-            &[(ENVELOPE_FILE, envelope)],
-        )
+        self.transition(rec, "signing", &[State::Accepted], |store, rec| {
+            let dir = store.request_dir(rec);
+            fsio::atomic_write(&dir, ENVELOPE_FILE, envelope).map_err(io(&dir))?;
+            let idx = store.index("messages", message_id);
+            let _ = fsio::create_exclusive(&idx, rec.request_id.to_string().as_bytes())
+                .map_err(io(&idx))?;
+            rec.message_id = Some(message_id.to_owned());
+            store.save(rec)?;
+            store.journal(
+                rec,
+                "signed",
+                Some(format!("MessageID {message_id}")),
+                &[(ENVELOPE_FILE, envelope)],
+            )
+        })
+    }
+
+    /// A send attempt failed and will be retried.
+    pub fn record_attempt(
+        &self,
+        rec: &mut StateRecord,
+        attempts: u32,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.transition(rec, "a send attempt", &[State::Accepted], |store, rec| {
+            rec.send_attempts = attempts;
+            rec.last_error = Some(error.to_owned());
+            store.save(rec)
+        })
     }
 
     /// SMEV accepted the request.
@@ -362,12 +441,17 @@ impl Store {
         rec: &mut StateRecord,
         sending_timestamp: Option<OffsetDateTime>,
     ) -> Result<(), StoreError> {
-        rec.state = State::Sent;
-        rec.sent_at = Some(clock::now());
-        rec.sending_timestamp = sending_timestamp.or(rec.sent_at);
-        rec.last_error = None;
-        self.save(rec)?;
-        self.journal(rec, "sent", rec.message_id.clone(), &[])
+        // An answer can overtake SMEV's acceptance (the acceptance was slow
+        // or lost): then the request is already further on.
+        let allowed = [State::Accepted, State::Sent];
+        self.transition(rec, "sending", &allowed, |store, rec| {
+            rec.state = State::Sent;
+            rec.sent_at = Some(clock::now());
+            rec.sending_timestamp = sending_timestamp.or(rec.sent_at);
+            rec.last_error = None;
+            store.save(rec)?;
+            store.journal(rec, "sent", rec.message_id.clone(), &[])
+        })
     }
 
     /// Stores the answer exactly as received.
@@ -376,16 +460,50 @@ impl Store {
         rec: &mut StateRecord,
         response: &[u8],
     ) -> Result<(), StoreError> {
-        let dir = self.request_dir(rec);
-        fsio::atomic_write(&dir, RESPONSE_FILE, response).map_err(io(&dir))?;
-        rec.state = State::Answered;
-        rec.answered_at = Some(clock::now());
-        self.save(rec)?;
-        self.journal(rec, "answered", None, &[(RESPONSE_FILE, response)])
+        let allowed = [State::Accepted, State::Sent];
+        self.transition(rec, "an answer", &allowed, |store, rec| {
+            let dir = store.request_dir(rec);
+            fsio::atomic_write(&dir, RESPONSE_FILE, response).map_err(io(&dir))?;
+            rec.state = State::Answered;
+            rec.answered_at = Some(clock::now());
+            store.save(rec)?;
+            store.journal(rec, "answered", None, &[(RESPONSE_FILE, response)])
+        })
+    }
+
+    /// An intermediate status instead of the answer: back to waiting.
+    pub fn record_interim(&self, rec: &mut StateRecord, what: String) -> Result<(), StoreError> {
+        self.transition(rec, "a status", &[State::Answered], |store, rec| {
+            rec.state = State::Sent;
+            store.save(rec)?;
+            store.journal(rec, "status", Some(what), &[])
+        })
     }
 
     /// Writes the result and the final state.
     pub fn complete(
+        &self,
+        rec: &mut StateRecord,
+        outcome: Outcome,
+    ) -> Result<ResultRecord, StoreError> {
+        self.complete_from(rec, OPEN, outcome)
+    }
+
+    /// Writes the result if the request is in one of the states `from`:
+    /// the send task ends only unsent requests ([`UNSENT`]), the poller only
+    /// answered ones ([`ANSWERED`]), so neither overrides the other.
+    pub fn complete_from(
+        &self,
+        rec: &mut StateRecord,
+        from: &[State],
+        outcome: Outcome,
+    ) -> Result<ResultRecord, StoreError> {
+        self.transition(rec, "a result", from, |store, rec| {
+            store.write_result(rec, outcome)
+        })
+    }
+
+    fn write_result(
         &self,
         rec: &mut StateRecord,
         outcome: Outcome,
@@ -430,6 +548,11 @@ impl Store {
 
     /// The reply was published (and confirmed by the broker).
     pub fn mark_replied(&self, rec: &mut StateRecord) -> Result<(), StoreError> {
+        let done = [State::Completed, State::Failed];
+        self.transition(rec, "a reply", &done, |store, rec| store.write_replied(rec))
+    }
+
+    fn write_replied(&self, rec: &mut StateRecord) -> Result<(), StoreError> {
         let first = rec.replied_at.is_none();
         rec.replied_at = Some(clock::now());
         self.save(rec)?;

@@ -124,3 +124,71 @@ fn message_ids_from_the_network_cannot_name_other_files() {
     let p = store.store_orphan("../../etc/passwd", b"x").unwrap();
     assert!(p.starts_with(dir.path().join(".orphans")));
 }
+
+#[test]
+fn a_stale_copy_never_moves_a_request_backwards_or_gives_it_a_second_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let req = request("LO-2", ID);
+    let Acceptance::New(mut sender) = store.accept(&req, ReplyRoute::default()).unwrap() else {
+        panic!("expected a new request");
+    };
+    store
+        .record_envelope(
+            &mut sender,
+            "b077cd84-3959-11f1-b8b2-0242333cce59",
+            b"<env/>",
+        )
+        .unwrap();
+    // The poller's copy: the answer overtakes SMEV's acceptance.
+    let mut poller = sender.clone();
+    store.record_response(&mut poller, b"<resp/>").unwrap();
+    let refused = store.record_sent(&mut sender, None).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            StoreError::Superseded {
+                state: "answered",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    assert_eq!(
+        sender.state,
+        State::Answered,
+        "the caller sees the stored state"
+    );
+    assert!(store.record_attempt(&mut sender, 2, "timeout").is_err());
+    // The send task gives up, but only an unsent request can end that way.
+    let mut late = sender.clone();
+    assert!(
+        store
+            .complete_from(&mut late, UNSENT, Outcome::failed("gave up"))
+            .is_err()
+    );
+    store
+        .complete_from(&mut poller, ANSWERED, Outcome::new(Verdict::Found))
+        .unwrap();
+    let second = store.complete(&mut sender, Outcome::failed("again"));
+    assert!(matches!(
+        second,
+        Err(StoreError::Superseded {
+            state: "completed",
+            ..
+        })
+    ));
+    let stored = store.load(&req.request_id).unwrap().unwrap();
+    assert_eq!(stored.verdict, Some(Verdict::Found));
+    assert_eq!(
+        stored.message_id.as_deref(),
+        Some("b077cd84-3959-11f1-b8b2-0242333cce59")
+    );
+    let results: Vec<String> = journal::verify(&store.case_dir("LO-2"))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .filter(|e| e == "completed" || e == "failed")
+        .collect();
+    assert_eq!(results, ["completed"]);
+}

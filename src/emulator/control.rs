@@ -28,11 +28,11 @@ fn bad(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
-fn kind_of(kind: &str) -> Result<Kind, Response> {
+fn kind_of(kind: &str) -> Result<Kind, String> {
     Kind::parse(kind).ok_or_else(|| {
-        bad(format!(
+        format!(
             "unknown kind {kind:?}; one of egrul, egrip, tax_debt, unreliable_supplier, foreign_agent"
-        ))
+        )
     })
 }
 
@@ -72,7 +72,7 @@ pub async fn put_scenario(
 ) -> Response {
     let kind = match kind_of(&kind) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     let scenario: Scenario = match serde_json::from_slice(&body) {
         Ok(s) => s,
@@ -91,7 +91,7 @@ pub async fn delete_scenario(
 ) -> Response {
     let kind = match kind_of(&kind) {
         Ok(k) => k,
-        Err(r) => return r,
+        Err(e) => return bad(e),
     };
     if node.scenarios.remove(kind, &identifier) {
         StatusCode::NO_CONTENT.into_response()

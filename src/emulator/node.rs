@@ -106,6 +106,40 @@ fn refuse(kind: FaultKind, text: impl Into<String>) -> Refusal {
     }
 }
 
+/// What is known about a call so far, for its trace entry: a refusal is
+/// traced with as much as was read before it.
+#[derive(Default)]
+struct About {
+    message_id: Option<String>,
+    original_message_id: Option<String>,
+    kind: Option<Kind>,
+    subject: Option<String>,
+    consumer: Option<String>,
+}
+
+impl About {
+    fn entry(&self, operation: &str, outcome: String) -> TraceEntry {
+        TraceEntry {
+            at: clock::rfc3339(clock::now()),
+            operation: operation.to_owned(),
+            message_id: self.message_id.clone(),
+            original_message_id: self.original_message_id.clone(),
+            kind: self.kind,
+            subject: self.subject.clone().filter(|s| !s.is_empty()),
+            consumer: self.consumer.clone(),
+            outcome,
+        }
+    }
+}
+
+/// A status waiting for `GetStatus`: the request's `MessageID`, the
+/// category (`requestIsAcceptedBySmev`…) and its details.
+struct Status {
+    original: String,
+    category: &'static str,
+    details: String,
+}
+
 const TRACE_LIMIT: usize = 10_000;
 /// Statuses kept per consumer for `GetStatus` (older ones are dropped).
 const STATUS_LIMIT: usize = 1_000;
@@ -117,7 +151,7 @@ pub struct Node {
     settings: NodeSettings,
     pub scenarios: Scenarios,
     queues: Mutex<HashMap<String, VecDeque<Queued>>>,
-    statuses: Mutex<HashMap<String, VecDeque<(String, &'static str, String)>>>,
+    statuses: Mutex<HashMap<String, VecDeque<Status>>>,
     seen: Mutex<HashSet<String>>,
     trace: Mutex<VecDeque<TraceEntry>>,
 }
@@ -202,31 +236,13 @@ impl Node {
         t.push_back(entry);
     }
 
-    fn note(
-        &self,
-        operation: &str,
-        message_id: Option<&str>,
-        consumer: Option<&str>,
-        outcome: impl Into<String>,
-    ) {
-        self.record(TraceEntry {
-            at: clock::rfc3339(clock::now()),
-            operation: operation.to_owned(),
-            message_id: message_id.map(str::to_owned),
-            original_message_id: None,
-            kind: None,
-            subject: None,
-            consumer: consumer.map(str::to_owned),
-            outcome: outcome.into(),
-        });
-    }
-
     /// Handles one SOAP call.
     pub fn handle(&self, soap_action: Option<&str>, body: &[u8]) -> Reply {
         let doc = match xml::parse(body) {
             Ok(d) => d,
             Err(e) => {
-                self.note("?", None, None, format!("refused: not acceptable XML: {e}"));
+                let what = format!("refused: not acceptable XML: {e}");
+                self.record(About::default().entry("?", what));
                 return self.fault(
                     Version::V1_3,
                     &refuse(
@@ -277,34 +293,32 @@ impl Node {
                         op.soap_action()
                     ),
                 );
-                self.note(name, None, None, format!("fault {}: {}", r.kind, r.text));
+                let what = format!("fault {}: {}", r.kind, r.text);
+                self.record(About::default().entry(name, what));
                 return self.fault(version, &r);
             }
         }
         // A one-off fault of this operation, set through the control API.
         let mut delay = None;
         if let Some(f) = self.scenarios.take_fault(name) {
-            self.note(
-                name,
-                None,
-                None,
-                format!("one-off fault applied: {}", describe_fault(&f)),
-            );
+            let what = format!("one-off fault: {}", disturbance(&fault_scenario(&f)));
+            self.record(About::default().entry(name, what));
             match self.disturb(version, &fault_scenario(&f)) {
                 Disturbance::Reply(r) => return r,
                 Disturbance::Slow(d) => delay = Some(d),
             }
         }
+        let mut about = About::default();
         let result = match op {
-            Operation::SendRequest => self.send_request(&doc),
-            Operation::GetResponse => self.get_response(&doc),
-            Operation::Ack => self.ack(&doc),
-            Operation::GetStatus => self.get_status(&doc),
+            Operation::SendRequest => self.send_request(&doc, &mut about),
+            Operation::GetResponse => self.get_response(&doc, &mut about),
+            Operation::Ack => self.ack(&doc, &mut about),
+            Operation::GetStatus => self.get_status(&doc, &mut about),
         };
         let mut reply = match result {
             Ok(r) => r,
             Err(r) => {
-                self.note(name, None, None, format!("fault {}: {}", r.kind, r.text));
+                self.record(about.entry(name, format!("fault {}: {}", r.kind, r.text)));
                 self.fault(version, &r)
             }
         };
@@ -386,9 +400,11 @@ impl Node {
         xml::to_bytes(&doc)
     }
 
-    fn send_request(&self, doc: &Document) -> Result<Reply, Refusal> {
+    fn send_request(&self, doc: &Document, about: &mut About) -> Result<Reply, Refusal> {
         let req = smev::parse_send_request(doc).map_err(content)?;
+        about.message_id = Some(req.message_id.clone());
         let consumer = self.caller(doc, req.signature, req.sender_provided)?;
+        about.consumer = Some(consumer.clone());
         if let Some(ps) = req.personal_signature {
             xmldsig::verify(doc, ps, req.primary, &any_signer()).map_err(|e| {
                 refuse(
@@ -416,12 +432,6 @@ impl Node {
             ));
         }
         if self.seen.lock().expect("seen lock").contains(&mid) {
-            self.note(
-                "SendRequest",
-                Some(&mid),
-                Some(&consumer),
-                "MessageIsAlreadySent",
-            );
             return Err(refuse(
                 FaultKind::MessageIsAlreadySent,
                 format!("MessageID {mid} was already sent"),
@@ -458,6 +468,8 @@ impl Node {
         };
         let subject = query.identifiers.first().cloned().unwrap_or_default();
         let kind = lookup.kind();
+        about.kind = Some(kind);
+        about.subject = Some(subject.clone());
         let scenario = self
             .scenarios
             .get(kind, &subject)
@@ -477,15 +489,8 @@ impl Node {
         {
             let already = scenario.fault.as_deref() == Some("MessageIsAlreadySent");
             let d = self.disturb(req.version, &scenario);
-            self.record(self.entry(
-                "SendRequest",
-                &mid,
-                None,
-                kind,
-                &subject,
-                &consumer,
-                format!("scenario: {}", describe(&scenario)),
-            ));
+            let what = format!("scenario: {}", disturbance(&scenario));
+            self.record(about.entry("SendRequest", what));
             match d {
                 Disturbance::Reply(_) if already => then_already_sent = true,
                 Disturbance::Reply(r) => return Ok(r),
@@ -514,13 +519,11 @@ impl Node {
 
         self.seen.lock().expect("seen lock").insert(mid.clone());
         let v = req.version;
-        match &schema_errors {
-            Some((errors, _)) => {
-                self.queue_answer(v, &consumer, &mid, lookup, &query, &scenario, Some(errors))
-            }
-            None => self.queue_answer(v, &consumer, &mid, lookup, &query, &scenario, None),
-        }
-        .map_err(|e| refuse(FaultKind::SMEVFailure, format!("the provider failed: {e}")))?;
+        let errors = schema_errors.as_ref().map(|(e, _)| e.as_slice());
+        let what = self
+            .queue_answer(v, &consumer, &mid, lookup, &query, &scenario, errors)
+            .map_err(|e| refuse(FaultKind::SMEVFailure, format!("the provider failed: {e}")))?;
+        self.record(about.entry("SendRequest", what));
         if then_already_sent {
             let mut r = self.fault(
                 v,
@@ -554,31 +557,9 @@ impl Node {
         Ok(r)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn entry(
-        &self,
-        op: &str,
-        mid: &str,
-        original: Option<&str>,
-        kind: Kind,
-        subject: &str,
-        consumer: &str,
-        outcome: String,
-    ) -> TraceEntry {
-        TraceEntry {
-            at: clock::rfc3339(clock::now()),
-            operation: op.to_owned(),
-            message_id: Some(mid.to_owned()),
-            original_message_id: original.map(str::to_owned),
-            kind: Some(kind),
-            subject: (!subject.is_empty()).then(|| subject.to_owned()),
-            consumer: Some(consumer.to_owned()),
-            outcome,
-        }
-    }
-
     /// Builds, signs and queues the provider's answer (or not, if it never
-    /// answers), and a status for `GetStatus`.
+    /// answers), and a status for `GetStatus`. Returns what it did, for the
+    /// trace.
     #[allow(clippy::too_many_arguments)]
     fn queue_answer(
         &self,
@@ -588,10 +569,9 @@ impl Node {
         lookup: &dyn Lookup,
         query: &ProviderQuery,
         scenario: &Scenario,
-        schema_errors: Option<&Vec<String>>,
-    ) -> Result<(), String> {
+        schema_errors: Option<&[String]>,
+    ) -> Result<String, String> {
         let kind = lookup.kind();
-        let subject = query.identifiers.first().cloned().unwrap_or_default();
         let (category, details) = if schema_errors.is_some() {
             (
                 "requestIsRejectedBySmev",
@@ -606,25 +586,20 @@ impl Node {
             if q.len() >= STATUS_LIMIT {
                 q.pop_front();
             }
-            q.push_back((mid.to_owned(), category, details.to_owned()));
+            q.push_back(Status {
+                original: mid.to_owned(),
+                category,
+                details: details.to_owned(),
+            });
         }
         if scenario.never_answer && schema_errors.is_none() {
-            self.record(self.entry(
-                "SendRequest",
-                mid,
-                None,
-                kind,
-                &subject,
-                consumer,
-                "accepted; the provider will never answer (scenario)".into(),
-            ));
-            return Ok(());
+            return Ok("accepted; the provider will never answer (scenario)".into());
         }
         let body = match schema_errors {
             Some(errors) => ResponseBody::AsyncRejected {
                 details: format!("SMEV-403: {details}. MessageId = {mid}"),
                 fault_code: "028122".into(),
-                errors: errors.clone(),
+                errors: errors.to_vec(),
             },
             None => match self
                 .fixtures
@@ -693,18 +668,17 @@ impl Node {
                 cq.push_back(q.clone());
             }
         }
-        let what = match schema_errors {
-            Some(_) => "accepted; an asynchronous schema rejection is queued".to_owned(),
-            None if scenario == &Scenario::default() => "accepted; answer queued".to_owned(),
-            None => format!("accepted; answer queued ({})", describe(scenario)),
-        };
-        self.record(self.entry("SendRequest", mid, None, kind, &subject, consumer, what));
-        Ok(())
+        Ok(match (schema_errors, answer_changes(scenario)) {
+            (Some(_), _) => "accepted; an asynchronous schema rejection is queued".to_owned(),
+            (None, None) => "accepted; answer queued".to_owned(),
+            (None, Some(changes)) => format!("accepted; answer queued ({changes})"),
+        })
     }
 
-    fn get_response(&self, doc: &Document) -> Result<Reply, Refusal> {
+    fn get_response(&self, doc: &Document, about: &mut About) -> Result<Reply, Refusal> {
         let req = smev::parse_get_response_request(doc).map_err(content)?;
         let consumer = self.caller(doc, req.signature, req.selector)?;
+        about.consumer = Some(consumer.clone());
         let now = Instant::now();
         let mut queues = self.queues.lock().expect("queue lock");
         let found = queues.get_mut(&consumer).and_then(|q| {
@@ -740,24 +714,18 @@ impl Node {
         } else {
             (m.body.clone(), "delivered")
         };
-        let (id, original) = (m.message_id.clone(), m.original_message_id.clone());
+        about.message_id = Some(m.message_id.clone());
+        about.original_message_id = Some(m.original_message_id.clone());
         drop(queues);
-        self.record(TraceEntry {
-            at: clock::rfc3339(clock::now()),
-            operation: "GetResponse".into(),
-            message_id: Some(id),
-            original_message_id: Some(original),
-            kind: None,
-            subject: None,
-            consumer: Some(consumer),
-            outcome: how.into(),
-        });
+        self.record(about.entry("GetResponse", how.into()));
         Ok(Reply::soap(200, body))
     }
 
-    fn ack(&self, doc: &Document) -> Result<Reply, Refusal> {
+    fn ack(&self, doc: &Document, about: &mut About) -> Result<Reply, Refusal> {
         let req = smev::parse_ack_request(doc).map_err(content)?;
+        about.message_id = Some(req.message_id.clone());
         let consumer = self.caller(doc, req.signature, req.target)?;
+        about.consumer = Some(consumer.clone());
         let mut queues = self.queues.lock().expect("queue lock");
         let q = queues.entry(consumer.clone()).or_default();
         let Some(pos) = q
@@ -771,36 +739,35 @@ impl Node {
         };
         let m = q.remove(pos).expect("position is in range");
         drop(queues);
-        self.record(TraceEntry {
-            at: clock::rfc3339(clock::now()),
-            operation: "Ack".into(),
-            message_id: Some(req.message_id.clone()),
-            original_message_id: Some(m.original_message_id),
-            kind: None,
-            subject: None,
-            consumer: Some(consumer),
-            outcome: if req.accepted {
-                "ack accepted".into()
-            } else {
-                "ack refused (accepted=false)".into()
-            },
-        });
+        about.original_message_id = Some(m.original_message_id);
+        let what = if req.accepted {
+            "ack accepted"
+        } else {
+            "ack refused (accepted=false)"
+        };
+        self.record(about.entry("Ack", what.into()));
         Ok(Reply::soap(
             200,
             xml::to_bytes(&smev::ack_response(req.version)),
         ))
     }
 
-    fn get_status(&self, doc: &Document) -> Result<Reply, Refusal> {
+    fn get_status(&self, doc: &Document, about: &mut About) -> Result<Reply, Refusal> {
         let req = smev::parse_get_status_request(doc).map_err(content)?;
         let consumer = self.caller(doc, req.signature, req.timestamp)?;
+        about.consumer = Some(consumer.clone());
         let next = self
             .statuses
             .lock()
             .expect("status lock")
             .get_mut(&consumer)
             .and_then(VecDeque::pop_front);
-        let Some((original, category, details)) = next else {
+        let Some(Status {
+            original,
+            category,
+            details,
+        }) = next
+        else {
             return Ok(Reply::soap(
                 200,
                 xml::to_bytes(&smev::get_status_response(req.version, None).0),
@@ -809,12 +776,8 @@ impl Node {
         let (sdoc, target) =
             smev::get_status_response(req.version, Some((&original, category, Some(&details))));
         let (data, container) = target.expect("a status was given");
-        self.note(
-            "GetStatus",
-            Some(&original),
-            Some(&consumer),
-            format!("delivered status {category}"),
-        );
+        about.original_message_id = Some(original);
+        self.record(about.entry("GetStatus", format!("delivered status {category}")));
         Ok(Reply::soap(200, self.sign(sdoc, data, container)))
     }
 }
@@ -853,13 +816,40 @@ fn fault_scenario(f: &Fault) -> Scenario {
     }
 }
 
-fn describe_fault(f: &Fault) -> String {
-    describe(&fault_scenario(f))
+/// What a disturbance of a call does, for the trace.
+fn disturbance(s: &Scenario) -> String {
+    let what = if let Some(f) = &s.fault {
+        format!("SOAP fault {f}")
+    } else if let Some(status) = s.http_status {
+        format!("HTTP {status}")
+    } else if s.drop_connection {
+        "connection dropped".to_owned()
+    } else if let Some(secs) = s.slow_secs {
+        return format!("slow: the response waits {secs} s");
+    } else {
+        "none".to_owned()
+    };
+    match s.slow_secs {
+        Some(secs) => format!("{what} after {secs} s"),
+        None => what,
+    }
 }
 
-/// The scenario in one line, for the trace.
-fn describe(s: &Scenario) -> String {
-    serde_json::to_string(s).unwrap_or_default()
+/// The scenario's changes to the answer, if any, in one line.
+fn answer_changes(s: &Scenario) -> Option<String> {
+    let answer = Scenario {
+        delay_secs: s.delay_secs,
+        never_answer: s.never_answer,
+        reject: s.reject.clone(),
+        reject_text: s.reject_text.clone(),
+        code: s.code.clone(),
+        signature: s.signature,
+        malformed_xml: s.malformed_xml,
+        doctype: s.doctype,
+        duplicate: s.duplicate,
+        ..Scenario::default()
+    };
+    (answer != Scenario::default()).then(|| serde_json::to_string(&answer).unwrap_or_default())
 }
 
 fn content(e: SmevError) -> Refusal {

@@ -90,7 +90,15 @@ impl<'d> Check<'d> {
         let e = self.doc.element(el);
         for a in &e.attrs {
             let declared = a.ns.is_none() && spec.iter().any(|(n, _, _)| *n == a.local);
-            if !declared && a.ns.as_deref() != Some(XSI_NS) {
+            // Schema-location hints are allowed anywhere; xsi:nil and
+            // xsi:type are not, as no element of these schemas is nillable
+            // or has derived types.
+            let hint = a.ns.as_deref() == Some(XSI_NS)
+                && matches!(
+                    a.local.as_str(),
+                    "schemaLocation" | "noNamespaceSchemaLocation"
+                );
+            if !declared && !hint {
                 self.errors.push(format!(
                     "attribute {} is not allowed on {}",
                     a.local, e.local

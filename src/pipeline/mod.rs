@@ -16,7 +16,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 use uuid::Uuid;
 
-use crate::casefile::{Acceptance, State, StateRecord, Store, StoreError};
+use crate::casefile::{ANSWERED, Acceptance, State, StateRecord, Store, StoreError, UNSENT};
 use crate::clock;
 use crate::config::Settings;
 use crate::lookup::{Outcome, Registry, RejectedBy};
@@ -246,7 +246,7 @@ impl Gateway {
             attempt += 1;
             let envelope = match self.envelope(&mut rec, &req).await {
                 Ok(e) => e,
-                Err(reason) => return self.finish(rec, Outcome::failed(reason)).await,
+                Err(reason) => return self.finish(rec, UNSENT, Outcome::failed(reason)).await,
             };
             let message_id = rec.message_id.clone().unwrap_or_default();
             let span = info_span!("send", message_id = %message_id, attempt);
@@ -293,24 +293,31 @@ impl Gateway {
                                 f.description.map(|d| format!(": {d}")).unwrap_or_default()
                             ),
                         );
-                        return self.finish(rec, outcome).await;
+                        return self.finish(rec, UNSENT, outcome).await;
                     }
                 },
                 Err(CallError::Retryable(m)) => m,
-                Err(CallError::Permanent(m)) => return self.finish(rec, Outcome::failed(m)).await,
+                Err(CallError::Permanent(m)) => {
+                    return self.finish(rec, UNSENT, Outcome::failed(m)).await;
+                }
             };
-            rec.send_attempts = attempt;
-            rec.last_error = Some(failure.clone());
+            let store = self.store.clone();
+            let (mut r, f) = (rec.clone(), failure.clone());
+            match blocking(move || store.record_attempt(&mut r, attempt, &f).map(|_| r)).await {
+                Ok(r) => rec = r,
+                Err(e @ StoreError::Superseded { .. }) => {
+                    // The answer overtook SMEV's acceptance: nothing left to send.
+                    return info!("{e}");
+                }
+                Err(e) => warn!(error = %e, "cannot record the failed attempt"),
+            }
             if attempt >= self.settings.retry.attempts {
                 let reason =
                     format!("SMEV did not accept the request after {attempt} attempts: {failure}");
-                return self.finish(rec, Outcome::failed(reason)).await;
+                return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
             }
             let delay = self.settings.retry.backoff(attempt);
             warn!(error = %failure, retry_in_ms = delay.as_millis() as u64, "send failed; retrying");
-            let store = self.store.clone();
-            let r = rec.clone();
-            let _ = blocking(move || store.save(&r)).await;
             tokio::time::sleep(delay).await;
         }
     }
@@ -390,6 +397,7 @@ impl Gateway {
                     .insert(rec.request_id);
                 self.wake_poller.notify_one();
             }
+            Err(e @ StoreError::Superseded { .. }) => info!("{e}"),
             Err(e) => {
                 error!(error = %e, "cannot record that the request was sent; it will be resent with the same MessageID")
             }
@@ -397,18 +405,20 @@ impl Gateway {
     }
 
     /// Writes the result and replies.
-    async fn finish(&self, mut rec: StateRecord, outcome: Outcome) {
+    async fn finish(&self, mut rec: StateRecord, from: &'static [State], outcome: Outcome) {
         self.waiting
             .lock()
             .expect("waiting lock")
             .remove(&rec.request_id);
         let verdict = outcome.verdict;
         let store = self.store.clone();
-        match blocking(move || store.complete(&mut rec, outcome).map(|_| rec)).await {
+        match blocking(move || store.complete_from(&mut rec, from, outcome).map(|_| rec)).await {
             Ok(rec) => {
                 info!(verdict = %verdict, state = rec.state.as_str(), "result written");
                 self.reply(rec).await;
             }
+            // Whoever moved it on writes the result and replies.
+            Err(e @ StoreError::Superseded { .. }) => info!(verdict = %verdict, "{e}"),
             Err(e) => error!(error = %e, "cannot write the result; it will be written on restart"),
         }
     }
@@ -470,6 +480,7 @@ impl Gateway {
                             drop(_g);
                             self.finish(
                                 rec,
+                                UNSENT,
                                 Outcome::failed(format!("the stored request cannot be read: {e}")),
                             )
                             .await;
@@ -637,6 +648,10 @@ impl Gateway {
             let data = bytes.to_vec();
             let rec = match blocking(move || store.record_response(&mut r, &data).map(|_| r)).await {
                 Ok(rec) => rec,
+                Err(e @ StoreError::Superseded { .. }) => {
+                    info!("{e}; acknowledging the delivery");
+                    return self.send_ack(&smev_id, true).await;
+                }
                 Err(e) => return error!(error = %e, "cannot store the answer; not acknowledged, SMEV will deliver it again"),
             };
             self.send_ack(&smev_id, verified.is_ok()).await;
@@ -644,7 +659,7 @@ impl Gateway {
                 Ok(()) => self.process_parsed(rec, doc, &resp).await,
                 Err(reason) => {
                     warn!(reason = %reason, "SMEV's signature on the answer did not verify");
-                    self.finish(rec, Outcome::failed(format!("the answer's SMEV signature did not verify: {reason}"))).await;
+                    self.finish(rec, ANSWERED, Outcome::failed(format!("the answer's SMEV signature did not verify: {reason}"))).await;
                 }
             }
         }
@@ -683,6 +698,7 @@ impl Gateway {
                 Err(reason) => {
                     self.finish(
                         rec,
+                        ANSWERED,
                         Outcome::failed(format!(
                             "the answer's SMEV signature did not verify: {reason}"
                         )),
@@ -693,12 +709,13 @@ impl Gateway {
             (Err(e), _) | (_, Err(e)) => {
                 self.finish(
                     rec,
+                    ANSWERED,
                     Outcome::failed(format!("the stored answer cannot be read: {e}")),
                 )
                 .await
             }
             (_, Ok(None)) => {
-                self.finish(rec, Outcome::failed("the stored answer is empty"))
+                self.finish(rec, ANSWERED, Outcome::failed("the stored answer is empty"))
                     .await
             }
         }
@@ -771,19 +788,15 @@ impl Gateway {
                     .await;
             }
         };
-        self.finish(rec, outcome).await
+        self.finish(rec, ANSWERED, outcome).await
     }
 
     /// An intermediate status: noted, and the request keeps waiting.
     async fn interim(&self, mut rec: StateRecord, what: String) {
         info!(status = %what, "interim status; still waiting for the answer");
-        rec.state = State::Sent;
         let store = self.store.clone();
-        let _ = blocking(move || {
-            store
-                .save(&rec)
-                .and_then(|_| store.note(&rec, "status", what))
-        })
-        .await;
+        if let Err(e) = blocking(move || store.record_interim(&mut rec, what)).await {
+            warn!(error = %e, "cannot record the interim status");
+        }
     }
 }

@@ -267,3 +267,65 @@ impl Client {
 pub fn prefix(test: &str) -> String {
     format!("mezhved-test-{test}-{:08x}", fastrand::u32(..))
 }
+
+impl Harness {
+    /// Calls the emulator's control API.
+    pub async fn control(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let url = format!("http://{}{path}", self.emulator.addr);
+        let client = reqwest::Client::new();
+        let mut req = match method {
+            "GET" => client.get(&url),
+            "PUT" => client.put(&url),
+            "POST" => client.post(&url),
+            "DELETE" => client.delete(&url),
+            other => panic!("method {other}"),
+        };
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Attaches a scenario to a subject at run time.
+    pub async fn scenario(&self, kind: mezhved::request::Kind, id: &str, s: serde_json::Value) {
+        self.control("PUT", &format!("/control/scenarios/{kind}/{id}"), Some(s))
+            .await;
+    }
+
+    /// The emulator's trace lines about one request (by its MessageIDs).
+    pub fn trace_of(&self, message_ids: &[String]) -> Vec<mezhved::emulator::TraceEntry> {
+        self.emulator
+            .node
+            .trace()
+            .into_iter()
+            .filter(|t| {
+                t.message_id
+                    .as_ref()
+                    .is_some_and(|m| message_ids.contains(m))
+                    || t.original_message_id
+                        .as_ref()
+                        .is_some_and(|m| message_ids.contains(m))
+            })
+            .collect()
+    }
+}
+
+/// A valid 10-digit ИНН no fixture uses (`n` < 100 000).
+pub fn fresh_inn(n: u32) -> String {
+    let head = format!("77{:07}", 3_000_000 + n);
+    let d: Vec<u32> = head.bytes().map(|b| u32::from(b - b'0')).collect();
+    let w = [2, 4, 10, 3, 5, 9, 4, 6, 8];
+    let check = d.iter().zip(w).map(|(a, b)| a * b).sum::<u32>() % 11 % 10;
+    format!("{head}{check}")
+}
