@@ -32,6 +32,18 @@ pub struct GatewaySettings {
     pub cases_root: PathBuf,
     pub state_dir: PathBuf,
     pub send_concurrency: usize,
+    pub max_unsent: usize,
+    pub calendar: String,
+    pub deadline_check_secs: f64,
+    pub instance_check_secs: f64,
+    pub shutdown_grace_secs: f64,
+}
+
+impl GatewaySettings {
+    /// The calendar file, if one is configured (else the built-in one).
+    pub fn calendar_path(&self) -> Option<&Path> {
+        (!self.calendar.is_empty()).then(|| Path::new(&self.calendar))
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -41,6 +53,7 @@ pub struct AmqpSettings {
     pub prefix: String,
     pub prefetch: u16,
     pub delivery_limit: u32,
+    pub reconnect_max_secs: f64,
 }
 
 impl std::fmt::Debug for AmqpSettings {
@@ -50,6 +63,7 @@ impl std::fmt::Debug for AmqpSettings {
             .field("prefix", &self.prefix)
             .field("prefetch", &self.prefetch)
             .field("delivery_limit", &self.delivery_limit)
+            .field("reconnect_max_secs", &self.reconnect_max_secs)
             .finish()
     }
 }
@@ -79,9 +93,20 @@ pub struct SmevSettings {
     pub poll_max_ms: u64,
     pub trust: Vec<PathBuf>,
     pub eol_hours: u64,
+    pub breaker_failures: u32,
+    pub breaker_open_secs: f64,
+    pub breaker_max_open_secs: f64,
 }
 
 impl SmevSettings {
+    pub fn breaker(&self) -> crate::provider::BreakerSettings {
+        crate::provider::BreakerSettings {
+            failures: self.breaker_failures,
+            open_for: secs(self.breaker_open_secs),
+            max_open_for: secs(self.breaker_max_open_secs),
+        }
+    }
+
     pub fn version(&self) -> Result<Version, ConfigError> {
         Version::parse(&self.version).ok_or_else(|| {
             ConfigError::Invalid(format!(
@@ -173,6 +198,11 @@ pub struct LogSettings {
     pub format: String,
 }
 
+/// A duration from seconds in the configuration (negative or NaN: zero).
+pub fn secs(v: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(v).unwrap_or_default()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
@@ -246,9 +276,44 @@ impl Settings {
                 self.smev.endpoint
             )));
         }
-        if self.gateway.send_concurrency == 0 || self.amqp.prefetch == 0 {
+        if self.gateway.send_concurrency == 0
+            || self.amqp.prefetch == 0
+            || self.gateway.max_unsent == 0
+        {
             return Err(ConfigError::Invalid(
-                "gateway.send_concurrency and amqp.prefetch must be at least 1".into(),
+                "gateway.send_concurrency, gateway.max_unsent and amqp.prefetch must be at least 1"
+                    .into(),
+            ));
+        }
+        for (key, v) in [
+            (
+                "gateway.deadline_check_secs",
+                self.gateway.deadline_check_secs,
+            ),
+            (
+                "gateway.instance_check_secs",
+                self.gateway.instance_check_secs,
+            ),
+            ("smev.breaker_open_secs", self.smev.breaker_open_secs),
+            ("amqp.reconnect_max_secs", self.amqp.reconnect_max_secs),
+        ] {
+            if !(v > 0.0 && v <= 86_400.0) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be more than 0 and at most 86400 seconds"
+                )));
+            }
+        }
+        if !(self.gateway.shutdown_grace_secs >= 0.0 && self.gateway.shutdown_grace_secs <= 3600.0)
+        {
+            return Err(ConfigError::Invalid(
+                "gateway.shutdown_grace_secs must be between 0 and 3600".into(),
+            ));
+        }
+        if self.smev.breaker_failures == 0
+            || self.smev.breaker_max_open_secs < self.smev.breaker_open_secs
+        {
+            return Err(ConfigError::Invalid(
+                "smev: breaker_failures ≥ 1 and breaker_max_open_secs ≥ breaker_open_secs".into(),
             ));
         }
         if self.smev.poll_min_ms == 0 || self.smev.poll_min_ms > self.smev.poll_max_ms {

@@ -1,9 +1,11 @@
 //! mezhved: the interagency message gateway between case systems and SMEV 3.
 
+pub mod calendar;
 pub mod casefile;
 pub mod clock;
 pub mod config;
 pub mod emulator;
+pub mod failpoint;
 pub mod lookup;
 pub mod pipeline;
 pub mod provider;

@@ -105,7 +105,7 @@ async fn every_soap_fault_on_send_request_is_handled_by_its_class() {
             .filter(|t| t.operation == "SendRequest" && t.subject.as_deref() == Some(inn.as_str()))
             .count();
         match kind.class() {
-            FaultClass::Retry => {
+            FaultClass::Retry | FaultClass::NewEol => {
                 assert_eq!(
                     r["verdict"],
                     json!("not_found"),

@@ -288,6 +288,8 @@ async fn a_request_recorded_before_a_restart_is_finished_after_it() {
     let store = mezhved::casefile::Store::open(&settings.gateway.cases_root).unwrap();
     let req = lookup_request(Kind::Egrip, "318470300001230");
     store.accept(&req, Default::default()).unwrap();
+    // The process that recorded it is gone (its instance lock with it).
+    drop(store);
     let h = Harness::start_in(dir, settings).await;
     let got = Client::connect()
         .await

@@ -19,9 +19,11 @@
 //! last recorded state.
 
 mod fsio;
+pub mod instance;
 pub mod journal;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -32,6 +34,7 @@ use crate::lookup::{Outcome, Verdict};
 use crate::request::{Kind, LookupRequest};
 
 pub use fsio::sha256_hex;
+pub use instance::Instance;
 
 pub const REQUEST_FILE: &str = "request.json";
 pub const STATE_FILE: &str = "state.json";
@@ -39,22 +42,46 @@ pub const ENVELOPE_FILE: &str = "send-request.xml";
 pub const RESPONSE_FILE: &str = "response.xml";
 pub const RESULT_FILE: &str = "result.json";
 /// States without a result.
-pub const OPEN: &[State] = &[State::Accepted, State::Sent, State::Answered];
+pub const OPEN: &[State] = &[
+    State::Accepted,
+    State::Retrying,
+    State::Sent,
+    State::Overdue,
+    State::Answered,
+];
 /// Not yet accepted by SMEV.
-pub const UNSENT: &[State] = &[State::Accepted];
+pub const UNSENT: &[State] = &[State::Accepted, State::Retrying];
+/// Accepted by SMEV, the answer not here yet.
+pub const WAITING: &[State] = &[State::Sent, State::Overdue];
 /// The answer is stored.
 pub const ANSWERED: &[State] = &[State::Answered];
 /// Held (flock) while a request's state changes.
 const LOCK_FILE: &str = ".lock";
 
-/// Where a request is in its life.
+/// Where a request is in its life:
+///
+/// ```text
+/// accepted ─▶ sent ─▶ answered ─▶ completed
+///    │  ▲       │        ▲   │
+///    ▼  │       ▼        │   └─▶ failed
+/// retrying    overdue ───┘
+/// ```
+///
+/// `accepted` and `retrying` may also end `completed` (SMEV refused the
+/// request for good: `rejected`) or `failed`; an answer may overtake SMEV's
+/// acceptance (`accepted`/`retrying` → `answered`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Recorded; not yet accepted by SMEV.
     Accepted,
+    /// A send attempt failed in a way that may pass; the next one is due
+    /// at `next_attempt_at`.
+    Retrying,
     /// SMEV queued it; waiting for the answer.
     Sent,
+    /// Still waiting, past the due date: the officer has been told.
+    Overdue,
     /// The answer is stored; the result is not written yet.
     Answered,
     /// Final: a verdict is written.
@@ -71,7 +98,9 @@ impl State {
     pub fn as_str(self) -> &'static str {
         match self {
             State::Accepted => "accepted",
+            State::Retrying => "retrying",
             State::Sent => "sent",
+            State::Overdue => "overdue",
             State::Answered => "answered",
             State::Completed => "completed",
             State::Failed => "failed",
@@ -117,6 +146,31 @@ pub struct StateRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub sending_timestamp: Option<OffsetDateTime>,
+    /// The last working day for the answer (5 working days from
+    /// `sending_timestamp` on the production calendar).
+    #[serde(
+        default,
+        with = "clock::opt_date",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub due_date: Option<time::Date>,
+    /// The end of `due_date`, Moscow time: past it, the request is overdue.
+    #[serde(
+        default,
+        with = "clock::opt_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub due_at: Option<OffsetDateTime>,
+    /// When the next send attempt is due (state `retrying`).
+    #[serde(
+        default,
+        with = "clock::opt_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// The instance working on it (see [`Instance`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     #[serde(
         default,
         with = "clock::opt_timestamp",
@@ -163,6 +217,16 @@ pub struct ResultRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub sending_timestamp: Option<OffsetDateTime>,
+    /// The last working day the agency had to answer.
+    #[serde(
+        default,
+        with = "clock::opt_date",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub due_date: Option<time::Date>,
+    /// The answer came after the due date.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     #[serde(with = "clock::timestamp")]
     pub completed_at: OffsetDateTime,
     pub test: bool,
@@ -208,10 +272,11 @@ pub enum Acceptance {
     Conflict { case_id: String },
 }
 
-/// The case store rooted at `cases_root`.
+/// The case store rooted at `cases_root`, as one instance sees it.
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    instance: Arc<Instance>,
 }
 
 impl Store {
@@ -226,8 +291,10 @@ impl Store {
             let d = root.join(sub);
             fsio::create_dir_durable(&d).map_err(io(&d))?;
         }
+        let instance = Instance::register(root).map_err(io(&root.join(instance::DIR)))?;
         let store = Store {
             root: root.to_owned(),
+            instance: Arc::new(instance),
         };
         store.check_writable()?;
         Ok(store)
@@ -235,6 +302,63 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This instance's id (the `owner` of the requests it works on).
+    pub fn instance_id(&self) -> &str {
+        &self.instance.id
+    }
+
+    /// The instances sharing this store that have ended since the last
+    /// call (crashed or stopped): their requests are to be taken over.
+    pub fn ended_instances(&self) -> Vec<String> {
+        self.instance.ended()
+    }
+
+    /// Makes the request this instance's if no running instance owns it.
+    /// Returns the stored record when it was taken now; `None` when it was
+    /// already ours, a live instance has it, or it has a result and a
+    /// confirmed reply.
+    pub fn claim(&self, rec: &StateRecord) -> Result<Option<StateRecord>, StoreError> {
+        let mut r = rec.clone();
+        let me = self.instance.id.clone();
+        let any = [
+            State::Accepted,
+            State::Retrying,
+            State::Sent,
+            State::Overdue,
+            State::Answered,
+            State::Completed,
+            State::Failed,
+        ];
+        let result = self.transition(&mut r, "a claim", &any, |store, rec| {
+            let previous = rec.owner.clone();
+            match &previous {
+                Some(o) if *o == me => return Ok(false),
+                Some(o) if store.instance.is_alive(o) => return Ok(false),
+                _ => {}
+            }
+            if rec.state.is_final() && rec.replied_at.is_some() {
+                return Ok(false);
+            }
+            rec.owner = Some(me.clone());
+            store.save(rec)?;
+            let from = previous.unwrap_or_else(|| "nobody".into());
+            store.journal(rec, "claimed", Some(format!("by {me}, from {from}")), &[])?;
+            Ok(true)
+        });
+        match result {
+            Ok(true) => Ok(Some(r)),
+            Ok(false) | Err(StoreError::Superseded { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `rec` is worked on by a running instance other than this one.
+    pub fn owned_elsewhere(&self, rec: &StateRecord) -> bool {
+        rec.owner
+            .as_deref()
+            .is_some_and(|o| o != self.instance.id && self.instance.is_alive(o))
     }
 
     /// Writes and removes a probe file.
@@ -287,6 +411,10 @@ impl Store {
             send_attempts: 0,
             sent_at: None,
             sending_timestamp: None,
+            due_date: None,
+            due_at: None,
+            next_attempt_at: None,
+            owner: Some(self.instance.id.clone()),
             answered_at: None,
             completed_at: None,
             verdict: None,
@@ -404,7 +532,7 @@ impl Store {
         message_id: &str,
         envelope: &[u8],
     ) -> Result<(), StoreError> {
-        self.transition(rec, "signing", &[State::Accepted], |store, rec| {
+        self.transition(rec, "signing", UNSENT, |store, rec| {
             let dir = store.request_dir(rec);
             fsio::atomic_write(&dir, ENVELOPE_FILE, envelope).map_err(io(&dir))?;
             let idx = store.index("messages", message_id);
@@ -421,36 +549,68 @@ impl Store {
         })
     }
 
-    /// A send attempt failed and will be retried.
+    /// A send attempt failed and will be retried at `next`.
     pub fn record_attempt(
         &self,
         rec: &mut StateRecord,
         attempts: u32,
         error: &str,
+        next: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.transition(rec, "a send attempt", &[State::Accepted], |store, rec| {
+        self.transition(rec, "a send attempt", UNSENT, |store, rec| {
+            rec.state = State::Retrying;
             rec.send_attempts = attempts;
             rec.last_error = Some(error.to_owned());
-            store.save(rec)
+            rec.next_attempt_at = Some(next);
+            store.save(rec)?;
+            let detail = format!(
+                "attempt {attempts} failed: {error}; next at {}",
+                clock::rfc3339(next)
+            );
+            store.journal(rec, "retrying", Some(detail), &[])
         })
     }
 
     /// SMEV accepted the request.
+    /// SMEV accepted the request at `sending_timestamp` (or now, when it
+    /// did not say); the answer is due by `due` (see [`crate::calendar`]).
     pub fn record_sent(
         &self,
         rec: &mut StateRecord,
         sending_timestamp: Option<OffsetDateTime>,
+        due: impl FnOnce(OffsetDateTime) -> crate::calendar::Due,
     ) -> Result<(), StoreError> {
         // An answer can overtake SMEV's acceptance (the acceptance was slow
         // or lost): then the request is already further on.
-        let allowed = [State::Accepted, State::Sent];
+        let allowed = [State::Accepted, State::Retrying, State::Sent];
         self.transition(rec, "sending", &allowed, |store, rec| {
+            let now = clock::now();
+            let sent = sending_timestamp.or(rec.sending_timestamp).unwrap_or(now);
+            let d = due(sent);
             rec.state = State::Sent;
-            rec.sent_at = Some(clock::now());
-            rec.sending_timestamp = sending_timestamp.or(rec.sent_at);
+            rec.sent_at = rec.sent_at.or(Some(now));
+            rec.sending_timestamp = Some(sent);
+            rec.due_date = Some(d.last_day);
+            rec.due_at = Some(d.overdue_after);
+            rec.next_attempt_at = None;
             rec.last_error = None;
             store.save(rec)?;
-            store.journal(rec, "sent", rec.message_id.clone(), &[])
+            let detail = format!(
+                "MessageID {}; answer due by {}",
+                rec.message_id.as_deref().unwrap_or("?"),
+                clock::iso_date(d.last_day)
+            );
+            store.journal(rec, "sent", Some(detail), &[])
+        })
+    }
+
+    /// The answer is late: still awaited, and the officer is told.
+    pub fn mark_overdue(&self, rec: &mut StateRecord) -> Result<(), StoreError> {
+        self.transition(rec, "overdue", &[State::Sent], |store, rec| {
+            rec.state = State::Overdue;
+            store.save(rec)?;
+            let due = rec.due_date.map(clock::iso_date).unwrap_or_default();
+            store.journal(rec, "overdue", Some(format!("no answer by {due}")), &[])
         })
     }
 
@@ -460,7 +620,12 @@ impl Store {
         rec: &mut StateRecord,
         response: &[u8],
     ) -> Result<(), StoreError> {
-        let allowed = [State::Accepted, State::Sent];
+        let allowed = [
+            State::Accepted,
+            State::Retrying,
+            State::Sent,
+            State::Overdue,
+        ];
         self.transition(rec, "an answer", &allowed, |store, rec| {
             let dir = store.request_dir(rec);
             fsio::atomic_write(&dir, RESPONSE_FILE, response).map_err(io(&dir))?;
@@ -473,8 +638,9 @@ impl Store {
 
     /// An intermediate status instead of the answer: back to waiting.
     pub fn record_interim(&self, rec: &mut StateRecord, what: String) -> Result<(), StoreError> {
-        self.transition(rec, "a status", &[State::Answered], |store, rec| {
-            rec.state = State::Sent;
+        self.transition(rec, "a status", ANSWERED, |store, rec| {
+            let late = rec.due_at.is_some_and(|d| clock::now() > d);
+            rec.state = if late { State::Overdue } else { State::Sent };
             store.save(rec)?;
             store.journal(rec, "status", Some(what), &[])
         })
@@ -517,6 +683,10 @@ impl Store {
             outcome,
             message_id: rec.message_id.clone(),
             sending_timestamp: rec.sending_timestamp,
+            due_date: rec.due_date,
+            late: rec
+                .due_at
+                .is_some_and(|d| rec.answered_at.unwrap_or(now) > d),
             completed_at: now,
             test: rec.test,
             case_file: self.request_dir(rec).display().to_string(),

@@ -19,6 +19,10 @@ fn request(case: &str, id: &str) -> LookupRequest {
 
 const ID: &str = "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e01";
 
+fn due(sent: OffsetDateTime) -> crate::calendar::Due {
+    crate::calendar::Calendar::builtin().answer_due(sent)
+}
+
 #[test]
 fn a_request_lives_through_its_states() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,7 +35,7 @@ fn a_request_lives_through_its_states() {
     store
         .record_envelope(&mut rec, "b077cd84-3959-11f1-b8b2-0242333cce59", b"<env/>")
         .unwrap();
-    store.record_sent(&mut rec, None).unwrap();
+    store.record_sent(&mut rec, None, due).unwrap();
     assert_eq!(
         store
             .find_by_message("b077cd84-3959-11f1-b8b2-0242333cce59")
@@ -143,7 +147,7 @@ fn a_stale_copy_never_moves_a_request_backwards_or_gives_it_a_second_result() {
     // The poller's copy: the answer overtakes SMEV's acceptance.
     let mut poller = sender.clone();
     store.record_response(&mut poller, b"<resp/>").unwrap();
-    let refused = store.record_sent(&mut sender, None).unwrap_err();
+    let refused = store.record_sent(&mut sender, None, due).unwrap_err();
     assert!(
         matches!(
             refused,
@@ -159,7 +163,11 @@ fn a_stale_copy_never_moves_a_request_backwards_or_gives_it_a_second_result() {
         State::Answered,
         "the caller sees the stored state"
     );
-    assert!(store.record_attempt(&mut sender, 2, "timeout").is_err());
+    assert!(
+        store
+            .record_attempt(&mut sender, 2, "timeout", clock::now())
+            .is_err()
+    );
     // The send task gives up, but only an unsent request can end that way.
     let mut late = sender.clone();
     assert!(

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use mezhved::casefile::instance::hostname;
 use mezhved::pipeline::{Gateway, credentials};
 use mezhved::transport;
 
@@ -23,16 +24,26 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     );
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("stopping");
+        stop_signal().await;
+        tracing::info!("signal received: stopping (a second signal exits at once)");
+        eprintln!("mezhved: stopping; a second signal exits at once");
         let _ = tx.send(true);
+        stop_signal().await;
+        // Everything is written before it is acted on: exiting here loses
+        // nothing; the next start resumes from the case store.
+        eprintln!("mezhved: second signal, exiting now");
+        std::process::exit(130);
     });
     gateway.run(inbox, rx).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "host".into())
+/// SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }

@@ -3,29 +3,48 @@
 //!
 //! The case store owns a request from the moment it is recorded: a delivery
 //! is acknowledged only after that, and every later step is written before
-//! the step it enables, so a restart resumes from the store (see
-//! [`Gateway::recover`]).
+//! the step it enables, so a restart resumes from the store
+//! ([`Gateway::recover`]). Instances sharing a store take over the
+//! requests of one that died ([`Gateway::watch_instances`]).
+//!
+//! | part | module |
+//! |---|---|
+//! | sending, retries, the deadline bound | [`send`] |
+//! | polling, answers, acknowledgements | [`poll`] |
+//! | restart and takeover | [`recover`] |
+//! | overdue requests | [`deadline`] |
 
 pub mod credentials;
+mod deadline;
+mod poll;
+mod recover;
+mod send;
+mod tasks;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
-use tracing::{Instrument, debug, error, info, info_span, warn};
+use futures_util::FutureExt as _;
+use time::OffsetDateTime;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
-use crate::casefile::{ANSWERED, Acceptance, State, StateRecord, Store, StoreError, UNSENT};
+use crate::calendar::Calendar;
+use crate::casefile::{Acceptance, StateRecord, Store, StoreError};
 use crate::clock;
-use crate::config::Settings;
-use crate::lookup::{Outcome, Registry, RejectedBy};
+use crate::config::{Settings, secs};
+use crate::lookup::{Outcome, Registry};
 use crate::provider::{ProviderError, SmevClient};
-use crate::request::{Invalid, InvalidCode, LookupRequest};
-use crate::smev::{self, FaultClass, Operation, ResponseContent, SmevError, Version};
+use crate::request::{Invalid, InvalidCode};
+use crate::smev::{Operation, Version};
 use crate::transport::{DeadLetter, Inbox, Incoming, Outbox};
-use crate::xml;
-use crate::xmldsig::{self, ReferenceTransforms, SigningKey, TrustStore, VerifyPolicy};
+use crate::xmldsig::{self, SigningKey, TrustStore};
+
+pub use tasks::Tasks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -38,7 +57,30 @@ pub enum GatewayError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
+    #[error(transparent)]
     Transport(#[from] crate::transport::TransportError),
+}
+
+/// Counters since start, for operators.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub accepted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub handler_crashes: AtomicU64,
+    pub send_retries: AtomicU64,
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    pub overdue: AtomicU64,
+    pub taken_over: AtomicU64,
+    pub replies: AtomicU64,
+}
+
+impl Stats {
+    fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Everything the gateway needs, shared by its tasks.
@@ -54,10 +96,24 @@ pub struct Gateway {
     client: SmevClient,
     outbox: Outbox,
     version: Version,
+    calendar: Arc<Calendar>,
+    /// Requests being signed and sent at once.
     send_slots: Semaphore,
-    /// Requests SMEV accepted whose answers have not come yet.
-    waiting: Mutex<HashSet<Uuid>>,
+    /// Requests recorded but not yet accepted by SMEV, in memory at once.
+    unsent_slots: Arc<Semaphore>,
+    /// Requests SMEV accepted whose answers have not come yet, with the
+    /// moment each becomes overdue.
+    waiting: std::sync::Mutex<HashMap<Uuid, Option<OffsetDateTime>>>,
     wake_poller: Notify,
+    /// Turns true when the gateway stops: waits end, work is parked.
+    stop: watch::Sender<bool>,
+    tasks: Tasks,
+    pub stats: Stats,
+}
+
+/// Resolves once the flag is true (or its sender is gone).
+async fn turns_true(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await.map(|_| ());
 }
 
 /// Runs a blocking case-store call off the async threads.
@@ -69,11 +125,12 @@ async fn blocking<T: Send + 'static>(
         .expect("case-store calls do not panic")
 }
 
-/// How a SOAP call ended, for the sender.
+/// How a SOAP call failed before an answer could be read.
 enum CallError {
-    Fault(smev::SoapFault),
     Retryable(String),
     Permanent(String),
+    /// The gateway is stopping; the call was not made.
+    Stopped,
 }
 
 impl Gateway {
@@ -87,24 +144,36 @@ impl Gateway {
         let personal_key = credentials::personal_key(&settings)?;
         let trust = credentials::trust_store(&settings)?;
         let store = Store::open(&settings.gateway.cases_root)?;
+        let calendar = Arc::new(Calendar::load(settings.gateway.calendar_path())?);
         let client = SmevClient::new(
             &settings.smev.endpoint,
             Duration::from_secs(settings.smev.timeout_secs),
+            settings.smev.breaker(),
         )?;
         let version = settings.smev.version()?;
+        let today = clock::moscow_today().year();
+        if calendar.coverage(today) != crate::calendar::Coverage::Decree {
+            warn!(
+                year = today,
+                "the production calendar has no decree for this year; deadlines follow the Labour Code's rule until it is added"
+            );
+        }
         info!(
             algorithm = %creds.key.algorithm(),
             accepted_by_smev = creds.key.algorithm().accepted_by_smev(),
             certificate = %creds.key.subject(),
-            endpoint = %settings.smev.endpoint,
+            endpoint = %crate::config::redact_url(&settings.smev.endpoint),
             smev_version = %version,
             cases_root = %settings.gateway.cases_root.display(),
+            instance = %store.instance_id(),
             transport = %outbox.describe(),
             "gateway ready"
         );
+        let (stop, _) = watch::channel(false);
         Ok(Arc::new(Gateway {
             registry: Registry::new(&settings.lookup),
             send_slots: Semaphore::new(settings.gateway.send_concurrency),
+            unsent_slots: Arc::new(Semaphore::new(settings.gateway.max_unsent)),
             key: creds.key,
             personal_key,
             trust,
@@ -112,8 +181,12 @@ impl Gateway {
             client,
             outbox,
             version,
-            waiting: Mutex::new(HashSet::new()),
+            calendar,
+            waiting: std::sync::Mutex::new(HashMap::new()),
             wake_poller: Notify::new(),
+            stop,
+            tasks: Tasks::default(),
+            stats: Stats::default(),
             settings,
         }))
     }
@@ -122,63 +195,163 @@ impl Gateway {
         &self.store
     }
 
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+
+    pub fn client(&self) -> &SmevClient {
+        &self.client
+    }
+
     pub fn signing_algorithm(&self) -> xmldsig::SignatureAlgorithm {
         self.key.algorithm()
     }
 
-    /// Consumes until `shutdown` turns true or the inbox closes. Requests
-    /// left unfinished by an earlier run are resumed first.
+    /// Requests awaiting their answer.
+    pub fn waiting_count(&self) -> usize {
+        self.waiting.lock().expect("waiting lock").len()
+    }
+
+    /// Tasks still working (sending, handling a delivery, replying).
+    pub fn tasks_in_flight(&self) -> usize {
+        self.tasks.count()
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Resolves when the gateway stops.
+    async fn stopped(&self) {
+        turns_true(&mut self.stop.subscribe()).await
+    }
+
+    /// Sleeps `d`; true if the gateway began stopping meanwhile.
+    async fn pause(&self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => self.stopping(),
+            _ = self.stopped() => true,
+        }
+    }
+
+    /// Consumes until `shutdown` turns true or the inbox closes, then stops:
+    /// no new deliveries, the work in flight gets
+    /// `gateway.shutdown_grace_secs` to finish, and whatever remains is
+    /// parked in the case store for the next start. Requests left
+    /// unfinished by an earlier run are resumed first.
     pub async fn run(
         self: Arc<Self>,
         mut inbox: Inbox,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), GatewayError> {
         self.recover().await?;
-        let poller = tokio::spawn(self.clone().poll_loop(shutdown.clone()));
+        let background = [
+            tokio::spawn(self.clone().poll_loop()),
+            tokio::spawn(self.clone().deadline_loop()),
+            tokio::spawn(self.clone().watch_instances()),
+        ];
         loop {
             tokio::select! {
-                _ = shutdown.changed() => break,
+                _ = turns_true(&mut shutdown) => break,
                 msg = inbox.recv() => match msg {
-                    Ok(Some(m)) => self.clone().handle_incoming(m).await,
+                    Ok(Some(m)) => self.clone().spawn_handler(m),
                     Ok(None) => {
                         warn!("the request source closed");
                         break;
                     }
                     Err(e) => {
                         error!(error = %e, "receiving failed");
+                        inbox.close().await;
+                        self.shut_down().await;
                         return Err(e.into());
                     }
                 }
             }
         }
-        poller.abort();
+        inbox.close().await;
+        self.shut_down().await;
+        for b in background {
+            b.abort();
+        }
         Ok(())
+    }
+
+    /// Stops the work in flight within the grace period.
+    async fn shut_down(&self) {
+        let grace = secs(self.settings.gateway.shutdown_grace_secs);
+        info!(
+            in_flight = self.tasks.count(),
+            grace_secs = grace.as_secs_f64(),
+            "stopping: no new requests; finishing the work in flight"
+        );
+        let _ = self.stop.send(true);
+        if self.tasks.wait_idle(grace).await {
+            info!("stopped; nothing in flight");
+        } else {
+            warn!(
+                in_flight = self.tasks.count(),
+                "stopped with work in flight; it resumes from the case store at the next start"
+            );
+        }
+    }
+
+    /// Handles one delivery in its own task. A handler that panics does not
+    /// take the gateway down: the delivery goes back to the queue, and the
+    /// broker dead-letters it after `amqp.delivery_limit` deliveries.
+    fn spawn_handler(self: Arc<Self>, msg: Incoming) {
+        let guard = self.tasks.enter();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let handled = AssertUnwindSafe(self.handle_incoming(&msg))
+                .catch_unwind()
+                .await;
+            if handled.is_err() {
+                Stats::inc(&self.stats.handler_crashes);
+                error!(
+                    delivery_count = msg.delivery_count,
+                    limit = self.settings.amqp.delivery_limit,
+                    "the handler crashed on this delivery; it goes back to the queue (the broker dead-letters it at the delivery limit)"
+                );
+                if let Err(e) = self.outbox.requeue(&msg).await {
+                    error!(error = %e, "cannot return the delivery; the broker will once the connection closes");
+                }
+            }
+        });
     }
 
     /// One delivery: refused input goes to the dead-letter queue; a valid
     /// request is recorded, then acknowledged, then sent.
-    async fn handle_incoming(self: Arc<Self>, msg: Incoming) {
+    async fn handle_incoming(self: &Arc<Self>, msg: &Incoming) {
         let req = match crate::request::parse_request(&msg.body, clock::moscow_today()) {
             Ok(r) => r,
             Err(invalid) => return self.dead_letter(msg, invalid).await,
         };
+        crate::failpoint::on_case(req.case_id.as_str());
         let span = info_span!("request", request_id = %req.request_id, case_id = %req.case_id, kind = %req.kind);
         async move {
+            // Backpressure: while too many requests wait to be sent, the
+            // delivery waits here and the rest stay in the broker.
+            let permit = tokio::select! {
+                p = self.unsent_slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = self.stopped() => return self.give_back(msg).await,
+            };
             let store = self.store.clone();
             let (r, route) = (req.clone(), msg.reply.clone());
             match blocking(move || store.accept(&r, route)).await {
                 Ok(Acceptance::New(rec)) => {
+                    Stats::inc(&self.stats.accepted);
                     info!(subject = %req.subject.describe(), test = req.test, "accepted");
-                    self.ack(&msg).await;
-                    let gw = self.clone();
-                    tokio::spawn(gw.send(rec, req).in_current_span());
+                    self.ack(msg).await;
+                    self.spawn_send(rec, req, Some(permit));
                 }
                 Ok(Acceptance::Existing(rec)) => {
+                    Stats::inc(&self.stats.duplicates);
                     info!(
                         state = rec.state.as_str(),
+                        redelivered = msg.redelivered,
                         "request id seen before: one result per request id"
                     );
-                    self.ack(&msg).await;
+                    self.ack(msg).await;
                     let store = self.store.clone();
                     let r2 = rec.clone();
                     let _ = blocking(move || {
@@ -205,14 +378,19 @@ impl Gateway {
                     // Not recorded, so not acknowledged: the broker keeps it.
                     error!(error = %e, "cannot record the request; it stays on the queue");
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    if let Err(e) = self.outbox.requeue(&msg).await {
-                        error!(error = %e, "cannot return the message to the queue");
-                    }
+                    self.give_back(msg).await;
                 }
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// Returns a delivery to the queue unprocessed.
+    async fn give_back(&self, msg: &Incoming) {
+        if let Err(e) = self.outbox.requeue(msg).await {
+            warn!(error = %e, "cannot return the message to the queue; the broker will once the connection closes");
+        }
     }
 
     async fn ack(&self, msg: &Incoming) {
@@ -222,190 +400,29 @@ impl Gateway {
         }
     }
 
-    async fn dead_letter(&self, msg: Incoming, invalid: Invalid) {
+    async fn dead_letter(&self, msg: &Incoming, invalid: Invalid) {
         warn!(code = %invalid.code, field = %invalid.field, reason = %invalid.message, "refused; to the dead-letter queue");
-        let letter = DeadLetter::new(invalid, &msg);
+        let letter = DeadLetter::new(invalid, msg);
         match self.outbox.publish_dead(&letter).await {
-            Ok(()) => self.ack(&msg).await,
+            Ok(()) => {
+                Stats::inc(&self.stats.dead_lettered);
+                self.ack(msg).await
+            }
             Err(e) => {
                 error!(error = %e, "cannot publish the dead letter; the message stays on the queue");
-                let _ = self.outbox.requeue(&msg).await;
+                self.give_back(msg).await;
             }
         }
     }
 
-    /// Signs and sends a recorded request until SMEV accepts or refuses it.
-    async fn send(self: Arc<Self>, mut rec: StateRecord, req: LookupRequest) {
-        let _slot = self
-            .send_slots
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let envelope = match self.envelope(&mut rec, &req).await {
-                Ok(e) => e,
-                Err(reason) => return self.finish(rec, UNSENT, Outcome::failed(reason)).await,
-            };
-            let message_id = rec.message_id.clone().unwrap_or_default();
-            let span = info_span!("send", message_id = %message_id, attempt);
-            let result = self
-                .call(Operation::SendRequest, envelope)
-                .instrument(span)
-                .await;
-            let result = result.and_then(|body| {
-                let doc = xml::parse(&body).map_err(|e| {
-                    CallError::Permanent(format!("SMEV answered unreadable XML: {e}"))
-                })?;
-                smev::parse_send_request_response(&doc)
-                    .map(|a| a.sending_timestamp)
-                    .map_err(|e| match e {
-                        SmevError::Fault(f) => CallError::Fault(f),
-                        other => CallError::Permanent(other.to_string()),
-                    })
-            });
-            let failure = match result {
-                Ok(sending_timestamp) => {
-                    return self
-                        .mark_sent(rec, sending_timestamp, "accepted by SMEV")
-                        .await;
-                }
-                Err(CallError::Fault(f)) => match f.kind.class() {
-                    FaultClass::AlreadySent => {
-                        return self
-                            .mark_sent(rec, None, "MessageIsAlreadySent: SMEV already has it")
-                            .await;
-                    }
-                    FaultClass::NewMessageId => {
-                        warn!(fault = %f, "SMEV wants a new MessageID");
-                        rec.message_id = None;
-                        format!("{f}")
-                    }
-                    FaultClass::Retry => format!("{f}"),
-                    FaultClass::Permanent => {
-                        let outcome = Outcome::rejected(
-                            RejectedBy::Smev,
-                            f.kind.element_name(),
-                            format!(
-                                "{}{}",
-                                f.faultstring,
-                                f.description.map(|d| format!(": {d}")).unwrap_or_default()
-                            ),
-                        );
-                        return self.finish(rec, UNSENT, outcome).await;
-                    }
-                },
-                Err(CallError::Retryable(m)) => m,
-                Err(CallError::Permanent(m)) => {
-                    return self.finish(rec, UNSENT, Outcome::failed(m)).await;
-                }
-            };
-            let store = self.store.clone();
-            let (mut r, f) = (rec.clone(), failure.clone());
-            match blocking(move || store.record_attempt(&mut r, attempt, &f).map(|_| r)).await {
-                Ok(r) => rec = r,
-                Err(e @ StoreError::Superseded { .. }) => {
-                    // The answer overtook SMEV's acceptance: nothing left to send.
-                    return info!("{e}");
-                }
-                Err(e) => warn!(error = %e, "cannot record the failed attempt"),
-            }
-            if attempt >= self.settings.retry.attempts {
-                let reason =
-                    format!("SMEV did not accept the request after {attempt} attempts: {failure}");
-                return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
-            }
-            let delay = self.settings.retry.backoff(attempt);
-            warn!(error = %failure, retry_in_ms = delay.as_millis() as u64, "send failed; retrying");
-            tokio::time::sleep(delay).await;
-        }
-    }
-
-    /// The signed envelope of a request: the stored one if it was signed
-    /// before (a re-send uses the same `MessageID`), else a new one, stored
-    /// before it is sent.
-    async fn envelope(
-        &self,
-        rec: &mut StateRecord,
-        req: &LookupRequest,
-    ) -> Result<Vec<u8>, String> {
-        if rec.message_id.is_some() {
-            let store = self.store.clone();
-            let r = rec.clone();
-            if let Some(e) = blocking(move || store.load_envelope(&r))
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                return Ok(e);
-            }
-        }
-        let lookup = self.registry.get(req.kind);
-        let business = lookup.build_request(req, &req.request_id.to_string());
-        let message_id = smev::new_message_id().to_string();
-        let eol = (self.settings.smev.eol_hours > 0)
-            .then(|| clock::now() + time::Duration::hours(self.settings.smev.eol_hours as i64));
-        let doc = smev::send_request(
-            self.version,
-            &uuid::Uuid::parse_str(&message_id).expect("fresh uuid"),
-            &business,
-            req.test,
-            eol,
-            req.personal_signature,
-        )
-        .sign(&self.key, self.personal_key.as_ref())
-        .map_err(|e| format!("signing failed: {e}"))?;
-        let bytes = xml::to_bytes(&doc);
-        let store = self.store.clone();
-        let mut r = rec.clone();
-        let (mid, b) = (message_id.clone(), bytes.clone());
-        let r = blocking(move || store.record_envelope(&mut r, &mid, &b).map(|_| r))
-            .await
-            .map_err(|e| e.to_string())?;
-        *rec = r;
-        debug!(message_id = %message_id, "signed");
-        Ok(bytes)
-    }
-
-    async fn call(&self, op: Operation, body: Vec<u8>) -> Result<Vec<u8>, CallError> {
-        self.client.call(op, body).await.map_err(|e| {
-            if e.is_retryable() {
-                CallError::Retryable(e.to_string())
-            } else {
-                CallError::Permanent(e.to_string())
-            }
-        })
-    }
-
-    async fn mark_sent(
+    /// Writes the result, if the request is in one of the states `from`,
+    /// and replies.
+    async fn finish(
         &self,
         mut rec: StateRecord,
-        sending_timestamp: Option<time::OffsetDateTime>,
-        how: &str,
+        from: &'static [crate::casefile::State],
+        outcome: Outcome,
     ) {
-        let store = self.store.clone();
-        let r = blocking(move || store.record_sent(&mut rec, sending_timestamp).map(|_| rec)).await;
-        match r {
-            Ok(rec) => {
-                info!(
-                    message_id = rec.message_id.as_deref().unwrap_or(""),
-                    "{how}"
-                );
-                self.waiting
-                    .lock()
-                    .expect("waiting lock")
-                    .insert(rec.request_id);
-                self.wake_poller.notify_one();
-            }
-            Err(e @ StoreError::Superseded { .. }) => info!("{e}"),
-            Err(e) => {
-                error!(error = %e, "cannot record that the request was sent; it will be resent with the same MessageID")
-            }
-        }
-    }
-
-    /// Writes the result and replies.
-    async fn finish(&self, mut rec: StateRecord, from: &'static [State], outcome: Outcome) {
         self.waiting
             .lock()
             .expect("waiting lock")
@@ -414,6 +431,11 @@ impl Gateway {
         let store = self.store.clone();
         match blocking(move || store.complete_from(&mut rec, from, outcome).map(|_| rec)).await {
             Ok(rec) => {
+                if rec.state == crate::casefile::State::Failed {
+                    Stats::inc(&self.stats.failed);
+                } else {
+                    Stats::inc(&self.stats.completed);
+                }
                 info!(verdict = %verdict, state = rec.state.as_str(), "result written");
                 self.reply(rec).await;
             }
@@ -423,7 +445,9 @@ impl Gateway {
         }
     }
 
-    /// Publishes the stored result (again, if asked twice) and records it.
+    /// Publishes the stored result (again, if asked twice) and records it;
+    /// tried until the broker confirms it, or until the gateway stops (the
+    /// reply then goes out at the next start).
     async fn reply(&self, rec: StateRecord) {
         let store = self.store.clone();
         let r = rec.clone();
@@ -434,13 +458,16 @@ impl Gateway {
         };
         let body = serde_json::to_vec(&result).expect("results serialise");
         let id = rec.request_id.to_string();
-        for attempt in 1..=self.settings.retry.attempts {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             match self
                 .outbox
                 .publish_reply(&rec.reply, rec.kind, &id, &body)
                 .await
             {
                 Ok(()) => {
+                    Stats::inc(&self.stats.replies);
                     let store = self.store.clone();
                     let mut r = rec.clone();
                     if let Err(e) = blocking(move || store.mark_replied(&mut r)).await {
@@ -449,354 +476,60 @@ impl Gateway {
                     return info!(verdict = %result.outcome.verdict, "replied");
                 }
                 Err(e) => {
-                    warn!(error = %e, attempt, "publishing the reply failed");
-                    tokio::time::sleep(self.settings.retry.backoff(attempt)).await;
-                }
-            }
-        }
-        error!("the reply could not be published; it will be retried on restart");
-    }
-
-    /// Resumes what an earlier run left: sends what was not sent, waits for
-    /// what was sent, finishes what was answered, replies what was not
-    /// replied.
-    pub async fn recover(self: &Arc<Self>) -> Result<usize, GatewayError> {
-        let store = self.store.clone();
-        let open = blocking(move || store.open_requests()).await?;
-        let n = open.len();
-        for rec in open {
-            let span = info_span!("request", request_id = %rec.request_id, case_id = %rec.case_id, kind = %rec.kind);
-            let _g = span.enter();
-            match rec.state {
-                State::Accepted => {
-                    let store = self.store.clone();
-                    let r = rec.clone();
-                    match blocking(move || store.load_request(&r)).await {
-                        Ok(req) => {
-                            info!("resuming: not yet accepted by SMEV");
-                            tokio::spawn(self.clone().send(rec, req).instrument(span.clone()));
-                        }
-                        Err(e) => {
-                            drop(_g);
-                            self.finish(
-                                rec,
-                                UNSENT,
-                                Outcome::failed(format!("the stored request cannot be read: {e}")),
-                            )
-                            .await;
-                        }
+                    let pause = self.settings.retry.backoff(attempt);
+                    warn!(error = %e, attempt, retry_in_ms = pause.as_millis() as u64, "publishing the reply failed");
+                    if self.pause(pause).await {
+                        return warn!("stopping: the reply goes out at the next start");
                     }
                 }
-                State::Sent => {
-                    self.waiting
-                        .lock()
-                        .expect("waiting lock")
-                        .insert(rec.request_id);
-                }
-                State::Answered => {
-                    info!("resuming: answer stored, result not written");
-                    let store = self.store.clone();
-                    let r = rec.clone();
-                    let data = blocking(move || store.load_response(&r))
-                        .await?
-                        .unwrap_or_default();
-                    drop(_g);
-                    self.process_answer(rec, &data)
-                        .instrument(span.clone())
-                        .await;
-                }
-                State::Completed | State::Failed => {
-                    drop(_g);
-                    self.reply(rec).instrument(span.clone()).await;
-                }
-            }
-        }
-        if n > 0 {
-            info!(open = n, "recovered unfinished requests");
-        }
-        Ok(n)
-    }
-
-    /// Polls the response queue while answers are awaited (and slowly when
-    /// not, to collect answers for requests another node sent).
-    async fn poll_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let (min, max) = (
-            Duration::from_millis(self.settings.smev.poll_min_ms),
-            Duration::from_millis(self.settings.smev.poll_max_ms),
-        );
-        let mut interval = min;
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let got = self.poll_once().await;
-            let delivered = matches!(got, Ok(true));
-            interval = match got {
-                Ok(true) => min,
-                Ok(false) if self.waiting.lock().expect("waiting lock").is_empty() => max,
-                Ok(false) => (interval * 2).min(max),
-                Err(e) => {
-                    warn!(error = %e, "polling SMEV failed");
-                    (interval * 2).min(max)
-                }
-            };
-            if delivered {
-                continue;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = self.wake_poller.notified() => interval = min,
-                _ = shutdown.changed() => return,
             }
         }
     }
 
-    /// One `GetResponse`; true when a message came.
-    async fn poll_once(&self) -> Result<bool, String> {
-        let (mut doc, selector, container) =
-            smev::get_response_request(self.version, clock::now(), None);
-        xmldsig::sign_element(
-            &mut doc,
-            selector,
-            container,
-            &self.key,
-            ReferenceTransforms::Smev,
-        )
-        .map_err(|e| format!("signing GetResponse: {e}"))?;
-        let body = match self.call(Operation::GetResponse, xml::to_bytes(&doc)).await {
-            Ok(b) => b,
-            Err(CallError::Fault(f)) => return Err(f.to_string()),
-            Err(CallError::Retryable(m) | CallError::Permanent(m)) => return Err(m),
+    /// A SOAP call through the circuit breaker; waiting for the breaker
+    /// ends when the gateway stops, a call under way does not.
+    async fn call(&self, op: Operation, body: Vec<u8>) -> Result<Vec<u8>, CallError> {
+        let permit = tokio::select! {
+            p = self.client.breaker().admit() => p,
+            _ = self.stopped() => return Err(CallError::Stopped),
         };
-        let parsed = xml::parse(&body).map_err(|e| format!("GetResponse answer: {e}"))?;
-        match smev::parse_get_response_response(&parsed) {
-            Ok(None) => Ok(false),
-            Ok(Some(resp)) => {
-                self.handle_response(&parsed, &body, resp).await;
-                Ok(true)
-            }
-            Err(e) => Err(e.to_string()),
-        }
+        self.client
+            .call_admitted(permit, op, body)
+            .await
+            .map_err(|e| {
+                if e.is_retryable() {
+                    CallError::Retryable(e.to_string())
+                } else {
+                    CallError::Permanent(e.to_string())
+                }
+            })
     }
 
-    async fn send_ack(&self, message_id: &str, accepted: bool) {
-        let (mut doc, target, container) = smev::ack_request(self.version, message_id, accepted);
-        if let Err(e) = xmldsig::sign_element(
-            &mut doc,
-            target,
-            container,
-            &self.key,
-            ReferenceTransforms::Smev,
-        ) {
-            return error!(error = %e, "cannot sign the Ack");
-        }
-        match self.call(Operation::Ack, xml::to_bytes(&doc)).await {
-            Ok(body) => {
-                let r = xml::parse(&body)
-                    .map_err(|e| e.to_string())
-                    .and_then(|d| smev::parse_ack_response(&d).map_err(|e| e.to_string()));
-                if let Err(e) = r {
-                    warn!(error = %e, smev_message_id = message_id, "Ack refused; SMEV will deliver the answer again");
-                }
-            }
-            Err(CallError::Fault(f)) => warn!(fault = %f, "Ack refused"),
-            Err(CallError::Retryable(m) | CallError::Permanent(m)) => {
-                warn!(error = %m, "Ack failed; SMEV will deliver the answer again")
-            }
-        }
-    }
-
-    /// A message from the response queue: match it, store it, acknowledge
-    /// it, read it.
-    async fn handle_response(
-        &self,
-        doc: &xml::Document,
-        bytes: &[u8],
-        resp: smev::IncomingResponse,
-    ) {
-        let smev_id = resp.message_id.clone().unwrap_or_default();
-        let original = resp.original_message_id.clone().unwrap_or_default();
-        let store = self.store.clone();
-        let o = original.clone();
-        let rec = match blocking(move || store.find_by_message(&o)).await {
-            Ok(Some(rec)) => rec,
-            Ok(None) => {
-                let store = self.store.clone();
-                let (id, data) = (smev_id.clone(), bytes.to_vec());
-                let kept = blocking(move || store.store_orphan(&id, &data)).await;
-                warn!(original_message_id = %original, kept = ?kept.ok(), "an answer for no known request; kept for the operator");
-                return self.send_ack(&smev_id, true).await;
-            }
-            Err(e) => {
-                return error!(error = %e, "cannot look the answer up; not acknowledged, SMEV will deliver it again");
-            }
-        };
-        let span = info_span!("request", request_id = %rec.request_id, case_id = %rec.case_id, kind = %rec.kind, message_id = %original);
-        async {
-            if rec.state.is_final() || rec.state == State::Answered {
-                // Delivered again after a crash between storing and Ack.
-                info!(state = rec.state.as_str(), "answer already stored; acknowledging again");
-                self.send_ack(&smev_id, true).await;
-                if rec.state == State::Answered {
-                    self.process_answer(rec, bytes).await;
-                }
-                return;
-            }
-            let verified = self.verify_answer(doc, &resp);
-            let store = self.store.clone();
-            let mut r = rec.clone();
-            let data = bytes.to_vec();
-            let rec = match blocking(move || store.record_response(&mut r, &data).map(|_| r)).await {
-                Ok(rec) => rec,
-                Err(e @ StoreError::Superseded { .. }) => {
-                    info!("{e}; acknowledging the delivery");
-                    return self.send_ack(&smev_id, true).await;
-                }
-                Err(e) => return error!(error = %e, "cannot store the answer; not acknowledged, SMEV will deliver it again"),
-            };
-            self.send_ack(&smev_id, verified.is_ok()).await;
-            match verified {
-                Ok(()) => self.process_parsed(rec, doc, &resp).await,
-                Err(reason) => {
-                    warn!(reason = %reason, "SMEV's signature on the answer did not verify");
-                    self.finish(rec, ANSWERED, Outcome::failed(format!("the answer's SMEV signature did not verify: {reason}"))).await;
-                }
-            }
-        }
-        .instrument(span)
-        .await
-    }
-
-    fn verify_answer(
-        &self,
-        doc: &xml::Document,
-        resp: &smev::IncomingResponse,
-    ) -> Result<(), String> {
-        let sig = resp
-            .smev_signature
-            .ok_or("the answer carries no SMEVSignature")?;
-        let policy = VerifyPolicy {
-            trust: Some(&self.trust),
-            at: clock::now(),
-            allow_exc_c14n_only: false,
-        };
-        xmldsig::verify(doc, sig, resp.response, &policy)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    /// Re-reads a stored answer (after a restart) and finishes the request.
-    async fn process_answer(&self, rec: StateRecord, bytes: &[u8]) {
-        let parsed = xml::parse(bytes).map_err(|e| e.to_string());
-        let resp = parsed
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|d| smev::parse_get_response_response(d).map_err(|e| e.to_string()));
-        match (parsed, resp) {
-            (Ok(doc), Ok(Some(resp))) => match self.verify_answer(&doc, &resp) {
-                Ok(()) => self.process_parsed(rec, &doc, &resp).await,
-                Err(reason) => {
-                    self.finish(
-                        rec,
-                        ANSWERED,
-                        Outcome::failed(format!(
-                            "the answer's SMEV signature did not verify: {reason}"
-                        )),
-                    )
-                    .await
-                }
-            },
-            (Err(e), _) | (_, Err(e)) => {
-                self.finish(
-                    rec,
-                    ANSWERED,
-                    Outcome::failed(format!("the stored answer cannot be read: {e}")),
-                )
-                .await
-            }
-            (_, Ok(None)) => {
-                self.finish(rec, ANSWERED, Outcome::failed("the stored answer is empty"))
-                    .await
-            }
-        }
-    }
-
-    /// Turns a verified answer into a result.
-    async fn process_parsed(
-        &self,
+    /// Spawns the send task of a request (tracked, so that shutdown waits
+    /// for it). `permit` is its place among the unsent requests; without
+    /// one it waits for one.
+    fn spawn_send(
+        self: &Arc<Self>,
         rec: StateRecord,
-        doc: &xml::Document,
-        resp: &smev::IncomingResponse,
+        req: crate::request::LookupRequest,
+        permit: Option<OwnedSemaphorePermit>,
     ) {
-        let outcome = match &resp.content {
-            ResponseContent::Primary(root) => {
-                let store = self.store.clone();
-                let r = rec.clone();
-                match blocking(move || store.load_request(&r)).await {
-                    Ok(req) => self.registry.get(rec.kind).parse_answer(
-                        doc,
-                        *root,
-                        &req,
-                        &req.request_id.to_string(),
-                    ),
-                    Err(e) => Outcome::failed(format!("the stored request cannot be read: {e}")),
-                }
+        let guard = self.tasks.enter();
+        let gw = self.clone();
+        tokio::spawn(
+            async move {
+                let _guard = guard;
+                let permit = match permit {
+                    Some(p) => p,
+                    None => tokio::select! {
+                        p = gw.unsent_slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                        _ = gw.stopped() => return,
+                    },
+                };
+                gw.send(rec, req).await;
+                drop(permit);
             }
-            ResponseContent::Rejected(reasons) => {
-                let code = reasons
-                    .iter()
-                    .map(|r| r.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let text = reasons
-                    .iter()
-                    .map(|r| r.1.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Outcome::rejected(RejectedBy::Agency, code, text)
-            }
-            ResponseContent::AsyncStatus {
-                category,
-                details,
-                fault_type,
-                fault_code,
-                fault_description,
-            } if category.contains("Rejected") || fault_type.is_some() => Outcome::rejected(
-                RejectedBy::Smev,
-                fault_code.clone().unwrap_or_else(|| category.clone()),
-                fault_description
-                    .clone()
-                    .or_else(|| details.clone())
-                    .unwrap_or_default(),
-            ),
-            ResponseContent::AsyncStatus {
-                category, details, ..
-            } => {
-                return self
-                    .interim(
-                        rec,
-                        format!(
-                            "SMEV status {category}: {}",
-                            details.clone().unwrap_or_default()
-                        ),
-                    )
-                    .await;
-            }
-            ResponseContent::Status { code, description } => {
-                return self
-                    .interim(rec, format!("provider status {code}: {description}"))
-                    .await;
-            }
-        };
-        self.finish(rec, ANSWERED, outcome).await
-    }
-
-    /// An intermediate status: noted, and the request keeps waiting.
-    async fn interim(&self, mut rec: StateRecord, what: String) {
-        info!(status = %what, "interim status; still waiting for the answer");
-        let store = self.store.clone();
-        if let Err(e) = blocking(move || store.record_interim(&mut rec, what)).await {
-            warn!(error = %e, "cannot record the interim status");
-        }
+            .in_current_span(),
+        );
     }
 }

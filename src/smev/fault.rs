@@ -43,6 +43,9 @@ pub enum FaultClass {
     AlreadySent,
     /// Try again with a new `MessageID`.
     NewMessageId,
+    /// The request's `EOL` passed: sign it again with a later one (same
+    /// `MessageID`) and try again.
+    NewEol,
     /// Retrying cannot help: the request is failed and needs a person.
     Permanent,
 }
@@ -115,9 +118,8 @@ impl FaultKind {
 
     pub fn class(&self) -> FaultClass {
         match self {
-            FaultKind::SMEVFailure
-            | FaultKind::DestinationOverflow
-            | FaultKind::EndOfLifeReached => FaultClass::Retry,
+            FaultKind::SMEVFailure | FaultKind::DestinationOverflow => FaultClass::Retry,
+            FaultKind::EndOfLifeReached => FaultClass::NewEol,
             FaultKind::MessageIsAlreadySent => FaultClass::AlreadySent,
             FaultKind::StaleMessageId => FaultClass::NewMessageId,
             // An unknown fault is not retried blindly: a person looks at it.
@@ -223,7 +225,7 @@ mod tests {
     fn retry_classes_follow_the_wsdl_advice() {
         assert_eq!(FaultKind::SMEVFailure.class(), FaultClass::Retry);
         assert_eq!(FaultKind::DestinationOverflow.class(), FaultClass::Retry);
-        assert_eq!(FaultKind::EndOfLifeReached.class(), FaultClass::Retry);
+        assert_eq!(FaultKind::EndOfLifeReached.class(), FaultClass::NewEol);
         assert_eq!(
             FaultKind::MessageIsAlreadySent.class(),
             FaultClass::AlreadySent

@@ -1,6 +1,8 @@
 //! RabbitMQ through lapin: durable quorum queues, manual acknowledgements,
 //! bounded prefetch, publisher confirms.
 
+use std::sync::Arc;
+
 use futures_util::StreamExt;
 use lapin::Confirmation;
 use lapin::options::{
@@ -107,97 +109,247 @@ pub async fn declare_topology(ch: &Channel, t: &Topology) -> Result<(), Transpor
     Ok(())
 }
 
+/// The broker connection, shared by the consumer and the publisher, and
+/// re-established after it is lost: topology declared again, consuming
+/// resumed. Deliveries unacknowledged on the lost connection come back
+/// from the broker; the case store recognises them.
+pub struct AmqpLink {
+    url: String,
+    name: String,
+    topology: Topology,
+    prefetch: u16,
+    reconnect_max: std::time::Duration,
+    live: tokio::sync::Mutex<Option<Live>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+struct Live {
+    connection: Connection,
+    publish: Channel,
+    generation: u64,
+}
+
 pub struct AmqpInbox {
-    consumer: lapin::Consumer,
-    // Kept alive for as long as the consumer runs.
-    _connection: Connection,
+    link: Arc<AmqpLink>,
+    consumer: Option<(lapin::Consumer, Channel, u64)>,
+    tag: String,
 }
 
 #[derive(Clone)]
 pub struct AmqpOutbox {
-    channel: Channel,
-    topology: Topology,
-    url: String,
+    link: Arc<AmqpLink>,
 }
 
-/// Connects, declares the topology and starts consuming.
+/// Connects, declares the topology and starts consuming. The first
+/// connection must succeed (a wrong URL is reported at once); later losses
+/// are repaired in the background of each call.
 pub async fn connect_amqp(
     s: &AmqpSettings,
     consumer_tag: &str,
 ) -> Result<(Inbox, Outbox), TransportError> {
-    let conn = Connection::connect(&s.url, ConnectionProperties::default())
-        .await
-        .map_err(|e| {
-            TransportError::Broker(format!("cannot connect to {}: {e}", redact_url(&s.url)))
-        })?;
-    let topology = Topology::from_settings(s);
-    let publish = conn
-        .create_channel()
-        .await
-        .map_err(broker("open a channel"))?;
-    publish
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .map_err(broker("enable publisher confirms"))?;
-    declare_topology(&publish, &topology).await?;
-    let consume = conn
-        .create_channel()
-        .await
-        .map_err(broker("open a channel"))?;
-    consume
-        .basic_qos(s.prefetch, BasicQosOptions::default())
-        .await
-        .map_err(broker("set the prefetch"))?;
-    let consumer = consume
-        .basic_consume(
-            topology.requests.as_str().into(),
-            consumer_tag.into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(broker("consume the requests queue"))?;
+    let link = Arc::new(AmqpLink {
+        url: s.url.clone(),
+        name: consumer_tag.to_owned(),
+        topology: Topology::from_settings(s),
+        prefetch: s.prefetch,
+        reconnect_max: crate::config::secs(s.reconnect_max_secs),
+        live: tokio::sync::Mutex::new(None),
+        generation: std::sync::atomic::AtomicU64::new(0),
+    });
+    link.publisher().await?;
+    let mut inbox = AmqpInbox {
+        link: link.clone(),
+        consumer: None,
+        tag: consumer_tag.to_owned(),
+    };
+    inbox.consume().await?;
     Ok((
-        Inbox::Amqp(Box::new(AmqpInbox {
-            consumer,
-            _connection: conn,
-        })),
-        Outbox::Amqp(Box::new(AmqpOutbox {
-            channel: publish,
-            topology,
-            url: redact_url(&s.url),
-        })),
+        Inbox::Amqp(Box::new(inbox)),
+        Outbox::Amqp(Box::new(AmqpOutbox { link })),
     ))
 }
 
+impl AmqpLink {
+    /// The publishing channel of the live connection, connecting first if
+    /// there is none.
+    async fn publisher(&self) -> Result<(Channel, u64), TransportError> {
+        let mut live = self.live.lock().await;
+        if let Some(l) = live.as_ref()
+            && l.connection.status().connected()
+            && l.publish.status().connected()
+        {
+            return Ok((l.publish.clone(), l.generation));
+        }
+        let connection = Connection::connect(
+            &self.url,
+            ConnectionProperties::default().with_connection_name(self.name.as_str().into()),
+        )
+        .await
+        .map_err(|e| {
+            TransportError::Broker(format!("cannot connect to {}: {e}", redact_url(&self.url)))
+        })?;
+        let publish = connection
+            .create_channel()
+            .await
+            .map_err(broker("open a channel"))?;
+        publish
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(broker("enable publisher confirms"))?;
+        declare_topology(&publish, &self.topology).await?;
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if generation > 1 {
+            tracing::info!(broker = %redact_url(&self.url), "reconnected to RabbitMQ; topology declared again");
+        }
+        *live = Some(Live {
+            connection,
+            publish: publish.clone(),
+            generation,
+        });
+        Ok((publish, generation))
+    }
+
+    /// A call on connection `generation` failed: drop it, so that the next
+    /// call connects again.
+    async fn broken(&self, generation: u64) {
+        let mut live = self.live.lock().await;
+        if live.as_ref().is_some_and(|l| l.generation == generation)
+            && let Some(l) = live.take()
+        {
+            let _ = l.connection.close(320, "mezhved reconnects".into()).await;
+        }
+    }
+
+    /// The pause before reconnect attempt `n` (1-based).
+    fn backoff(&self, n: u32) -> std::time::Duration {
+        let base =
+            std::time::Duration::from_millis(500).saturating_mul(1 << n.min(10).saturating_sub(1));
+        base.min(self.reconnect_max)
+    }
+}
+
 impl AmqpInbox {
+    /// Opens a consuming channel on the live connection.
+    async fn consume(&mut self) -> Result<(), TransportError> {
+        let (_, generation) = self.link.publisher().await?;
+        let channel = {
+            let live = self.link.live.lock().await;
+            let l = live
+                .as_ref()
+                .ok_or_else(|| TransportError::Broker("the connection closed".into()))?;
+            l.connection
+                .create_channel()
+                .await
+                .map_err(broker("open a channel"))?
+        };
+        channel
+            .basic_qos(self.link.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(broker("set the prefetch"))?;
+        let consumer = channel
+            .basic_consume(
+                self.link.topology.requests.as_str().into(),
+                self.tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(broker("consume the requests queue"))?;
+        self.consumer = Some((consumer, channel, generation));
+        Ok(())
+    }
+
+    /// The next delivery. A lost broker is reconnected to, with backoff,
+    /// for as long as it takes; the caller stops waiting by dropping this
+    /// future.
     pub async fn recv(&mut self) -> Result<Option<Incoming>, TransportError> {
-        match self.consumer.next().await {
-            None => Ok(None),
-            Some(Err(e)) => Err(TransportError::Broker(format!("consume: {e}"))),
-            Some(Ok(d)) => {
-                let p = &d.properties;
-                let s = |v: &Option<ShortString>| v.as_ref().map(|x| x.as_str().to_owned());
-                Ok(Some(Incoming {
-                    reply: ReplyRoute {
-                        reply_to: s(p.reply_to()),
-                        correlation_id: s(p.correlation_id()),
-                    },
-                    message_id: s(p.message_id()),
-                    redelivered: d.redelivered,
-                    body: d.data,
-                    token: AckToken::Amqp(d.acker),
-                }))
+        let mut failures = 0u32;
+        loop {
+            if self.consumer.is_none() {
+                if let Err(e) = self.consume().await {
+                    failures += 1;
+                    let pause = self.link.backoff(failures);
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "RabbitMQ unavailable; reconnecting");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                if failures > 0 {
+                    tracing::info!(queue = %self.link.topology.requests, "consuming again");
+                }
+                failures = 0;
             }
+            let (consumer, _, generation) = self.consumer.as_mut().expect("set above");
+            let generation = *generation;
+            match consumer.next().await {
+                Some(Ok(d)) => {
+                    let p = &d.properties;
+                    let s = |v: &Option<ShortString>| v.as_ref().map(|x| x.as_str().to_owned());
+                    return Ok(Some(Incoming {
+                        reply: ReplyRoute {
+                            reply_to: s(p.reply_to()),
+                            correlation_id: s(p.correlation_id()),
+                        },
+                        message_id: s(p.message_id()),
+                        redelivered: d.redelivered,
+                        delivery_count: delivery_count(p),
+                        body: d.data,
+                        token: AckToken::Amqp(d.acker),
+                    }));
+                }
+                other => {
+                    let why = match other {
+                        Some(Err(e)) => e.to_string(),
+                        _ => "the consumer was cancelled".into(),
+                    };
+                    tracing::warn!(reason = %why, "lost the RabbitMQ consumer; reconnecting");
+                    self.consumer = None;
+                    self.link.broken(generation).await;
+                }
+            }
+        }
+    }
+
+    /// Stops consuming: the broker sends nothing more; deliveries not yet
+    /// acknowledged return to the queue when the connection closes.
+    pub async fn close(&mut self) {
+        if let Some((_, channel, _)) = self.consumer.take() {
+            let _ = channel
+                .basic_cancel(self.tag.as_str().into(), Default::default())
+                .await;
         }
     }
 }
 
+/// `x-delivery-count`, which quorum queues set on redeliveries.
+fn delivery_count(p: &BasicProperties) -> u32 {
+    p.headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-delivery-count").cloned())
+        .and_then(|v| match v {
+            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::ShortInt(n) => u32::try_from(n).ok(),
+            AMQPValue::LongUInt(n) => Some(n),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
 impl AmqpOutbox {
     pub fn describe(&self) -> String {
-        format!("RabbitMQ {} (queue {})", self.url, self.topology.requests)
+        format!(
+            "RabbitMQ {} (queue {})",
+            redact_url(&self.link.url),
+            self.link.topology.requests
+        )
     }
 
+    /// Publishes and waits for the broker's confirm. A broken connection is
+    /// dropped so that the next publish reconnects; the caller decides
+    /// whether to try again.
     async fn publish(
         &self,
         exchange: &str,
@@ -206,27 +358,51 @@ impl AmqpOutbox {
         body: &[u8],
         props: BasicProperties,
     ) -> Result<Confirmation, TransportError> {
-        let confirm = self
-            .channel
-            .basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                BasicPublishOptions {
-                    mandatory,
-                    ..Default::default()
-                },
-                body,
-                props.with_delivery_mode(2),
-            )
-            .await
-            .map_err(broker("publish"))?;
-        let c = confirm
-            .await
-            .map_err(broker("await the publisher confirm"))?;
+        let (channel, generation) = self.link.publisher().await?;
+        let result = async {
+            let confirm = channel
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    BasicPublishOptions {
+                        mandatory,
+                        ..Default::default()
+                    },
+                    body,
+                    props.with_delivery_mode(2),
+                )
+                .await
+                .map_err(broker("publish"))?;
+            confirm.await.map_err(broker("await the publisher confirm"))
+        }
+        .await;
+        let c = match result {
+            Ok(c) => c,
+            Err(e) => {
+                self.link.broken(generation).await;
+                return Err(e);
+            }
+        };
         if c.is_nack() {
             return Err(TransportError::Nacked(format!("{exchange}/{routing_key}")));
         }
         Ok(c)
+    }
+
+    /// Publishes an event (an overdue request…) to the results exchange.
+    pub async fn publish_event(
+        &self,
+        routing_key: &str,
+        event_type: &str,
+        body: &[u8],
+    ) -> Result<(), TransportError> {
+        let props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_type(event_type.into());
+        let exchange = self.link.topology.results.clone();
+        self.publish(&exchange, routing_key, false, body, props)
+            .await
+            .map(|_| ())
     }
 
     pub async fn publish_reply(
@@ -252,9 +428,15 @@ impl AmqpOutbox {
             // exchange, and it is in the case file.
             tracing::warn!(reply_to = %q, request_id, "reply queue does not exist; publishing to the results exchange");
         }
-        self.publish(&self.topology.results, kind.as_str(), false, body, props)
-            .await
-            .map(|_| ())
+        self.publish(
+            &self.link.topology.results,
+            kind.as_str(),
+            false,
+            body,
+            props,
+        )
+        .await
+        .map(|_| ())
     }
 
     pub async fn publish_dead(
@@ -275,7 +457,7 @@ impl AmqpOutbox {
             .with_content_type("application/json".into())
             .with_type("mezhved.dead-letter".into())
             .with_headers(headers);
-        self.publish("", &self.topology.dead, false, body, props)
+        self.publish("", &self.link.topology.dead, false, body, props)
             .await
             .map(|_| ())
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::casefile::ReplyRoute;
 use crate::request::{Invalid, Kind};
 
-pub use amqp::{AmqpInbox, AmqpOutbox, Topology, connect_amqp, declare_topology};
+pub use amqp::{AmqpInbox, AmqpLink, AmqpOutbox, Topology, connect_amqp, declare_topology};
 pub use spool::{SpoolInbox, SpoolOutbox, spool};
 
 /// One received message.
@@ -23,6 +23,9 @@ pub struct Incoming {
     pub message_id: Option<String>,
     /// Whether the broker delivered it before (a restart or a crash).
     pub redelivered: bool,
+    /// Deliveries before this one (quorum queues count them; the broker
+    /// dead-letters the message at `amqp.delivery_limit`).
+    pub delivery_count: u32,
     pub(crate) token: AckToken,
 }
 
@@ -44,6 +47,13 @@ impl Inbox {
         match self {
             Inbox::Amqp(i) => i.recv().await,
             Inbox::Spool(i) => i.recv().await,
+        }
+    }
+
+    /// Stops taking new messages.
+    pub async fn close(&mut self) {
+        if let Inbox::Amqp(i) = self {
+            i.close().await
         }
     }
 }
@@ -107,6 +117,20 @@ impl Outbox {
         match self {
             Outbox::Amqp(o) => o.publish_dead(letter, &body).await,
             Outbox::Spool(o) => o.publish_dead(&body),
+        }
+    }
+
+    /// Publishes an event for case systems (type `event_type`, e.g.
+    /// `mezhved.overdue`) to the results exchange.
+    pub async fn publish_event(
+        &self,
+        routing_key: &str,
+        event_type: &str,
+        body: &[u8],
+    ) -> Result<(), TransportError> {
+        match self {
+            Outbox::Amqp(o) => o.publish_event(routing_key, event_type, body).await,
+            Outbox::Spool(o) => o.publish_event(routing_key, body),
         }
     }
 

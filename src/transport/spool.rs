@@ -1,6 +1,7 @@
 //! A directory as a queue, for machines without a broker: request files
 //! dropped into `in/` are taken one at a time (moved to `work/`, removed on
-//! acknowledgement); replies go to `out/`, refused messages to `dead/`.
+//! acknowledgement); replies go to `out/`, refused messages to `dead/`,
+//! events to `events/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub struct SpoolOutbox {
 /// Opens the spool under `dir`; files left in `work/` by a crash go back to
 /// `in/` (they were never acknowledged).
 pub fn spool(dir: &Path) -> Result<(Inbox, Outbox), TransportError> {
-    for sub in ["in", "work", "out", "dead"] {
+    for sub in ["in", "work", "out", "dead", "events"] {
         let d = dir.join(sub);
         std::fs::create_dir_all(&d).map_err(err(&d))?;
     }
@@ -85,6 +86,7 @@ impl SpoolInbox {
                     .to_str()
                     .map(|s| s.trim_end_matches(".json").to_owned()),
                 redelivered: false,
+                delivery_count: 0,
                 token: AckToken::Spool(to),
             }));
         }
@@ -122,13 +124,21 @@ impl SpoolOutbox {
     }
 
     pub fn publish_dead(&self, body: &[u8]) -> Result<(), TransportError> {
-        let name = format!(
-            "{}-{:08x}.json",
-            crate::clock::now().unix_timestamp(),
-            fastrand::u32(..)
-        );
-        write_atomic(&self.dir.join("dead"), &name, body)
+        write_atomic(&self.dir.join("dead"), &unique_name(""), body)
     }
+
+    pub fn publish_event(&self, routing_key: &str, body: &[u8]) -> Result<(), TransportError> {
+        let prefix = format!("{}-", routing_key.replace(['/', '\\', '.'], "_"));
+        write_atomic(&self.dir.join("events"), &unique_name(&prefix), body)
+    }
+}
+
+fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}{}-{:08x}.json",
+        crate::clock::now().unix_timestamp(),
+        fastrand::u32(..)
+    )
 }
 
 fn write_atomic(dir: &Path, name: &str, body: &[u8]) -> Result<(), TransportError> {

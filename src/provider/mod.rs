@@ -1,7 +1,13 @@
-//! HTTP to the SMEV node: one SOAP call, bounded in time and size, and the
-//! errors sorted into what can be retried.
+//! HTTP to the SMEV node: one SOAP call, bounded in time and size, the
+//! errors sorted into what can be retried, and a circuit breaker so that a
+//! dead node is not hammered.
 
+pub mod breaker;
+
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use breaker::{Breaker, BreakerState, Permit};
 
 use crate::smev::Operation;
 
@@ -30,6 +36,24 @@ impl ProviderError {
             _ => true,
         }
     }
+
+    /// The endpoint itself is failing (as opposed to refusing this call):
+    /// what the circuit breaker counts.
+    pub fn is_endpoint_failure(&self) -> bool {
+        match self {
+            ProviderError::Http { status, .. } => *status >= 500,
+            ProviderError::TooLarge => false,
+            _ => true,
+        }
+    }
+}
+
+/// When the circuit breaker opens.
+#[derive(Clone, Copy, Debug)]
+pub struct BreakerSettings {
+    pub failures: u32,
+    pub open_for: Duration,
+    pub max_open_for: Duration,
 }
 
 /// The SMEV endpoint.
@@ -38,10 +62,15 @@ pub struct SmevClient {
     http: reqwest::Client,
     endpoint: String,
     timeout: Duration,
+    breaker: Arc<Breaker>,
 }
 
 impl SmevClient {
-    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, ProviderError> {
+    pub fn new(
+        endpoint: &str,
+        timeout: Duration,
+        breaker: BreakerSettings,
+    ) -> Result<Self, ProviderError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -51,10 +80,17 @@ impl SmevClient {
                 endpoint: endpoint.to_owned(),
                 message: e.to_string(),
             })?;
+        let name = crate::config::redact_url(endpoint);
         Ok(SmevClient {
             http,
             endpoint: endpoint.to_owned(),
             timeout,
+            breaker: Arc::new(Breaker::new(
+                &name,
+                breaker.failures,
+                breaker.open_for,
+                breaker.max_open_for,
+            )),
         })
     }
 
@@ -62,9 +98,31 @@ impl SmevClient {
         &self.endpoint
     }
 
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// Waits for the circuit breaker, then calls.
+    pub async fn call(&self, op: Operation, envelope: Vec<u8>) -> Result<Vec<u8>, ProviderError> {
+        let permit = self.breaker.admit().await;
+        self.call_admitted(permit, op, envelope).await
+    }
+
+    /// Calls with leave already given; the outcome goes to the breaker.
+    pub async fn call_admitted(
+        &self,
+        permit: Permit<'_>,
+        op: Operation,
+        envelope: Vec<u8>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let r = self.post(op, envelope).await;
+        permit.record(!r.as_ref().is_err_and(ProviderError::is_endpoint_failure));
+        r
+    }
+
     /// POSTs a SOAP envelope. A SOAP fault arrives as HTTP 500 with a body
     /// and is returned as a body, for the SMEV layer to read.
-    pub async fn call(&self, op: Operation, envelope: Vec<u8>) -> Result<Vec<u8>, ProviderError> {
+    async fn post(&self, op: Operation, envelope: Vec<u8>) -> Result<Vec<u8>, ProviderError> {
         let resp = self
             .http
             .post(&self.endpoint)

@@ -1,0 +1,42 @@
+//! Deliberate failures, for the tests that prove a crash loses nothing.
+//!
+//! Off unless the environment variable `MEZHVED_FAILPOINTS` names them, as
+//! `name=value` pairs separated by commas; nothing in a production setup
+//! sets it. The points:
+//!
+//! | name | effect |
+//! |---|---|
+//! | `panic-on-case=ID` | the handler panics on a request of case `ID` (a poison message) |
+//! | `abort-on-case=ID` | the process aborts on a request of case `ID` |
+
+use std::sync::OnceLock;
+
+pub const ENV: &str = "MEZHVED_FAILPOINTS";
+
+fn points() -> &'static [(String, String)] {
+    static POINTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    POINTS.get_or_init(|| {
+        std::env::var(ENV)
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect()
+    })
+}
+
+/// Whether the failpoint `name` is set to `value`.
+pub fn is_set(name: &str, value: &str) -> bool {
+    points().iter().any(|(k, v)| k == name && v == value)
+}
+
+/// Fails as configured for a request of `case_id`.
+pub fn on_case(case_id: &str) {
+    if is_set("panic-on-case", case_id) {
+        panic!("failpoint panic-on-case={case_id}");
+    }
+    if is_set("abort-on-case", case_id) {
+        eprintln!("failpoint abort-on-case={case_id}");
+        std::process::abort();
+    }
+}

@@ -1,0 +1,304 @@
+//! Polling SMEV's response queue: one `GetResponse` at a time while
+//! answers are awaited (slowly when none are, to collect answers for
+//! requests another instance sent), each answer matched to its request,
+//! stored, acknowledged, verified and read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::{CallError, Gateway, blocking};
+use crate::casefile::{ANSWERED, State, StateRecord, StoreError};
+use crate::clock;
+use crate::lookup::{Outcome, RejectedBy};
+use crate::smev::{self, Operation, ResponseContent};
+use crate::xml;
+use crate::xmldsig::{self, ReferenceTransforms, VerifyPolicy};
+
+impl Gateway {
+    /// Polls the response queue while answers are awaited (and slowly when
+    /// not, to collect answers for requests another node sent).
+    pub(super) async fn poll_loop(self: Arc<Self>) {
+        let (min, max) = (
+            Duration::from_millis(self.settings.smev.poll_min_ms),
+            Duration::from_millis(self.settings.smev.poll_max_ms),
+        );
+        let mut interval = min;
+        loop {
+            if self.stopping() {
+                return;
+            }
+            let got = self.poll_once().await;
+            let delivered = matches!(got, Ok(true));
+            interval = match got {
+                Ok(true) => min,
+                Ok(false) if self.waiting.lock().expect("waiting lock").is_empty() => max,
+                Ok(false) => (interval * 2).min(max),
+                Err(e) => {
+                    warn!(error = %e, "polling SMEV failed");
+                    (interval * 2).min(max)
+                }
+            };
+            if delivered {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = self.wake_poller.notified() => interval = min,
+                _ = self.stopped() => return,
+            }
+        }
+    }
+
+    /// One `GetResponse`; true when a message came.
+    async fn poll_once(&self) -> Result<bool, String> {
+        let (mut doc, selector, container) =
+            smev::get_response_request(self.version, clock::now(), None);
+        xmldsig::sign_element(
+            &mut doc,
+            selector,
+            container,
+            &self.key,
+            ReferenceTransforms::Smev,
+        )
+        .map_err(|e| format!("signing GetResponse: {e}"))?;
+        let body = match self.call(Operation::GetResponse, xml::to_bytes(&doc)).await {
+            Ok(b) => b,
+            Err(CallError::Retryable(m) | CallError::Permanent(m)) => return Err(m),
+            Err(CallError::Stopped) => return Ok(false),
+        };
+        let parsed = xml::parse(&body).map_err(|e| format!("GetResponse answer: {e}"))?;
+        match smev::parse_get_response_response(&parsed) {
+            Ok(None) => Ok(false),
+            Ok(Some(resp)) => {
+                self.handle_response(&parsed, &body, resp).await;
+                Ok(true)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    async fn send_ack(&self, message_id: &str, accepted: bool) {
+        let (mut doc, target, container) = smev::ack_request(self.version, message_id, accepted);
+        if let Err(e) = xmldsig::sign_element(
+            &mut doc,
+            target,
+            container,
+            &self.key,
+            ReferenceTransforms::Smev,
+        ) {
+            return error!(error = %e, "cannot sign the Ack");
+        }
+        match self.call(Operation::Ack, xml::to_bytes(&doc)).await {
+            Ok(body) => {
+                let r = xml::parse(&body)
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| smev::parse_ack_response(&d).map_err(|e| e.to_string()));
+                if let Err(e) = r {
+                    warn!(error = %e, smev_message_id = message_id, "Ack refused; SMEV will deliver the answer again");
+                }
+            }
+            Err(CallError::Retryable(m) | CallError::Permanent(m)) => {
+                warn!(error = %m, "Ack failed; SMEV will deliver the answer again")
+            }
+            Err(CallError::Stopped) => {
+                info!("stopping before the Ack; SMEV will deliver the answer again")
+            }
+        }
+    }
+
+    /// A message from the response queue: match it, store it, acknowledge
+    /// it, read it.
+    async fn handle_response(
+        &self,
+        doc: &xml::Document,
+        bytes: &[u8],
+        resp: smev::IncomingResponse,
+    ) {
+        let smev_id = resp.message_id.clone().unwrap_or_default();
+        let original = resp.original_message_id.clone().unwrap_or_default();
+        let store = self.store.clone();
+        let o = original.clone();
+        let rec = match blocking(move || store.find_by_message(&o)).await {
+            Ok(Some(rec)) => rec,
+            Ok(None) => {
+                let store = self.store.clone();
+                let (id, data) = (smev_id.clone(), bytes.to_vec());
+                let kept = blocking(move || store.store_orphan(&id, &data)).await;
+                warn!(original_message_id = %original, kept = ?kept.ok(), "an answer for no known request; kept for the operator");
+                return self.send_ack(&smev_id, true).await;
+            }
+            Err(e) => {
+                return error!(error = %e, "cannot look the answer up; not acknowledged, SMEV will deliver it again");
+            }
+        };
+        let span = info_span!("request", request_id = %rec.request_id, case_id = %rec.case_id, kind = %rec.kind, message_id = %original);
+        async {
+            if rec.state.is_final() || rec.state == State::Answered {
+                // Delivered again after a crash between storing and Ack.
+                info!(state = rec.state.as_str(), "answer already stored; acknowledging again");
+                self.send_ack(&smev_id, true).await;
+                if rec.state == State::Answered {
+                    self.process_answer(rec, bytes).await;
+                }
+                return;
+            }
+            let verified = self.verify_answer(doc, &resp);
+            let store = self.store.clone();
+            let mut r = rec.clone();
+            let data = bytes.to_vec();
+            let rec = match blocking(move || store.record_response(&mut r, &data).map(|_| r)).await {
+                Ok(rec) => rec,
+                Err(e @ StoreError::Superseded { .. }) => {
+                    info!("{e}; acknowledging the delivery");
+                    return self.send_ack(&smev_id, true).await;
+                }
+                Err(e) => return error!(error = %e, "cannot store the answer; not acknowledged, SMEV will deliver it again"),
+            };
+            self.send_ack(&smev_id, verified.is_ok()).await;
+            match verified {
+                Ok(()) => self.process_parsed(rec, doc, &resp).await,
+                Err(reason) => {
+                    warn!(reason = %reason, "SMEV's signature on the answer did not verify");
+                    self.finish(rec, ANSWERED, Outcome::failed(format!("the answer's SMEV signature did not verify: {reason}"))).await;
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn verify_answer(
+        &self,
+        doc: &xml::Document,
+        resp: &smev::IncomingResponse,
+    ) -> Result<(), String> {
+        let sig = resp
+            .smev_signature
+            .ok_or("the answer carries no SMEVSignature")?;
+        let policy = VerifyPolicy {
+            trust: Some(&self.trust),
+            at: clock::now(),
+            allow_exc_c14n_only: false,
+        };
+        xmldsig::verify(doc, sig, resp.response, &policy)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Re-reads a stored answer (after a restart) and finishes the request.
+    pub(super) async fn process_answer(&self, rec: StateRecord, bytes: &[u8]) {
+        let parsed = xml::parse(bytes).map_err(|e| e.to_string());
+        let resp = parsed
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|d| smev::parse_get_response_response(d).map_err(|e| e.to_string()));
+        match (parsed, resp) {
+            (Ok(doc), Ok(Some(resp))) => match self.verify_answer(&doc, &resp) {
+                Ok(()) => self.process_parsed(rec, &doc, &resp).await,
+                Err(reason) => {
+                    self.finish(
+                        rec,
+                        ANSWERED,
+                        Outcome::failed(format!(
+                            "the answer's SMEV signature did not verify: {reason}"
+                        )),
+                    )
+                    .await
+                }
+            },
+            (Err(e), _) | (_, Err(e)) => {
+                self.finish(
+                    rec,
+                    ANSWERED,
+                    Outcome::failed(format!("the stored answer cannot be read: {e}")),
+                )
+                .await
+            }
+            (_, Ok(None)) => {
+                self.finish(rec, ANSWERED, Outcome::failed("the stored answer is empty"))
+                    .await
+            }
+        }
+    }
+
+    /// Turns a verified answer into a result.
+    async fn process_parsed(
+        &self,
+        rec: StateRecord,
+        doc: &xml::Document,
+        resp: &smev::IncomingResponse,
+    ) {
+        let outcome = match &resp.content {
+            ResponseContent::Primary(root) => {
+                let store = self.store.clone();
+                let r = rec.clone();
+                match blocking(move || store.load_request(&r)).await {
+                    Ok(req) => self.registry.get(rec.kind).parse_answer(
+                        doc,
+                        *root,
+                        &req,
+                        &req.request_id.to_string(),
+                    ),
+                    Err(e) => Outcome::failed(format!("the stored request cannot be read: {e}")),
+                }
+            }
+            ResponseContent::Rejected(reasons) => {
+                let code = reasons
+                    .iter()
+                    .map(|r| r.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let text = reasons
+                    .iter()
+                    .map(|r| r.1.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Outcome::rejected(RejectedBy::Agency, code, text)
+            }
+            ResponseContent::AsyncStatus {
+                category,
+                details,
+                fault_type,
+                fault_code,
+                fault_description,
+            } if category.contains("Rejected") || fault_type.is_some() => Outcome::rejected(
+                RejectedBy::Smev,
+                fault_code.clone().unwrap_or_else(|| category.clone()),
+                fault_description
+                    .clone()
+                    .or_else(|| details.clone())
+                    .unwrap_or_default(),
+            ),
+            ResponseContent::AsyncStatus {
+                category, details, ..
+            } => {
+                return self
+                    .interim(
+                        rec,
+                        format!(
+                            "SMEV status {category}: {}",
+                            details.clone().unwrap_or_default()
+                        ),
+                    )
+                    .await;
+            }
+            ResponseContent::Status { code, description } => {
+                return self
+                    .interim(rec, format!("provider status {code}: {description}"))
+                    .await;
+            }
+        };
+        self.finish(rec, ANSWERED, outcome).await
+    }
+
+    /// An intermediate status: noted, and the request keeps waiting.
+    async fn interim(&self, mut rec: StateRecord, what: String) {
+        info!(status = %what, "interim status; still waiting for the answer");
+        let store = self.store.clone();
+        if let Err(e) = blocking(move || store.record_interim(&mut rec, what)).await {
+            warn!(error = %e, "cannot record the interim status");
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Sending a recorded request until SMEV accepts or refuses it: signed
+//! once and stored before it leaves (a re-send uses the same `MessageID`),
+//! retried with backoff and jitter while the failure may pass, bounded by
+//! the attempt count and by the request's deadline, each retry written
+//! before the pause so that it survives a restart.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::{CallError, Gateway, Stats, blocking};
+use crate::casefile::{State, StateRecord, StoreError, UNSENT};
+use crate::clock;
+use crate::lookup::{Outcome, RejectedBy};
+use crate::request::LookupRequest;
+use crate::smev::{self, FaultClass, Operation, SmevError};
+use crate::xml;
+
+/// Why no envelope came.
+enum NoEnvelope {
+    /// Someone else moved the request on: nothing to send.
+    Superseded,
+    Failed(String),
+}
+
+/// What one `SendRequest` attempt came to.
+enum Attempt {
+    Accepted(Option<OffsetDateTime>),
+    AlreadySent,
+    /// Try again, and how.
+    Again {
+        failure: String,
+        new_message_id: bool,
+        new_eol: bool,
+    },
+    Rejected(Outcome),
+    Failed(String),
+    Stopped,
+}
+
+impl Gateway {
+    pub(super) async fn send(self: Arc<Self>, mut rec: StateRecord, req: LookupRequest) {
+        if rec.state == State::Retrying
+            && let Some(at) = rec.next_attempt_at
+        {
+            let wait = (at - clock::now()).try_into().unwrap_or_default();
+            if self.pause(wait).await {
+                return info!("stopping: the retry stays scheduled in the case store");
+            }
+        }
+        let _slot = tokio::select! {
+            s = self.send_slots.acquire() => s.expect("the semaphore is never closed"),
+            _ = self.stopped() => return,
+        };
+        let deadline = self.calendar.answer_due(rec.accepted_at).overdue_after;
+        let mut attempt = rec.send_attempts;
+        let (mut new_message_id, mut new_eol) = (false, false);
+        loop {
+            attempt += 1;
+            if new_message_id {
+                rec.message_id = None;
+            }
+            let envelope = match self.envelope(&mut rec, &req, new_eol).await {
+                Ok(e) => e,
+                Err(NoEnvelope::Superseded) => return,
+                Err(NoEnvelope::Failed(reason)) => {
+                    return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+                }
+            };
+            let message_id = rec.message_id.clone().unwrap_or_default();
+            let span = info_span!("send", message_id = %message_id, attempt);
+            let failure = match self.attempt(envelope).instrument(span).await {
+                Attempt::Accepted(ts) => {
+                    return self.mark_sent(rec, ts, "accepted by SMEV").await;
+                }
+                Attempt::AlreadySent => {
+                    return self
+                        .mark_sent(rec, None, "MessageIsAlreadySent: SMEV already has it")
+                        .await;
+                }
+                Attempt::Rejected(outcome) => return self.finish(rec, UNSENT, outcome).await,
+                Attempt::Failed(reason) => {
+                    return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+                }
+                Attempt::Stopped => {
+                    return info!("stopping before the send; it resumes at the next start");
+                }
+                Attempt::Again {
+                    failure,
+                    new_message_id: m,
+                    new_eol: e,
+                } => {
+                    (new_message_id, new_eol) = (m, e);
+                    failure
+                }
+            };
+            if attempt >= self.settings.retry.attempts {
+                let reason =
+                    format!("SMEV did not accept the request after {attempt} attempts: {failure}");
+                return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+            }
+            let delay = self.settings.retry.backoff(attempt);
+            let next = clock::now() + delay;
+            if next > deadline {
+                let reason = format!(
+                    "SMEV did not accept the request before its answer deadline ({}): {failure}",
+                    clock::rfc3339(deadline)
+                );
+                return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+            }
+            let store = self.store.clone();
+            let (mut r, f) = (rec.clone(), failure.clone());
+            match blocking(move || store.record_attempt(&mut r, attempt, &f, next).map(|_| r)).await
+            {
+                Ok(r) => rec = r,
+                Err(e @ StoreError::Superseded { .. }) => {
+                    // The answer overtook SMEV's acceptance: nothing left to send.
+                    return info!("{e}");
+                }
+                Err(e) => warn!(error = %e, "cannot record the failed attempt"),
+            }
+            Stats::inc(&self.stats.send_retries);
+            warn!(error = %failure, attempt, retry_in_ms = delay.as_millis() as u64, "send failed; retrying");
+            if self.pause(delay).await {
+                return info!("stopping: the retry stays scheduled in the case store");
+            }
+        }
+    }
+
+    /// One `SendRequest`, classified.
+    async fn attempt(&self, envelope: Vec<u8>) -> Attempt {
+        let body = match self.call(Operation::SendRequest, envelope).await {
+            Ok(b) => b,
+            Err(CallError::Stopped) => return Attempt::Stopped,
+            Err(CallError::Retryable(m)) => return again(m),
+            Err(CallError::Permanent(m)) => return Attempt::Failed(m),
+        };
+        let doc = match xml::parse(&body) {
+            Ok(d) => d,
+            Err(e) => return Attempt::Failed(format!("SMEV answered unreadable XML: {e}")),
+        };
+        match smev::parse_send_request_response(&doc) {
+            Ok(a) => Attempt::Accepted(a.sending_timestamp),
+            Err(SmevError::Fault(f)) => fault(f),
+            Err(other) => Attempt::Failed(other.to_string()),
+        }
+    }
+
+    /// The signed envelope of a request: the stored one if it was signed
+    /// before (a re-send uses the same `MessageID`), else a new one, stored
+    /// before it is sent. `new_eol` signs the same `MessageID` again with a
+    /// fresh `EOL`.
+    async fn envelope(
+        &self,
+        rec: &mut StateRecord,
+        req: &LookupRequest,
+        new_eol: bool,
+    ) -> Result<Vec<u8>, NoEnvelope> {
+        let failed = |e: StoreError| match e {
+            StoreError::Superseded { .. } => NoEnvelope::Superseded,
+            other => NoEnvelope::Failed(other.to_string()),
+        };
+        if rec.message_id.is_some() && !new_eol {
+            let store = self.store.clone();
+            let r = rec.clone();
+            if let Some(e) = blocking(move || store.load_envelope(&r))
+                .await
+                .map_err(failed)?
+            {
+                return Ok(e);
+            }
+        }
+        let lookup = self.registry.get(req.kind);
+        let business = lookup.build_request(req, &req.request_id.to_string());
+        let message_id = match rec.message_id.as_deref().map(uuid::Uuid::parse_str) {
+            Some(Ok(id)) => id,
+            _ => smev::new_message_id(),
+        };
+        let eol = (self.settings.smev.eol_hours > 0)
+            .then(|| clock::now() + time::Duration::hours(self.settings.smev.eol_hours as i64));
+        let doc = smev::send_request(
+            self.version,
+            &message_id,
+            &business,
+            req.test,
+            eol,
+            req.personal_signature,
+        )
+        .sign(&self.key, self.personal_key.as_ref())
+        .map_err(|e| NoEnvelope::Failed(format!("signing failed: {e}")))?;
+        let bytes = xml::to_bytes(&doc);
+        let store = self.store.clone();
+        let mut r = rec.clone();
+        let (mid, b) = (message_id.to_string(), bytes.clone());
+        *rec = blocking(move || store.record_envelope(&mut r, &mid, &b).map(|_| r))
+            .await
+            .map_err(failed)?;
+        debug!(message_id = %message_id, new_eol, "signed");
+        Ok(bytes)
+    }
+
+    /// SMEV has the request: record it with its due date and await the answer.
+    async fn mark_sent(&self, mut rec: StateRecord, ts: Option<OffsetDateTime>, how: &str) {
+        let (store, cal) = (self.store.clone(), self.calendar.clone());
+        let result = blocking(move || {
+            store
+                .record_sent(&mut rec, ts, |sent| cal.answer_due(sent))
+                .map(|_| rec)
+        })
+        .await;
+        match result {
+            Ok(rec) => {
+                info!(
+                    message_id = rec.message_id.as_deref().unwrap_or(""),
+                    due = rec.due_date.map(clock::iso_date).unwrap_or_default(),
+                    "{how}"
+                );
+                self.waiting
+                    .lock()
+                    .expect("waiting lock")
+                    .insert(rec.request_id, rec.due_at);
+                self.wake_poller.notify_one();
+            }
+            Err(e @ StoreError::Superseded { .. }) => info!("{e}"),
+            Err(e) => {
+                warn!(error = %e, "cannot record that the request was sent; it will be resent with the same MessageID")
+            }
+        }
+    }
+}
+
+fn again(failure: String) -> Attempt {
+    Attempt::Again {
+        failure,
+        new_message_id: false,
+        new_eol: false,
+    }
+}
+
+fn fault(f: smev::SoapFault) -> Attempt {
+    match f.kind.class() {
+        FaultClass::AlreadySent => Attempt::AlreadySent,
+        FaultClass::Retry => again(f.to_string()),
+        FaultClass::NewMessageId => {
+            warn!(fault = %f, "SMEV wants a new MessageID");
+            Attempt::Again {
+                failure: f.to_string(),
+                new_message_id: true,
+                new_eol: false,
+            }
+        }
+        FaultClass::NewEol => Attempt::Again {
+            failure: f.to_string(),
+            new_message_id: false,
+            new_eol: true,
+        },
+        FaultClass::Permanent => Attempt::Rejected(Outcome::rejected(
+            RejectedBy::Smev,
+            f.kind.element_name(),
+            format!(
+                "{}{}",
+                f.faultstring,
+                f.description.map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+        )),
+    }
+}
