@@ -47,20 +47,28 @@ pub fn create_dir_durable(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Creates `path` with `data` only if it does not exist yet. Returns false
-/// when it already existed (someone else claimed it).
+/// when it already existed (someone else claimed it). The file appears
+/// whole or not at all (written aside, then hard-linked into place, which
+/// fails if the name is taken), so a crash never leaves an empty claim.
 pub fn create_exclusive(path: &Path, data: &[u8]) -> std::io::Result<bool> {
-    match OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(mut f) => {
-            f.write_all(data)?;
-            f.sync_all()?;
-            if let Some(parent) = path.parent() {
-                sync_dir(parent)?;
+    let dir = path.parent().expect("claim files live in a directory");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("claim");
+    let tmp = dir.join(format!(".{name}.tmp-{}", fastrand::u64(..)));
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => {
+                sync_dir(dir)?;
+                Ok(true)
             }
-            Ok(true)
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
-    }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 /// Lower-case hex SHA-256.

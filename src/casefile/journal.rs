@@ -48,6 +48,7 @@ pub fn append(dir: &Path, mut entry: Entry) -> std::io::Result<Entry> {
         .create(true)
         .open(&path)?;
     f.lock()?;
+    drop_torn_tail(&mut f, &path)?;
     entry.prev = last_hash(&mut f)?.unwrap_or_else(|| GENESIS.to_owned());
     entry.hash = entry.compute_hash();
     let mut line = serde_json::to_vec(&entry).expect("journal entries serialise");
@@ -56,6 +57,35 @@ pub fn append(dir: &Path, mut entry: Entry) -> std::io::Result<Entry> {
     f.sync_data()?;
     f.unlock()?;
     Ok(entry)
+}
+
+/// A crash in the middle of an append leaves a line without its newline:
+/// that line was never complete (nor synced), so it is cut off before the
+/// next append. A complete line that does not parse is not touched.
+fn drop_torn_tail(f: &mut std::fs::File, path: &Path) -> std::io::Result<()> {
+    let len = f.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok(());
+    }
+    let start = len.saturating_sub(16 * 1024);
+    f.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail)?;
+    if tail.last() == Some(&b'\n') {
+        return Ok(());
+    }
+    let keep = match tail.iter().rposition(|b| *b == b'\n') {
+        Some(i) => start + i as u64 + 1,
+        None if start == 0 => 0,
+        None => {
+            return Err(std::io::Error::other(
+                "the last journal line is over 16 KiB",
+            ));
+        }
+    };
+    tracing::warn!(journal = %path.display(), cut = len - keep, "dropping an incomplete last journal line (a crash during an append)");
+    f.set_len(keep)?;
+    f.sync_data()
 }
 
 fn last_hash(f: &mut std::fs::File) -> std::io::Result<Option<String>> {
@@ -113,6 +143,24 @@ mod tests {
             prev: String::new(),
             hash: String::new(),
         }
+    }
+
+    #[test]
+    fn a_line_torn_by_a_crash_is_dropped_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        append(dir.path(), entry("accepted")).unwrap();
+        let path = dir.path().join(FILE);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"at\":\"2026-11-23T10:00:01+03:00\",\"requ")
+            .unwrap();
+        drop(f);
+        append(dir.path(), entry("sent")).unwrap();
+        let events: Vec<String> = verify(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(events, ["accepted", "sent"]);
     }
 
     #[test]
