@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `panic-on-case=ID` | the handler panics on a request of case `ID` (a poison message) |
 //! | `abort-on-case=ID` | the process aborts on a request of case `ID` |
+//! | `abort-at=STAGE` | the process aborts at that point of a request's life: `accepted` (recorded, not acknowledged), `acked`, `signed` (envelope stored, not sent), `sent-unrecorded` (SMEV accepted, not recorded), `sent`, `answered` (answer stored, no Ack), `answer-acked`, `completed` (result written, no reply), `replied-unrecorded` (reply confirmed, not recorded) |
 
 use std::sync::OnceLock;
 
@@ -37,6 +38,14 @@ pub fn on_case(case_id: &str) {
     }
     if is_set("abort-on-case", case_id) {
         eprintln!("failpoint abort-on-case={case_id}");
+        std::process::abort();
+    }
+}
+
+/// Aborts the process if `abort-at` names this stage.
+pub fn at(stage: &str) {
+    if is_set("abort-at", stage) {
+        eprintln!("failpoint abort-at={stage}");
         std::process::abort();
     }
 }

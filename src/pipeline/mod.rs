@@ -341,7 +341,9 @@ impl Gateway {
                 Ok(Acceptance::New(rec)) => {
                     Stats::inc(&self.stats.accepted);
                     info!(subject = %req.subject.describe(), test = req.test, "accepted");
+                    crate::failpoint::at("accepted");
                     self.ack(msg).await;
+                    crate::failpoint::at("acked");
                     self.spawn_send(rec, req, Some(permit));
                 }
                 Ok(Acceptance::Existing(rec)) => {
@@ -437,6 +439,7 @@ impl Gateway {
                     Stats::inc(&self.stats.completed);
                 }
                 info!(verdict = %verdict, state = rec.state.as_str(), "result written");
+                crate::failpoint::at("completed");
                 self.reply(rec).await;
             }
             // Whoever moved it on writes the result and replies.
@@ -467,6 +470,7 @@ impl Gateway {
                 .await
             {
                 Ok(()) => {
+                    crate::failpoint::at("replied-unrecorded");
                     Stats::inc(&self.stats.replies);
                     let store = self.store.clone();
                     let mut r = rec.clone();

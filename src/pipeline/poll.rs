@@ -156,7 +156,9 @@ impl Gateway {
                 }
                 Err(e) => return error!(error = %e, "cannot store the answer; not acknowledged, SMEV will deliver it again"),
             };
+            crate::failpoint::at("answered");
             self.send_ack(&smev_id, verified.is_ok()).await;
+            crate::failpoint::at("answer-acked");
             match verified {
                 Ok(()) => self.process_parsed(rec, doc, &resp).await,
                 Err(reason) => {

@@ -68,10 +68,12 @@ impl Gateway {
                     return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
                 }
             };
+            crate::failpoint::at("signed");
             let message_id = rec.message_id.clone().unwrap_or_default();
             let span = info_span!("send", message_id = %message_id, attempt);
             let failure = match self.attempt(envelope).instrument(span).await {
                 Attempt::Accepted(ts) => {
+                    crate::failpoint::at("sent-unrecorded");
                     return self.mark_sent(rec, ts, "accepted by SMEV").await;
                 }
                 Attempt::AlreadySent => {
@@ -221,6 +223,7 @@ impl Gateway {
                     .expect("waiting lock")
                     .insert(rec.request_id, rec.due_at);
                 self.wake_poller.notify_one();
+                crate::failpoint::at("sent");
             }
             Err(e @ StoreError::Superseded { .. }) => info!("{e}"),
             Err(e) => {

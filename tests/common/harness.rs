@@ -75,15 +75,16 @@ impl Harness {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, settings: Settings) -> Harness {
-        Self::start_adjusted(dir, settings, |_| {}).await
+        Self::start_adjusted(dir, settings, |_, _| {}).await
     }
 
     /// As [`Harness::start_in`]; `adjust` changes the gateway's settings
-    /// once the emulator's address and certificate are known.
+    /// (and sets up the emulator) once the emulator runs, before the
+    /// gateway starts.
     pub async fn start_adjusted(
         dir: tempfile::TempDir,
         mut settings: Settings,
-        adjust: impl FnOnce(&mut Settings),
+        adjust: impl FnOnce(&mut Settings, &emulator::Running),
     ) -> Harness {
         let data = settings.emulator.data.clone();
         let emulator = emulator::start(&settings, "127.0.0.1:0", &data)
@@ -91,7 +92,7 @@ impl Harness {
             .unwrap();
         settings.smev.endpoint = emulator.endpoint();
         settings.smev.trust = vec![emulator.certificate.clone()];
-        adjust(&mut settings);
+        adjust(&mut settings, &emulator);
         let (inbox, outbox) = transport::connect_amqp(&settings.amqp, "test")
             .await
             .unwrap();

@@ -115,6 +115,7 @@ pub fn lookup_request(kind: Kind, id: &str) -> LookupRequest {
     mezhved::request::parse_request(body.as_bytes(), mezhved::clock::moscow_today()).unwrap()
 }
 
+pub mod daemon;
 pub mod harness;
 
 /// Verifies the first `ds:Signature` of `xml` with tools outside mezhved:
