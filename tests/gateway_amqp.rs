@@ -317,7 +317,7 @@ async fn an_answer_whose_smev_signature_fails_is_kept_refused_and_fails_the_requ
     let pem = dir.path().join("stranger.pem");
     std::fs::write(&pem, stranger.certificate().to_pem().unwrap()).unwrap();
     let settings = harness::test_settings(dir.path(), &prefix("badsig"));
-    let h = Harness::start_adjusted(dir, settings, |s| s.smev.trust = vec![pem]).await;
+    let h = Harness::start_adjusted(dir, settings, |s, _| s.smev.trust = vec![pem]).await;
     let client = Client::connect().await;
     let reply_q = client.reply_queue().await;
     let msg = request_json(Kind::Egrul, json!({"ogrn": "1144703001233"}));

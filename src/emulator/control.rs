@@ -6,6 +6,7 @@
 //! | `GET /control/messages` | what the emulator received and answered, in order |
 //! | `GET /control/subjects` | the fixture subjects and the verdict each should produce |
 //! | `GET /control/queues` | answers waiting and delivered, statuses, per consumer |
+//! | `GET /control/accepted` | `SendRequest`s accepted per business request id |
 //! | `GET /control/scenarios` | scenarios set at run time |
 //! | `PUT /control/scenarios/{kind}/{identifier}` | attach a scenario (JSON) to a subject |
 //! | `DELETE /control/scenarios/{kind}/{identifier}` | remove it |
@@ -42,6 +43,10 @@ pub async fn messages(State(node): State<Arc<Node>>) -> Response {
 
 pub async fn subjects(State(node): State<Arc<Node>>) -> Response {
     Json(node.fixtures().subjects()).into_response()
+}
+
+pub async fn accepted(State(node): State<Arc<Node>>) -> Response {
+    Json(node.accepted()).into_response()
 }
 
 pub async fn queues(State(node): State<Arc<Node>>) -> Response {

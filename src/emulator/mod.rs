@@ -130,6 +130,7 @@ pub async fn start(
         .route("/control/messages", get(control::messages))
         .route("/control/subjects", get(control::subjects))
         .route("/control/queues", get(control::queues))
+        .route("/control/accepted", get(control::accepted))
         .route("/control/scenarios", get(control::scenarios))
         .route(
             "/control/scenarios/{kind}/{identifier}",

@@ -62,6 +62,10 @@ pub struct TraceEntry {
     /// Fingerprint of the caller's certificate (its queue).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consumer: Option<String>,
+    /// The business request's own id (ФНС `ИдДок`, `requestId`): mezhved
+    /// puts its `request_id` there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_ref: Option<String>,
     pub outcome: String,
 }
 
@@ -115,6 +119,7 @@ struct About {
     kind: Option<Kind>,
     subject: Option<String>,
     consumer: Option<String>,
+    request_ref: Option<String>,
 }
 
 impl About {
@@ -127,6 +132,7 @@ impl About {
             kind: self.kind,
             subject: self.subject.clone().filter(|s| !s.is_empty()),
             consumer: self.consumer.clone(),
+            request_ref: self.request_ref.clone(),
             outcome,
         }
     }
@@ -153,6 +159,8 @@ pub struct Node {
     queues: Mutex<HashMap<String, VecDeque<Queued>>>,
     statuses: Mutex<HashMap<String, VecDeque<Status>>>,
     seen: Mutex<HashSet<String>>,
+    /// `SendRequest`s accepted, per business request id.
+    accepted: Mutex<HashMap<String, u32>>,
     trace: Mutex<VecDeque<TraceEntry>>,
 }
 
@@ -172,6 +180,7 @@ impl Node {
             queues: Mutex::new(HashMap::new()),
             statuses: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashSet::new()),
+            accepted: Mutex::new(HashMap::new()),
             trace: Mutex::new(VecDeque::new()),
         }
     }
@@ -191,6 +200,12 @@ impl Node {
             .iter()
             .cloned()
             .collect()
+    }
+
+    /// How many `SendRequest`s were accepted for each business request id
+    /// (more than one would be a duplicate request to the agency).
+    pub fn accepted(&self) -> HashMap<String, u32> {
+        self.accepted.lock().expect("accepted lock").clone()
     }
 
     /// Answers waiting or in flight, per consumer: `(waiting, delivered, statuses)`.
@@ -223,6 +238,7 @@ impl Node {
         self.queues.lock().expect("queue lock").clear();
         self.statuses.lock().expect("status lock").clear();
         self.seen.lock().expect("seen lock").clear();
+        self.accepted.lock().expect("accepted lock").clear();
         self.trace.lock().expect("trace lock").clear();
         self.scenarios.reset();
     }
@@ -470,6 +486,7 @@ impl Node {
         let kind = lookup.kind();
         about.kind = Some(kind);
         about.subject = Some(subject.clone());
+        about.request_ref = (!query.doc_id.is_empty()).then(|| query.doc_id.clone());
         let scenario = self
             .scenarios
             .get(kind, &subject)
@@ -518,6 +535,14 @@ impl Node {
         }
 
         self.seen.lock().expect("seen lock").insert(mid.clone());
+        if let Some(r) = &about.request_ref {
+            *self
+                .accepted
+                .lock()
+                .expect("accepted lock")
+                .entry(r.clone())
+                .or_default() += 1;
+        }
         let v = req.version;
         let errors = schema_errors.as_ref().map(|(e, _)| e.as_slice());
         let what = self
@@ -547,7 +572,11 @@ impl Node {
                 "EMUL01".into(),
                 "Эмулятор поставщика сведений mezhved".into(),
             )),
-            sending_timestamp: now,
+            sending_timestamp: scenario
+                .sending_timestamp
+                .as_deref()
+                .and_then(clock::parse_rfc3339)
+                .unwrap_or(now),
             delivery_timestamp: None,
             status: Some("requestIsQueued"),
         };

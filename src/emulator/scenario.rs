@@ -39,6 +39,11 @@ pub struct Scenario {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_error: Option<SchemaErrors>,
 
+    /// The `SendingTimestamp` SMEV reports on accepting the request (RFC
+    /// 3339), instead of now: to see deadlines pass without waiting days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_timestamp: Option<String>,
+
     // --- on the answer ---
     /// The answer becomes available this many seconds after the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +124,11 @@ impl Scenario {
         {
             return Err(format!("http_status {s} is not an HTTP error"));
         }
+        if let Some(t) = &self.sending_timestamp
+            && crate::clock::parse_rfc3339(t).is_none()
+        {
+            return Err(format!("sending_timestamp {t:?} is not an RFC 3339 time"));
+        }
         for (name, v) in [
             ("slow_secs", self.slow_secs),
             ("delay_secs", self.delay_secs),
@@ -147,11 +157,13 @@ impl Scenario {
     }
 }
 
-/// A disturbance of the next calls of one operation, whatever they concern.
+/// A disturbance of the next calls of one operation (or of all: `*`),
+/// whatever they concern: for a number of calls (`times`) or for a while
+/// (`for_secs`, an outage).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
-    /// `SendRequest`, `GetResponse`, `Ack` or `GetStatus`.
+    /// `SendRequest`, `GetResponse`, `Ack`, `GetStatus` or `*`.
     pub operation: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
@@ -164,6 +176,11 @@ pub struct Fault {
     /// How many calls it disturbs (default 1).
     #[serde(default = "one")]
     pub times: u32,
+    /// Instead of `times`: every call for this many seconds from now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_secs: Option<f64>,
+    #[serde(skip)]
+    until: Option<std::time::Instant>,
 }
 
 fn one() -> u32 {
@@ -172,11 +189,16 @@ fn one() -> u32 {
 
 impl Fault {
     pub fn check(&self) -> Result<(), String> {
-        if !["SendRequest", "GetResponse", "Ack", "GetStatus"].contains(&self.operation.as_str()) {
+        if !["SendRequest", "GetResponse", "Ack", "GetStatus", "*"]
+            .contains(&self.operation.as_str())
+        {
             return Err(format!(
-                "unknown operation {:?}; one of SendRequest, GetResponse, Ack, GetStatus",
+                "unknown operation {:?}; one of SendRequest, GetResponse, Ack, GetStatus, *",
                 self.operation
             ));
+        }
+        if self.for_secs.is_some_and(|v| !(v > 0.0 && v <= 86_400.0)) {
+            return Err("for_secs must be more than 0 and at most 86400".into());
         }
         Scenario {
             fault: self.fault.clone(),
@@ -246,7 +268,10 @@ impl Scenarios {
         v
     }
 
-    pub fn push_fault(&self, f: Fault) {
+    pub fn push_fault(&self, mut f: Fault) {
+        f.until = f
+            .for_secs
+            .map(|s| std::time::Instant::now() + Duration::from_secs_f64(s));
         self.faults.lock().expect("scenario lock").push_back(f);
     }
 
@@ -262,12 +287,18 @@ impl Scenarios {
     /// Takes one use of the first pending fault for `operation`.
     pub fn take_fault(&self, operation: &str) -> Option<Fault> {
         let mut q = self.faults.lock().expect("scenario lock");
-        let pos = q.iter().position(|f| f.operation == operation)?;
+        let now = std::time::Instant::now();
+        q.retain(|f| f.until.is_none_or(|u| now < u));
+        let pos = q
+            .iter()
+            .position(|f| f.operation == operation || f.operation == "*")?;
         let f = &mut q[pos];
         let taken = f.clone();
-        f.times = f.times.saturating_sub(1);
-        if f.times == 0 {
-            q.remove(pos);
+        if f.until.is_none() {
+            f.times = f.times.saturating_sub(1);
+            if f.times == 0 {
+                q.remove(pos);
+            }
         }
         Some(taken)
     }
@@ -330,6 +361,8 @@ mod tests {
             drop_connection: false,
             slow_secs: None,
             times: 2,
+            for_secs: None,
+            until: None,
         });
         assert!(sc.take_fault("SendRequest").is_none());
         assert!(sc.take_fault("GetResponse").is_some());
