@@ -17,6 +17,15 @@ use crate::casefile::ReplyRoute;
 use crate::config::{AmqpSettings, redact_url};
 use crate::request::Kind;
 
+/// How long a publish may wait for the broker's confirm before it counts
+/// as failed (and is tried again on a new connection).
+const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Connecting, opening channels and declaring the topology.
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Closing a connection or cancelling a consumer on the way out.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn broker(what: &str) -> impl Fn(lapin::Error) -> TransportError + '_ {
     move |e| TransportError::Broker(format!("{what}: {e}"))
 }
@@ -180,23 +189,38 @@ impl AmqpLink {
         {
             return Ok((l.publish.clone(), l.generation));
         }
-        let connection = Connection::connect(
-            &self.url,
-            ConnectionProperties::default().with_connection_name(self.name.as_str().into()),
-        )
-        .await
-        .map_err(|e| {
-            TransportError::Broker(format!("cannot connect to {}: {e}", redact_url(&self.url)))
-        })?;
-        let publish = connection
-            .create_channel()
+        // Every step of setting up is bounded: a broker going down midway
+        // must not leave the lock held (and every publisher waiting) forever.
+        let setup = async {
+            let connection = Connection::connect(
+                &self.url,
+                ConnectionProperties::default().with_connection_name(self.name.as_str().into()),
+            )
             .await
-            .map_err(broker("open a channel"))?;
-        publish
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(broker("enable publisher confirms"))?;
-        declare_topology(&publish, &self.topology).await?;
+            .map_err(|e| {
+                TransportError::Broker(format!("cannot connect to {}: {e}", redact_url(&self.url)))
+            })?;
+            let publish = connection
+                .create_channel()
+                .await
+                .map_err(broker("open a channel"))?;
+            publish
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(broker("enable publisher confirms"))?;
+            declare_topology(&publish, &self.topology).await?;
+            Ok::<_, TransportError>((connection, publish))
+        };
+        let (connection, publish) =
+            tokio::time::timeout(SETUP_TIMEOUT, setup)
+                .await
+                .map_err(|_| {
+                    TransportError::Broker(format!(
+                        "{} did not finish the connection set-up within {} s",
+                        redact_url(&self.url),
+                        SETUP_TIMEOUT.as_secs()
+                    ))
+                })??;
         let generation = self
             .generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
@@ -219,7 +243,11 @@ impl AmqpLink {
         if live.as_ref().is_some_and(|l| l.generation == generation)
             && let Some(l) = live.take()
         {
-            let _ = l.connection.close(320, "mezhved reconnects".into()).await;
+            let _ = tokio::time::timeout(
+                CLOSE_TIMEOUT,
+                l.connection.close(320, "mezhved reconnects".into()),
+            )
+            .await;
         }
     }
 
@@ -235,29 +263,35 @@ impl AmqpInbox {
     /// Opens a consuming channel on the live connection.
     async fn consume(&mut self) -> Result<(), TransportError> {
         let (_, generation) = self.link.publisher().await?;
-        let channel = {
-            let live = self.link.live.lock().await;
-            let l = live
-                .as_ref()
-                .ok_or_else(|| TransportError::Broker("the connection closed".into()))?;
-            l.connection
-                .create_channel()
+        let setup = async {
+            let channel = {
+                let live = self.link.live.lock().await;
+                let l = live
+                    .as_ref()
+                    .ok_or_else(|| TransportError::Broker("the connection closed".into()))?;
+                l.connection
+                    .create_channel()
+                    .await
+                    .map_err(broker("open a channel"))?
+            };
+            channel
+                .basic_qos(self.link.prefetch, BasicQosOptions::default())
                 .await
-                .map_err(broker("open a channel"))?
+                .map_err(broker("set the prefetch"))?;
+            let consumer = channel
+                .basic_consume(
+                    self.link.topology.requests.as_str().into(),
+                    self.tag.as_str().into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(broker("consume the requests queue"))?;
+            Ok::<_, TransportError>((channel, consumer))
         };
-        channel
-            .basic_qos(self.link.prefetch, BasicQosOptions::default())
+        let (channel, consumer) = tokio::time::timeout(SETUP_TIMEOUT, setup)
             .await
-            .map_err(broker("set the prefetch"))?;
-        let consumer = channel
-            .basic_consume(
-                self.link.topology.requests.as_str().into(),
-                self.tag.as_str().into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(broker("consume the requests queue"))?;
+            .map_err(|_| TransportError::Broker("starting the consumer timed out".into()))??;
         self.consumer = Some((consumer, channel, generation));
         Ok(())
     }
@@ -316,9 +350,11 @@ impl AmqpInbox {
     /// acknowledged return to the queue when the connection closes.
     pub async fn close(&mut self) {
         if let Some((_, channel, _)) = self.consumer.take() {
-            let _ = channel
-                .basic_cancel(self.tag.as_str().into(), Default::default())
-                .await;
+            let _ = tokio::time::timeout(
+                CLOSE_TIMEOUT,
+                channel.basic_cancel(self.tag.as_str().into(), Default::default()),
+            )
+            .await;
         }
     }
 }
@@ -360,8 +396,10 @@ impl AmqpOutbox {
     ) -> Result<Confirmation, TransportError> {
         let (channel, generation) = self.link.publisher().await?;
         let result = async {
-            let confirm = channel
-                .basic_publish(
+            let confirm = super::bounded(
+                "publish",
+                PUBLISH_TIMEOUT,
+                channel.basic_publish(
                     exchange.into(),
                     routing_key.into(),
                     BasicPublishOptions {
@@ -370,10 +408,10 @@ impl AmqpOutbox {
                     },
                     body,
                     props.with_delivery_mode(2),
-                )
-                .await
-                .map_err(broker("publish"))?;
-            confirm.await.map_err(broker("await the publisher confirm"))
+                ),
+            )
+            .await?;
+            super::bounded("await the publisher confirm", PUBLISH_TIMEOUT, confirm).await
         }
         .await;
         let c = match result {

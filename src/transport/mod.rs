@@ -35,6 +35,28 @@ pub(crate) enum AckToken {
     Spool(std::path::PathBuf),
 }
 
+/// How long an acknowledgement may take. On a connection that dies while
+/// it is written, lapin may never settle it; the delivery then comes back
+/// from the broker and is recognised, so giving up loses nothing.
+const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A broker call that fails instead of hanging when the broker is lost
+/// mid-call.
+pub(crate) async fn bounded<T>(
+    what: &str,
+    limit: std::time::Duration,
+    call: impl std::future::Future<Output = Result<T, lapin::Error>>,
+) -> Result<T, TransportError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(TransportError::Broker(format!("{what}: {e}"))),
+        Err(_) => Err(TransportError::Broker(format!(
+            "{what}: no answer from the broker within {} s",
+            limit.as_secs()
+        ))),
+    }
+}
+
 /// Where requests are read from.
 pub enum Inbox {
     Amqp(Box<AmqpInbox>),
@@ -68,13 +90,13 @@ pub enum Outbox {
 impl Outbox {
     pub async fn ack(&self, msg: &Incoming) -> Result<(), TransportError> {
         match &msg.token {
-            AckToken::Amqp(acker) => {
-                acker
-                    .ack(lapin::options::BasicAckOptions::default())
-                    .await
-                    .map_err(|e| TransportError::Broker(format!("ack: {e}")))?;
-                Ok(())
-            }
+            AckToken::Amqp(acker) => bounded(
+                "ack",
+                ACK_TIMEOUT,
+                acker.ack(lapin::options::BasicAckOptions::default()),
+            )
+            .await
+            .map(|_| ()),
             AckToken::Spool(path) => spool::ack(path),
         }
     }
@@ -82,16 +104,16 @@ impl Outbox {
     /// Gives a message back to the broker for another attempt.
     pub async fn requeue(&self, msg: &Incoming) -> Result<(), TransportError> {
         match &msg.token {
-            AckToken::Amqp(acker) => {
-                acker
-                    .nack(lapin::options::BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| TransportError::Broker(format!("nack: {e}")))?;
-                Ok(())
-            }
+            AckToken::Amqp(acker) => bounded(
+                "nack",
+                ACK_TIMEOUT,
+                acker.nack(lapin::options::BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map(|_| ()),
             AckToken::Spool(path) => spool::requeue(path),
         }
     }
