@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod emulator;
 pub mod failpoint;
+pub mod load;
 pub mod lookup;
 pub mod pipeline;
 pub mod provider;

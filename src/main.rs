@@ -107,6 +107,38 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Publish synthetic requests at a rate and report throughput, latency and lost or repeated results.
+    Load {
+        /// How many requests.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Requests per second, or "max".
+        #[arg(long, default_value = "max")]
+        rate: cli::load::Rate,
+        /// Kinds to mix: a comma-separated list, "application" (the four lookups of an application) or "all".
+        #[arg(long, default_value = "application")]
+        kinds: String,
+        /// Print one JSON object instead of the report.
+        #[arg(long)]
+        json: bool,
+        /// Publishes awaiting the broker's confirm at once.
+        #[arg(long, default_value_t = 256)]
+        in_flight: usize,
+        /// Stop waiting when no reply came for this many seconds.
+        #[arg(long, default_value_t = 60.0)]
+        idle_timeout: f64,
+        /// After the last reply, listen this many seconds more for repeats.
+        #[arg(long, default_value_t = 1.0)]
+        linger: f64,
+        /// Check the case store under this directory: one final result per request.
+        #[arg(long)]
+        cases: Option<PathBuf>,
+        /// Check the emulator at this URL: one accepted SendRequest per request.
+        #[arg(long)]
+        emulator: Option<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -205,6 +237,44 @@ fn main() -> ExitCode {
                 correlation_id,
                 config,
             } => cli::publish::publish(config, files, reply_to, correlation_id).await,
+            Command::Load {
+                count,
+                rate,
+                kinds,
+                json,
+                in_flight,
+                idle_timeout,
+                linger,
+                cases,
+                emulator,
+                config,
+            } => {
+                let secs = |v: f64, what: &str| {
+                    if v.is_finite() && v >= 0.0 {
+                        Ok(std::time::Duration::from_secs_f64(v))
+                    } else {
+                        Err(anyhow::anyhow!(
+                            "--{what} takes seconds (0 or more), got {v}"
+                        ))
+                    }
+                };
+                async {
+                    cli::load::load(cli::load::Load {
+                        config,
+                        count,
+                        rate,
+                        kinds: mezhved::load::parse_kinds(&kinds).map_err(anyhow::Error::msg)?,
+                        json,
+                        in_flight,
+                        idle_timeout: secs(idle_timeout, "idle-timeout")?,
+                        linger: secs(linger, "linger")?,
+                        cases,
+                        emulator,
+                    })
+                    .await
+                }
+                .await
+            }
         }
     });
     match result {

@@ -129,6 +129,36 @@ pub fn verify(dir: &Path) -> Result<Vec<Entry>, String> {
     Ok(out)
 }
 
+/// Final results (`completed` and `failed` events) per request id in the
+/// journals of the cases under `root` whose id starts with `case_prefix`,
+/// each journal's chain checked on the way. More than one for a request
+/// would be a second result.
+pub fn final_results(
+    root: &Path,
+    case_prefix: &str,
+) -> Result<std::collections::HashMap<String, u64>, String> {
+    let mut out = std::collections::HashMap::new();
+    let entries = std::fs::read_dir(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') || !name.starts_with(case_prefix) {
+            continue;
+        }
+        let dir = e.path();
+        if !dir.join(FILE).is_file() {
+            continue;
+        }
+        for entry in verify(&dir).map_err(|err| format!("journal of case {name}: {err}"))? {
+            let n: &mut u64 = out.entry(entry.request_id).or_default();
+            if entry.event == "completed" || entry.event == "failed" {
+                *n += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +191,31 @@ mod tests {
             .map(|e| e.event)
             .collect();
         assert_eq!(events, ["accepted", "sent"]);
+    }
+
+    #[test]
+    fn final_results_are_counted_per_request_in_the_cases_of_a_prefix() {
+        let root = tempfile::tempdir().unwrap();
+        let case = |name: &str, events: &[(&str, &str)]| {
+            let dir = root.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            for (rid, ev) in events {
+                let mut e = entry(ev);
+                e.request_id = (*rid).into();
+                append(&dir, e).unwrap();
+            }
+        };
+        case(
+            "LOAD-a-0",
+            &[("r1", "accepted"), ("r1", "completed"), ("r2", "accepted")],
+        );
+        case("LOAD-a-1", &[("r3", "failed"), ("r3", "completed")]);
+        case("OTHER-1", &[("r4", "completed")]);
+        let n = final_results(root.path(), "LOAD-a-").unwrap();
+        assert_eq!(n.get("r1"), Some(&1));
+        assert_eq!(n.get("r2"), Some(&0));
+        assert_eq!(n.get("r3"), Some(&2));
+        assert!(!n.contains_key("r4"));
     }
 
     #[test]

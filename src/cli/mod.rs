@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod fixtures;
 pub mod keys;
+pub mod load;
 pub mod publish;
 pub mod run;
 

@@ -218,6 +218,66 @@ impl Kpp {
     }
 }
 
+/// Identifiers with valid check digits from a number, for load runs and
+/// tests: the same `n` always gives the same identifier, different `n`
+/// different ones. The region part is 99, which the fixture data never uses.
+pub mod synthetic {
+    use super::{Inn, Ogrn, Ogrnip, Snils, weighted};
+
+    fn digits(head: &str) -> Vec<u32> {
+        head.bytes().map(|b| u32::from(b - b'0')).collect()
+    }
+
+    /// A 10-digit ИНН of an organisation.
+    pub fn inn_legal(n: u64) -> Inn {
+        let head = format!("99{:07}", n % 10_000_000);
+        let check = weighted(&digits(&head), &[2, 4, 10, 3, 5, 9, 4, 6, 8]);
+        Inn(format!("{head}{check}"))
+    }
+
+    /// A 12-digit ИНН of an individual.
+    pub fn inn_individual(n: u64) -> Inn {
+        let mut head = format!("99{:08}", n % 100_000_000);
+        let n11 = weighted(&digits(&head), &[7, 2, 4, 10, 3, 5, 9, 4, 6, 8]);
+        head.push(char::from(b'0' + n11 as u8));
+        let n12 = weighted(&digits(&head), &[3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8]);
+        Inn(format!("{head}{n12}"))
+    }
+
+    /// An ОГРН of a legal entity.
+    pub fn ogrn(n: u64) -> Ogrn {
+        let head = format!("10299{:07}", n % 10_000_000);
+        let check = head.parse::<u64>().expect("digits") % 11 % 10;
+        Ogrn(format!("{head}{check}"))
+    }
+
+    /// An ОГРНИП of an entrepreneur.
+    pub fn ogrnip(n: u64) -> Ogrnip {
+        let head = format!("3049900{:07}", n % 10_000_000);
+        let check = head.parse::<u64>().expect("digits") % 13 % 10;
+        Ogrnip(format!("{head}{check}"))
+    }
+
+    /// A СНИЛС (above 001-001-998, so its control number counts).
+    pub fn snils(n: u64) -> Snils {
+        let head = format!("9{:08}", n % 100_000_000);
+        let sum: u32 = digits(&head)
+            .iter()
+            .zip((1..=9).rev())
+            .map(|(a, w)| a * w)
+            .sum();
+        let check = match sum {
+            0..=99 => sum,
+            100 | 101 => 0,
+            _ => match sum % 101 {
+                100 => 0,
+                r => r,
+            },
+        };
+        Snils(format!("{head}{check:02}"))
+    }
+}
+
 macro_rules! display_as_str {
     ($($t:ty),*) => {$(
         impl fmt::Display for $t {
@@ -278,6 +338,23 @@ mod tests {
         );
         assert!(Snils::parse("11223344596").unwrap_err().check_digit);
         assert!(Snils::parse("1122334459").is_err());
+    }
+
+    #[test]
+    fn synthetic_identifiers_pass_their_own_checks() {
+        for n in [0, 1, 7, 4_321, 9_999_999, 123_456_789_012] {
+            let i = synthetic::inn_legal(n);
+            assert!(Inn::parse_legal(i.as_str()).is_ok(), "{i}");
+            let i = synthetic::inn_individual(n);
+            assert!(Inn::parse_individual(i.as_str()).is_ok(), "{i}");
+            let o = synthetic::ogrn(n);
+            assert!(Ogrn::parse(o.as_str()).is_ok(), "{o}");
+            let o = synthetic::ogrnip(n);
+            assert!(Ogrnip::parse(o.as_str()).is_ok(), "{o}");
+            let s = synthetic::snils(n);
+            assert!(Snils::parse(s.as_str()).is_ok(), "{s}");
+        }
+        assert_ne!(synthetic::inn_legal(1), synthetic::inn_legal(2));
     }
 
     #[test]

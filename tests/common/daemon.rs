@@ -2,7 +2,7 @@
 //! (`kill -9`, SIGTERM), next to an emulator in the test process.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -132,31 +132,12 @@ impl Setup {
     /// Results in the case store per request id: how many final results
     /// its case journal records.
     pub fn results_per_request(&self) -> HashMap<String, usize> {
-        final_results(&self.settings.gateway.cases_root)
+        mezhved::casefile::journal::final_results(&self.settings.gateway.cases_root, "")
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, v as usize))
+            .collect()
     }
-}
-
-/// Counts `completed`/`failed` journal events per request id under `root`.
-pub fn final_results(root: &Path) -> HashMap<String, usize> {
-    let mut out: HashMap<String, usize> = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let dir = e.path();
-        if !dir.join("journal.jsonl").is_file() {
-            continue;
-        }
-        let journal = mezhved::casefile::journal::verify(&dir)
-            .unwrap_or_else(|e| panic!("journal of {}: {e}", dir.display()));
-        for entry in journal {
-            let n = out.entry(entry.request_id.clone()).or_default();
-            if entry.event == "completed" || entry.event == "failed" {
-                *n += 1;
-            }
-        }
-    }
-    out
 }
 
 impl Daemon {
