@@ -458,13 +458,7 @@ async fn a_late_answer_is_marked_overdue_announced_and_still_taken() {
         "the result says the answer was late"
     );
     assert_eq!(replies[0].body["verdict"], json!("not_found"));
-    assert_eq!(
-        h.gateway
-            .stats
-            .overdue
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
+    assert_eq!(h.gateway.metrics.overdue.total(), 2);
     h.cleanup().await;
 }
 

@@ -21,7 +21,8 @@ pub const DIR: &str = ".instances";
 pub struct Instance {
     pub id: String,
     dir: PathBuf,
-    _lock: File,
+    /// `None` for a reader that works on no request (`mezhved status`).
+    _lock: Option<File>,
 }
 
 impl Instance {
@@ -44,8 +45,17 @@ impl Instance {
         Ok(Instance {
             id,
             dir,
-            _lock: lock,
+            _lock: Some(lock),
         })
+    }
+
+    /// An observer of the store that registers nothing and owns nothing.
+    pub fn reader(root: &Path) -> Self {
+        Instance {
+            id: format!("reader-{}", std::process::id()),
+            dir: root.join(DIR),
+            _lock: None,
+        }
     }
 
     /// Whether the instance `id` is running. Ours is; one whose lock can be

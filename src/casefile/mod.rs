@@ -272,11 +272,28 @@ pub enum Acceptance {
     Conflict { case_id: String },
 }
 
+/// Told of every change the store records, after it is durable (metrics,
+/// the operators' view of pending requests).
+pub trait Observer: Send + Sync {
+    /// `before` is the state the request had (`None`: it is new here).
+    fn changed(&self, before: Option<State>, after: &StateRecord);
+}
+
 /// The case store rooted at `cases_root`, as one instance sees it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     root: PathBuf,
     instance: Arc<Instance>,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.root)
+            .field("instance", &self.instance.id)
+            .finish()
+    }
 }
 
 impl Store {
@@ -286,6 +303,7 @@ impl Store {
             ".index/requests",
             ".index/messages",
             ".index/open",
+            ".index/fallback",
             ".orphans",
         ] {
             let d = root.join(sub);
@@ -295,13 +313,43 @@ impl Store {
         let store = Store {
             root: root.to_owned(),
             instance: Arc::new(instance),
+            observer: None,
         };
         store.check_writable()?;
         Ok(store)
     }
 
+    /// Opens an existing store to read it only (`mezhved status`): no
+    /// instance is registered, nothing is created.
+    pub fn open_reader(root: &Path) -> Result<Self, StoreError> {
+        let open = root.join(".index/open");
+        if !open.is_dir() {
+            return Err(StoreError::Corrupt {
+                path: root.display().to_string(),
+                message: "not a case store (no .index/open); has mezhved run here?".into(),
+            });
+        }
+        Ok(Store {
+            root: root.to_owned(),
+            instance: Arc::new(Instance::reader(root)),
+            observer: None,
+        })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The same store, telling `observer` of every change it records.
+    pub fn observed(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn notify(&self, before: Option<State>, after: &StateRecord) {
+        if let Some(o) = &self.observer {
+            o.changed(before, after);
+        }
     }
 
     /// This instance's id (the `owner` of the requests it works on).
@@ -430,6 +478,7 @@ impl Store {
         fsio::create_exclusive(&open, b"").map_err(io(&open))?;
         self.save(&rec)?;
         self.journal(&rec, "accepted", None, &[(REQUEST_FILE, &body)])?;
+        self.notify(None, &rec);
         Ok(Acceptance::New(rec))
     }
 
@@ -466,7 +515,11 @@ impl Store {
                 action,
             });
         }
+        let before = stored.clone();
         let out = change(self, &mut stored)?;
+        if stored != before {
+            self.notify(Some(before.state), &stored);
+        }
         *rec = stored;
         Ok(out)
     }
@@ -694,6 +747,11 @@ impl Store {
         let dir = self.request_dir(rec);
         let data = serde_json::to_vec_pretty(&result).expect("results serialise");
         fsio::atomic_write(&dir, RESULT_FILE, &data).map_err(io(&dir))?;
+        if result.fallback_required {
+            // For `mezhved status`: what needs an officer's fallback, by time.
+            let idx = self.index("fallback", &rec.request_id.to_string());
+            std::fs::write(&idx, rec.case_id.as_bytes()).map_err(io(&idx))?;
+        }
         rec.state = if result.outcome.verdict == Verdict::Failed {
             State::Failed
         } else {
@@ -856,6 +914,46 @@ impl Store {
         }
         out.sort_by_key(|r| r.accepted_at);
         Ok(out)
+    }
+
+    /// Results that need the officer's fallback (failed, rejected,
+    /// unknown) written since `since`, newest first; entries older than
+    /// `keep` are removed on the way.
+    pub fn recent_fallbacks(
+        &self,
+        since: std::time::SystemTime,
+        keep: std::time::Duration,
+    ) -> Result<Vec<ResultRecord>, StoreError> {
+        let dir = self.root.join(".index/fallback");
+        let now = std::time::SystemTime::now();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
+                continue;
+            };
+            if now.duration_since(modified).unwrap_or_default() > keep {
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
+            if modified < since {
+                continue;
+            }
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| Uuid::parse_str(s).ok())
+            else {
+                continue;
+            };
+            if let Some(rec) = self.load(&id)?
+                && let Some(result) = self.load_result(&rec)?
+            {
+                found.push(result);
+            }
+        }
+        found.sort_by_key(|r| std::cmp::Reverse(r.completed_at));
+        Ok(found)
     }
 
     /// Keeps an answer that matches no request, for the operator.

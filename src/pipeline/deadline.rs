@@ -9,7 +9,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::{Gateway, Stats, blocking};
+use super::{Gateway, blocking};
 use crate::casefile::{State, StateRecord, StoreError};
 use crate::clock;
 use crate::config::secs;
@@ -72,7 +72,7 @@ impl Gateway {
             match blocking(move || store.mark_overdue(&mut r).map(|_| r)).await {
                 Ok(rec) => {
                     marked += 1;
-                    Stats::inc(&self.stats.overdue);
+                    self.metrics.overdue.inc(&[rec.kind.as_str()]);
                     self.announce_overdue(&rec).await;
                 }
                 Err(StoreError::Superseded { .. }) => {}

@@ -16,6 +16,7 @@
 
 pub mod credentials;
 mod deadline;
+pub mod metrics;
 mod poll;
 mod recover;
 mod send;
@@ -24,7 +25,6 @@ mod tasks;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
@@ -62,32 +62,35 @@ pub enum GatewayError {
     Transport(#[from] crate::transport::TransportError),
 }
 
-/// Counters since start, for operators.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub accepted: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub dead_lettered: AtomicU64,
-    pub handler_crashes: AtomicU64,
-    pub send_retries: AtomicU64,
-    pub completed: AtomicU64,
-    pub failed: AtomicU64,
-    pub overdue: AtomicU64,
-    pub taken_over: AtomicU64,
-    pub replies: AtomicU64,
+type KeyFiles = (std::time::SystemTime, std::time::SystemTime);
+
+/// When the configured key and certificate files were last changed.
+fn key_files(settings: &Settings) -> Option<KeyFiles> {
+    if !settings.signing.has_key() {
+        return None;
+    }
+    let m = |p: &str| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    Some((m(&settings.signing.key)?, m(&settings.signing.certificate)?))
 }
 
-impl Stats {
-    fn inc(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
-    }
+/// Whether a SOAP answer is a fault, by a look at its first bytes (the
+/// metrics only; the answer is parsed properly where it is read).
+fn looks_like_fault(body: &[u8]) -> bool {
+    body[..body.len().min(2048)]
+        .windows(6)
+        .any(|w| w == b"Fault>")
 }
 
 /// Everything the gateway needs, shared by its tasks.
 pub struct Gateway {
     pub settings: Settings,
     registry: Registry,
-    key: SigningKey,
+    /// The information system's key; replaced when its files change (a
+    /// renewed certificate), see [`Gateway::reload_key`].
+    key: std::sync::RwLock<Arc<SigningKey>>,
+    /// Modification times of the configured key and certificate files
+    /// when they were loaded.
+    key_files: std::sync::Mutex<Option<KeyFiles>>,
     /// The official's key for personal signatures (ЭП-СП); the information
     /// system's key when none is configured.
     personal_key: Option<SigningKey>,
@@ -108,7 +111,8 @@ pub struct Gateway {
     /// Turns true when the gateway stops: waits end, work is parked.
     stop: watch::Sender<bool>,
     tasks: Tasks,
-    pub stats: Stats,
+    pub metrics: Arc<metrics::Metrics>,
+    pub ledger: Arc<metrics::Ledger>,
 }
 
 /// Resolves once the flag is true (or its sender is gone).
@@ -143,7 +147,9 @@ impl Gateway {
         }
         let personal_key = credentials::personal_key(&settings)?;
         let trust = credentials::trust_store(&settings)?;
-        let store = Store::open(&settings.gateway.cases_root)?;
+        let metrics = Arc::new(metrics::Metrics::default());
+        let ledger = Arc::new(metrics::Ledger::new(metrics.clone()));
+        let store = Store::open(&settings.gateway.cases_root)?.observed(ledger.clone());
         let calendar = Arc::new(Calendar::load(settings.gateway.calendar_path())?);
         let client = SmevClient::new(
             &settings.smev.endpoint,
@@ -174,7 +180,8 @@ impl Gateway {
             registry: Registry::new(&settings.lookup),
             send_slots: Semaphore::new(settings.gateway.send_concurrency),
             unsent_slots: Arc::new(Semaphore::new(settings.gateway.max_unsent)),
-            key: creds.key,
+            key: std::sync::RwLock::new(Arc::new(creds.key)),
+            key_files: std::sync::Mutex::new(key_files(&settings)),
             personal_key,
             trust,
             store,
@@ -186,7 +193,8 @@ impl Gateway {
             wake_poller: Notify::new(),
             stop,
             tasks: Tasks::default(),
-            stats: Stats::default(),
+            metrics,
+            ledger,
             settings,
         }))
     }
@@ -204,7 +212,47 @@ impl Gateway {
     }
 
     pub fn signing_algorithm(&self) -> xmldsig::SignatureAlgorithm {
-        self.key.algorithm()
+        self.key().algorithm()
+    }
+
+    /// The signing key in use.
+    pub fn key(&self) -> Arc<SigningKey> {
+        self.key.read().expect("key lock").clone()
+    }
+
+    /// Loads the configured key again if its files changed since they
+    /// were loaded (a renewed certificate is picked up without a restart).
+    /// True when a new key was put in place; an error leaves the old one.
+    pub fn reload_key(&self) -> Result<bool, String> {
+        let now = key_files(&self.settings);
+        let mut seen = self.key_files.lock().expect("key files lock");
+        if now.is_none() || now == *seen {
+            return Ok(false);
+        }
+        let creds = credentials::signing_key(&self.settings)
+            .map_err(|e| format!("the key files changed but cannot be loaded: {e}"))?;
+        info!(certificate = %creds.key.subject(), "signing key reloaded from its files");
+        *self.key.write().expect("key lock") = Arc::new(creds.key);
+        *seen = now;
+        Ok(true)
+    }
+
+    /// Whether the signing certificate is valid now: with an expired one
+    /// SMEV refuses every signature, so requests wait instead of failing.
+    pub fn key_usable(&self) -> bool {
+        self.key().validity().covers(clock::now())
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    pub fn trust(&self) -> &TrustStore {
+        &self.trust
+    }
+
+    pub fn personal_key(&self) -> Option<&SigningKey> {
+        self.personal_key.as_ref()
     }
 
     /// Requests awaiting their answer.
@@ -306,7 +354,7 @@ impl Gateway {
                 .catch_unwind()
                 .await;
             if handled.is_err() {
-                Stats::inc(&self.stats.handler_crashes);
+                self.metrics.handler_crashes.inc(&[]);
                 error!(
                     delivery_count = msg.delivery_count,
                     limit = self.settings.amqp.delivery_limit,
@@ -327,7 +375,7 @@ impl Gateway {
             Err(invalid) => return self.dead_letter(msg, invalid).await,
         };
         crate::failpoint::on_case(req.case_id.as_str());
-        let span = info_span!("request", request_id = %req.request_id, case_id = %req.case_id, kind = %req.kind);
+        let span = info_span!("request", request_id = %req.request_id, case_id = %req.case_id, kind = %req.kind, message_id = tracing::field::Empty);
         async move {
             // Backpressure: while too many requests wait to be sent, the
             // delivery waits here and the rest stay in the broker.
@@ -339,7 +387,6 @@ impl Gateway {
             let (r, route) = (req.clone(), msg.reply.clone());
             match blocking(move || store.accept(&r, route)).await {
                 Ok(Acceptance::New(rec)) => {
-                    Stats::inc(&self.stats.accepted);
                     info!(subject = %req.subject.describe(), test = req.test, "accepted");
                     crate::failpoint::at("accepted");
                     self.ack(msg).await;
@@ -347,7 +394,7 @@ impl Gateway {
                     self.spawn_send(rec, req, Some(permit));
                 }
                 Ok(Acceptance::Existing(rec)) => {
-                    Stats::inc(&self.stats.duplicates);
+                    self.metrics.duplicates.inc(&[]);
                     info!(
                         state = rec.state.as_str(),
                         redelivered = msg.redelivered,
@@ -407,7 +454,12 @@ impl Gateway {
         let letter = DeadLetter::new(invalid, msg);
         match self.outbox.publish_dead(&letter).await {
             Ok(()) => {
-                Stats::inc(&self.stats.dead_lettered);
+                self.metrics.refused.inc(&[letter.reason.code.as_str()]);
+                self.ledger.note_dead_letter(
+                    letter.reason.code.as_str(),
+                    &letter.reason.field,
+                    &letter.reason.message,
+                );
                 self.ack(msg).await
             }
             Err(e) => {
@@ -430,13 +482,18 @@ impl Gateway {
             .expect("waiting lock")
             .remove(&rec.request_id);
         let verdict = outcome.verdict;
+        let fallback_reason = match (&outcome.failure, &outcome.rejection, &outcome.note) {
+            (Some(f), _, _) => f.reason.clone(),
+            (_, Some(r), _) => format!("{} {}", r.code, r.text),
+            (_, _, Some(n)) => n.clone(),
+            _ => String::new(),
+        };
         let store = self.store.clone();
         match blocking(move || store.complete_from(&mut rec, from, outcome).map(|_| rec)).await {
             Ok(rec) => {
-                if rec.state == crate::casefile::State::Failed {
-                    Stats::inc(&self.stats.failed);
-                } else {
-                    Stats::inc(&self.stats.completed);
+                if verdict.needs_fallback() {
+                    self.ledger
+                        .note_fallback(&rec, verdict.as_str(), fallback_reason);
                 }
                 info!(verdict = %verdict, state = rec.state.as_str(), "result written");
                 crate::failpoint::at("completed");
@@ -471,7 +528,7 @@ impl Gateway {
             {
                 Ok(()) => {
                     crate::failpoint::at("replied-unrecorded");
-                    Stats::inc(&self.stats.replies);
+                    self.metrics.replies.inc(&[]);
                     let store = self.store.clone();
                     let mut r = rec.clone();
                     if let Err(e) = blocking(move || store.mark_replied(&mut r)).await {
@@ -497,16 +554,49 @@ impl Gateway {
             p = self.client.breaker().admit() => p,
             _ = self.stopped() => return Err(CallError::Stopped),
         };
-        self.client
-            .call_admitted(permit, op, body)
-            .await
-            .map_err(|e| {
-                if e.is_retryable() {
-                    CallError::Retryable(e.to_string())
-                } else {
-                    CallError::Permanent(e.to_string())
-                }
-            })
+        let started = std::time::Instant::now();
+        let result = self.client.call_admitted(permit, op, body).await;
+        self.metrics
+            .call_seconds
+            .observe(&[op.as_str()], started.elapsed().as_secs_f64());
+        let outcome = match &result {
+            Ok(body) if looks_like_fault(body) => "soap_fault".to_owned(),
+            Ok(_) => "ok".to_owned(),
+            Err(ProviderError::Http { status, .. }) => format!("http_{status}"),
+            Err(ProviderError::Timeout { .. }) => "timeout".to_owned(),
+            Err(ProviderError::Connect { .. }) => "connection".to_owned(),
+            Err(ProviderError::TooLarge) => "too_large".to_owned(),
+        };
+        self.metrics.smev_calls.inc(&[op.as_str(), &outcome]);
+        result.map_err(|e| {
+            if e.is_retryable() {
+                CallError::Retryable(e.to_string())
+            } else {
+                CallError::Permanent(e.to_string())
+            }
+        })
+    }
+
+    /// Counts a SOAP fault SMEV answered `op` with.
+    fn count_fault(&self, op: Operation, f: &crate::smev::SoapFault) {
+        self.metrics.smev_faults.inc(&[
+            op.as_str(),
+            f.kind.element_name(),
+            match f.kind.class() {
+                crate::smev::FaultClass::Retry => "retry",
+                crate::smev::FaultClass::AlreadySent => "already_sent",
+                crate::smev::FaultClass::NewMessageId => "new_message_id",
+                crate::smev::FaultClass::NewEol => "new_eol",
+                crate::smev::FaultClass::Permanent => "permanent",
+            },
+        ]);
+    }
+
+    /// Counts a signature made or checked.
+    fn count_signature(&self, operation: &str, ok: bool) {
+        self.metrics
+            .signatures
+            .inc(&[operation, if ok { "ok" } else { "failed" }]);
     }
 
     /// Spawns the send task of a request (tracked, so that shutdown waits

@@ -29,6 +29,13 @@ impl Gateway {
             if self.stopping() {
                 return;
             }
+            // SMEV refuses requests signed with an expired certificate.
+            if !self.key_usable() {
+                if self.pause(max).await {
+                    return;
+                }
+                continue;
+            }
             let got = self.poll_once().await;
             let delivered = matches!(got, Ok(true));
             interval = match got {
@@ -55,14 +62,15 @@ impl Gateway {
     async fn poll_once(&self) -> Result<bool, String> {
         let (mut doc, selector, container) =
             smev::get_response_request(self.version, clock::now(), None);
-        xmldsig::sign_element(
+        let signed = xmldsig::sign_element(
             &mut doc,
             selector,
             container,
-            &self.key,
+            &self.key(),
             ReferenceTransforms::Smev,
-        )
-        .map_err(|e| format!("signing GetResponse: {e}"))?;
+        );
+        self.count_signature("sign", signed.is_ok());
+        signed.map_err(|e| format!("signing GetResponse: {e}"))?;
         let body = match self.call(Operation::GetResponse, xml::to_bytes(&doc)).await {
             Ok(b) => b,
             Err(CallError::Retryable(m) | CallError::Permanent(m)) => return Err(m),
@@ -75,26 +83,38 @@ impl Gateway {
                 self.handle_response(&parsed, &body, resp).await;
                 Ok(true)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => {
+                if let smev::SmevError::Fault(f) = &e {
+                    self.count_fault(Operation::GetResponse, f);
+                }
+                Err(e.to_string())
+            }
         }
     }
 
     async fn send_ack(&self, message_id: &str, accepted: bool) {
         let (mut doc, target, container) = smev::ack_request(self.version, message_id, accepted);
-        if let Err(e) = xmldsig::sign_element(
+        let signed = xmldsig::sign_element(
             &mut doc,
             target,
             container,
-            &self.key,
+            &self.key(),
             ReferenceTransforms::Smev,
-        ) {
+        );
+        self.count_signature("sign", signed.is_ok());
+        if let Err(e) = signed {
             return error!(error = %e, "cannot sign the Ack");
         }
         match self.call(Operation::Ack, xml::to_bytes(&doc)).await {
             Ok(body) => {
-                let r = xml::parse(&body)
-                    .map_err(|e| e.to_string())
-                    .and_then(|d| smev::parse_ack_response(&d).map_err(|e| e.to_string()));
+                let r = xml::parse(&body).map_err(|e| e.to_string()).and_then(|d| {
+                    smev::parse_ack_response(&d).map_err(|e| {
+                        if let smev::SmevError::Fault(f) = &e {
+                            self.count_fault(Operation::Ack, f);
+                        }
+                        e.to_string()
+                    })
+                });
                 if let Err(e) = r {
                     warn!(error = %e, smev_message_id = message_id, "Ack refused; SMEV will deliver the answer again");
                 }
@@ -176,17 +196,18 @@ impl Gateway {
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
     ) -> Result<(), String> {
-        let sig = resp
-            .smev_signature
-            .ok_or("the answer carries no SMEVSignature")?;
+        let Some(sig) = resp.smev_signature else {
+            self.count_signature("verify", false);
+            return Err("the answer carries no SMEVSignature".into());
+        };
         let policy = VerifyPolicy {
             trust: Some(&self.trust),
             at: clock::now(),
             allow_exc_c14n_only: false,
         };
-        xmldsig::verify(doc, sig, resp.response, &policy)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let verified = xmldsig::verify(doc, sig, resp.response, &policy);
+        self.count_signature("verify", verified.is_ok());
+        verified.map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// Re-reads a stored answer (after a restart) and finishes the request.

@@ -36,7 +36,7 @@ impl Gateway {
     }
 
     async fn resume(self: &Arc<Self>, rec: StateRecord) {
-        let span = info_span!("request", request_id = %rec.request_id, case_id = %rec.case_id, kind = %rec.kind);
+        let span = info_span!("request", request_id = %rec.request_id, case_id = %rec.case_id, kind = %rec.kind, message_id = rec.message_id.as_deref().unwrap_or_default());
         async {
             match rec.state {
                 State::Accepted | State::Retrying => {
@@ -108,9 +108,7 @@ impl Gateway {
             warn!(instances = ?ended, "instances sharing the case store have ended; taking over their requests");
             match self.recover().await {
                 Ok(n) => {
-                    self.stats
-                        .taken_over
-                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    self.metrics.taken_over.add(&[], n as u64);
                 }
                 Err(e) => error!(error = %e, "taking over failed; trying again at the next check"),
             }

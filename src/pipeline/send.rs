@@ -9,7 +9,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{CallError, Gateway, Stats, blocking};
+use super::{CallError, Gateway, blocking};
 use crate::casefile::{State, StateRecord, StoreError, UNSENT};
 use crate::clock;
 use crate::lookup::{Outcome, RejectedBy};
@@ -49,6 +49,19 @@ impl Gateway {
                 return info!("stopping: the retry stays scheduled in the case store");
             }
         }
+        if !self.key_usable() {
+            warn!(
+                "the signing certificate is not valid now: the request waits (not failed) until a valid one is installed"
+            );
+            while !self.key_usable() {
+                if self.pause(std::time::Duration::from_secs(2)).await {
+                    return info!("stopping: the request stays in the case store");
+                }
+                if let Err(e) = self.reload_key() {
+                    warn!(error = %e, "cannot load the signing key");
+                }
+            }
+        }
         let _slot = tokio::select! {
             s = self.send_slots.acquire() => s.expect("the semaphore is never closed"),
             _ = self.stopped() => return,
@@ -70,6 +83,7 @@ impl Gateway {
             };
             crate::failpoint::at("signed");
             let message_id = rec.message_id.clone().unwrap_or_default();
+            tracing::Span::current().record("message_id", message_id.as_str());
             let span = info_span!("send", message_id = %message_id, attempt);
             let failure = match self.attempt(envelope).instrument(span).await {
                 Attempt::Accepted(ts) => {
@@ -122,7 +136,7 @@ impl Gateway {
                 }
                 Err(e) => warn!(error = %e, "cannot record the failed attempt"),
             }
-            Stats::inc(&self.stats.send_retries);
+            self.metrics.send_retries.inc(&[]);
             warn!(error = %failure, attempt, retry_in_ms = delay.as_millis() as u64, "send failed; retrying");
             if self.pause(delay).await {
                 return info!("stopping: the retry stays scheduled in the case store");
@@ -144,7 +158,10 @@ impl Gateway {
         };
         match smev::parse_send_request_response(&doc) {
             Ok(a) => Attempt::Accepted(a.sending_timestamp),
-            Err(SmevError::Fault(f)) => fault(f),
+            Err(SmevError::Fault(f)) => {
+                self.count_fault(Operation::SendRequest, &f);
+                fault(f)
+            }
             Err(other) => Attempt::Failed(other.to_string()),
         }
     }
@@ -189,8 +206,9 @@ impl Gateway {
             eol,
             req.personal_signature,
         )
-        .sign(&self.key, self.personal_key.as_ref())
-        .map_err(|e| NoEnvelope::Failed(format!("signing failed: {e}")))?;
+        .sign(&self.key(), self.personal_key.as_ref());
+        self.count_signature("sign", doc.is_ok());
+        let doc = doc.map_err(|e| NoEnvelope::Failed(format!("signing failed: {e}")))?;
         let bytes = xml::to_bytes(&doc);
         let store = self.store.clone();
         let mut r = rec.clone();

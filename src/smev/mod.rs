@@ -123,6 +123,15 @@ pub enum Operation {
 }
 
 impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::SendRequest => "SendRequest",
+            Operation::GetResponse => "GetResponse",
+            Operation::Ack => "Ack",
+            Operation::GetStatus => "GetStatus",
+        }
+    }
+
     pub fn soap_action(self) -> &'static str {
         match self {
             Operation::SendRequest => "urn:SendRequest",
