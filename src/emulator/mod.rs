@@ -141,8 +141,8 @@ pub async fn start(
             get(control::faults).post(control::post_fault),
         )
         .route("/control/reset", post(control::reset))
-        .route("/", post(soap))
-        .route("/{*path}", post(soap))
+        .route("/", post(soap).get(wsdl))
+        .route("/{*path}", post(soap).get(wsdl))
         .layer(DefaultBodyLimit::max(crate::provider::MAX_RESPONSE_BYTES))
         .with_state(node.clone());
     let task = tokio::spawn(async move {
@@ -156,6 +156,54 @@ pub async fn start(
         certificate,
         task,
     })
+}
+
+/// `GET …?wsdl`: a service description naming the endpoint, as SMEV
+/// nodes publish theirs (clients and health probes ask for it).
+async fn wsdl(
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if !q.contains_key("wsdl") {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "SMEV 3 takes SOAP over POST; GET ?wsdl for the service description",
+        )
+            .into_response();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".:-[]".contains(c))
+        })
+        .unwrap_or("127.0.0.1");
+    let ns = "urn://x-artefacts-smev-gov-ru/services/message-exchange/1.3";
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<wsdl:definitions xmlns:wsdl="http://schemas.xmlsoap.org/wsdl/" xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" xmlns:tns="{ns}" targetNamespace="{ns}" name="SMEVMessageExchangeService">
+  <wsdl:documentation>mezhved SMEV 3 emulator: SendRequest, GetResponse, Ack, GetStatus (types 1.1, 1.2, 1.3) over SOAP 1.1.</wsdl:documentation>
+  <wsdl:service name="SMEVMessageExchangeService">
+    <wsdl:port name="SMEVMessageExchangeEndpoint" binding="tns:SMEVMessageExchangeSoap11Binding">
+      <soap:address location="http://{host}{path}"/>
+    </wsdl:port>
+  </wsdl:service>
+</wsdl:definitions>
+"#,
+        path = {
+            let mut p = String::new();
+            crate::xml::escape_attr(uri.path(), &mut p);
+            p
+        }
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 async fn soap(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> Response {

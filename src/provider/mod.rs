@@ -177,4 +177,25 @@ impl SmevClient {
             }
         }
     }
+
+    /// Whether the node answers at all, without touching any queue: HTTP
+    /// GET of its WSDL (`<endpoint>?wsdl`), which SMEV nodes serve.
+    pub async fn probe(&self, limit: Duration) -> Result<(), ProviderError> {
+        let url = format!("{}?wsdl", self.endpoint);
+        let resp = self
+            .http
+            .get(&url)
+            .timeout(limit)
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| self.classify(e))?;
+        let wsdl = body.windows(11).take(4096).any(|w| w == b"definitions");
+        if status == 200 && wsdl {
+            return Ok(());
+        }
+        let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        Err(ProviderError::Http { status, excerpt })
+    }
 }

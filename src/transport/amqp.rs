@@ -130,6 +130,8 @@ pub struct AmqpLink {
     reconnect_max: std::time::Duration,
     live: tokio::sync::Mutex<Option<Live>>,
     generation: std::sync::atomic::AtomicU64,
+    /// Whether the consumer on the requests queue is running.
+    consuming: std::sync::atomic::AtomicBool,
 }
 
 struct Live {
@@ -164,6 +166,7 @@ pub async fn connect_amqp(
         reconnect_max: crate::config::secs(s.reconnect_max_secs),
         live: tokio::sync::Mutex::new(None),
         generation: std::sync::atomic::AtomicU64::new(0),
+        consuming: std::sync::atomic::AtomicBool::new(false),
     });
     link.publisher().await?;
     let mut inbox = AmqpInbox {
@@ -293,6 +296,9 @@ impl AmqpInbox {
             .await
             .map_err(|_| TransportError::Broker("starting the consumer timed out".into()))??;
         self.consumer = Some((consumer, channel, generation));
+        self.link
+            .consuming
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
@@ -340,6 +346,9 @@ impl AmqpInbox {
                     };
                     tracing::warn!(reason = %why, "lost the RabbitMQ consumer; reconnecting");
                     self.consumer = None;
+                    self.link
+                        .consuming
+                        .store(false, std::sync::atomic::Ordering::SeqCst);
                     self.link.broken(generation).await;
                 }
             }
@@ -349,6 +358,9 @@ impl AmqpInbox {
     /// Stops consuming: the broker sends nothing more; deliveries not yet
     /// acknowledged return to the queue when the connection closes.
     pub async fn close(&mut self) {
+        self.link
+            .consuming
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         if let Some((_, channel, _)) = self.consumer.take() {
             let _ = tokio::time::timeout(
                 CLOSE_TIMEOUT,
@@ -427,6 +439,53 @@ impl AmqpOutbox {
         Ok(c)
     }
 
+    /// Whether the requests queue is being consumed.
+    pub fn consuming(&self) -> bool {
+        self.link
+            .consuming
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Messages and consumers of the gateway's queues, asked of the broker
+    /// (a passive declare: it also proves the connection works).
+    pub async fn queue_stats(&self) -> Result<Vec<super::QueueStat>, TransportError> {
+        let (channel, generation) = self.link.publisher().await?;
+        let t = &self.link.topology;
+        let mut out = Vec::new();
+        for (role, name) in [
+            ("requests", &t.requests),
+            ("dead", &t.dead),
+            ("replies", &t.replies),
+        ] {
+            let q = super::bounded(
+                "read the queue depth",
+                std::time::Duration::from_secs(5),
+                channel.queue_declare(
+                    name.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                ),
+            )
+            .await;
+            match q {
+                Ok(q) => out.push(super::QueueStat {
+                    role,
+                    name: name.clone(),
+                    messages: u64::from(q.message_count()),
+                    consumers: u64::from(q.consumer_count()),
+                }),
+                Err(e) => {
+                    self.link.broken(generation).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Publishes an event (an overdue request…) to the results exchange.
     pub async fn publish_event(
         &self,
@@ -494,6 +553,7 @@ impl AmqpOutbox {
         let props = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_type("mezhved.dead-letter".into())
+            .with_message_id(letter.id.as_str().into())
             .with_headers(headers);
         self.publish("", &self.link.topology.dead, false, body, props)
             .await

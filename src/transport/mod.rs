@@ -4,6 +4,7 @@
 //! replies and dead letters are confirmed before they count as sent.
 
 mod amqp;
+pub mod deadletters;
 mod spool;
 
 use serde::Serialize;
@@ -162,12 +163,61 @@ impl Outbox {
             Outbox::Spool(o) => o.describe(),
         }
     }
+
+    /// The transport's health: connected and consuming, with the depths
+    /// of its queues.
+    pub async fn health(&self) -> Health {
+        match self {
+            Outbox::Amqp(o) => match o.queue_stats().await {
+                Ok(queues) if o.consuming() => Health {
+                    ok: true,
+                    detail: "connected to RabbitMQ; consuming the requests queue".into(),
+                    queues,
+                },
+                Ok(queues) => Health {
+                    ok: false,
+                    detail: "connected to RabbitMQ, but not consuming the requests queue".into(),
+                    queues,
+                },
+                Err(e) => Health {
+                    ok: false,
+                    detail: e.to_string(),
+                    queues: Vec::new(),
+                },
+            },
+            Outbox::Spool(o) => Health {
+                ok: true,
+                detail: o.describe(),
+                queues: o.queue_stats(),
+            },
+        }
+    }
+}
+
+/// Messages waiting in one of the gateway's queues.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueueStat {
+    /// `requests`, `dead` or `replies`.
+    pub role: &'static str,
+    pub name: String,
+    pub messages: u64,
+    pub consumers: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub ok: bool,
+    pub detail: String,
+    pub queues: Vec<QueueStat>,
 }
 
 /// A refused message as it lands in the dead-letter queue: the reason, and
 /// the original untouched so that it can be fixed and replayed.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DeadLetter {
+    /// This letter's own id (`mezhved dlq show|replay ID`).
+    #[serde(default)]
+    pub id: String,
     pub reason: Invalid,
     pub received_at: String,
     /// The original body when it is UTF-8 text…
@@ -193,6 +243,7 @@ impl DeadLetter {
             ),
         };
         DeadLetter {
+            id: uuid::Uuid::new_v4().to_string(),
             reason,
             received_at: crate::clock::rfc3339(crate::clock::now()),
             original,

@@ -49,6 +49,24 @@ pub fn spool(dir: &Path) -> Result<(Inbox, Outbox), TransportError> {
     ))
 }
 
+impl SpoolOutbox {
+    /// Files waiting in the spool's directories, as queue depths.
+    pub fn queue_stats(&self) -> Vec<super::QueueStat> {
+        [("requests", "in"), ("dead", "dead"), ("replies", "out")]
+            .into_iter()
+            .map(|(role, sub)| {
+                let d = self.dir.join(sub);
+                super::QueueStat {
+                    role,
+                    name: d.display().to_string(),
+                    messages: std::fs::read_dir(&d).map(|r| r.count() as u64).unwrap_or(0),
+                    consumers: u64::from(role == "requests"),
+                }
+            })
+            .collect()
+    }
+}
+
 impl SpoolInbox {
     pub async fn recv(&mut self) -> Result<Option<Incoming>, TransportError> {
         loop {

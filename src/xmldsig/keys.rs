@@ -195,6 +195,11 @@ impl SigningKey {
         subject_of(&self.certificate)
     }
 
+    /// The certificate's validity period.
+    pub fn validity(&self) -> Validity {
+        Validity::of(&self.certificate)
+    }
+
     /// Signs `data`, returning the raw `SignatureValue` bytes in the form
     /// XMLDSig uses for this algorithm (GOST: as the engine produces them,
     /// ECDSA: r‖s, RSA: PKCS#1 v1.5).
@@ -405,6 +410,34 @@ pub fn subject_of(cert: &X509Ref) -> String {
         .join(", ")
 }
 
+/// When a certificate is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Validity {
+    pub not_before: Option<OffsetDateTime>,
+    pub not_after: Option<OffsetDateTime>,
+}
+
+impl Validity {
+    pub fn of(cert: &X509Ref) -> Validity {
+        Validity {
+            not_before: asn1_to_datetime(cert.not_before()),
+            not_after: asn1_to_datetime(cert.not_after()),
+        }
+    }
+
+    /// Whether it is valid at `at`.
+    pub fn covers(&self, at: OffsetDateTime) -> bool {
+        self.not_before.is_none_or(|t| t <= at) && self.not_after.is_some_and(|t| at <= t)
+    }
+
+    /// Days from `at` to the end (negative once expired).
+    pub fn days_left(&self, at: OffsetDateTime) -> f64 {
+        self.not_after
+            .map(|t| (t - at).as_seconds_f64() / 86_400.0)
+            .unwrap_or(f64::NEG_INFINITY)
+    }
+}
+
 /// Converts an ASN.1 time to `OffsetDateTime`.
 pub fn asn1_to_datetime(t: &openssl::asn1::Asn1TimeRef) -> Option<OffsetDateTime> {
     let epoch = Asn1Time::from_unix(0).ok()?;
@@ -449,6 +482,14 @@ impl TrustStore {
             store.sources.push(p.clone());
         }
         Ok(store)
+    }
+
+    /// Each trusted certificate: subject and validity.
+    pub fn certificates(&self) -> Vec<(String, Validity)> {
+        self.certs
+            .iter()
+            .map(|c| (subject_of(c), Validity::of(c)))
+            .collect()
     }
 
     pub fn with_certificate(mut self, cert: X509) -> Self {

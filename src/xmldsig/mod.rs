@@ -14,7 +14,8 @@ use std::path::Path;
 
 pub use algorithm::{DigestAlgorithm, SignatureAlgorithm};
 pub use keys::{
-    SigningKey, TrustStore, asn1_to_datetime, dev_key_paths, key_algorithm, subject_of, verify_raw,
+    SigningKey, TrustStore, Validity, asn1_to_datetime, dev_key_paths, key_algorithm, subject_of,
+    verify_raw,
 };
 pub use sign::{ReferenceTransforms, reference_octets, sign_element};
 pub use transform::TransformError;
