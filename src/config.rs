@@ -24,6 +24,54 @@ pub struct Settings {
     pub retry: RetrySettings,
     pub lookup: LookupConfig,
     pub log: LogSettings,
+    pub ops: OpsSettings,
+}
+
+/// The operators' HTTP server (`mezhved run`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    pub listen: String,
+    pub token_file: String,
+    pub check_secs: f64,
+    pub sample_secs: f64,
+    pub probe_timeout_secs: f64,
+    pub cert_warn_days: u32,
+}
+
+impl OpsSettings {
+    /// The bearer token: `MEZHVED_OPS_TOKEN`, else the first line of
+    /// `token_file`; `None` when neither is set (the endpoints that need it
+    /// are then disabled).
+    pub fn token(&self) -> Result<Option<String>, ConfigError> {
+        if let Ok(t) = std::env::var("MEZHVED_OPS_TOKEN")
+            && !t.trim().is_empty()
+        {
+            return Ok(Some(t.trim().to_owned()));
+        }
+        if self.token_file.is_empty() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&self.token_file).map_err(|e| {
+            ConfigError::Invalid(format!("ops.token_file {}: {e}", self.token_file))
+        })?;
+        let t = text.lines().next().unwrap_or("").trim().to_owned();
+        if t.len() < 16 {
+            return Err(ConfigError::Invalid(format!(
+                "ops.token_file {}: the token must be at least 16 characters",
+                self.token_file
+            )));
+        }
+        Ok(Some(t))
+    }
+
+    /// Whether the listener is reachable from this host only.
+    pub fn is_loopback(&self) -> bool {
+        self.listen
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or_else(|_| self.listen.starts_with("localhost:"))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -328,6 +376,32 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "retry: attempts ≥ 1 and 0 < initial_ms ≤ max_ms".into(),
             ));
+        }
+        if !self.ops.listen.is_empty() {
+            let host_port = self.ops.listen.rsplit_once(':');
+            if host_port.is_none_or(|(_, p)| p.parse::<u16>().is_err()) {
+                return Err(ConfigError::Invalid(format!(
+                    "ops.listen {:?} is not host:port (or empty to turn the server off)",
+                    self.ops.listen
+                )));
+            }
+            if !self.ops.is_loopback() && self.ops.token()?.is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "ops.listen {} is reachable from other hosts: set ops.token_file (or MEZHVED_OPS_TOKEN) so that every page asks for the token",
+                    self.ops.listen
+                )));
+            }
+        }
+        for (key, v) in [
+            ("ops.check_secs", self.ops.check_secs),
+            ("ops.sample_secs", self.ops.sample_secs),
+            ("ops.probe_timeout_secs", self.ops.probe_timeout_secs),
+        ] {
+            if !(v > 0.0 && v <= 3600.0) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be more than 0 and at most 3600 seconds"
+                )));
+            }
         }
         if !matches!(self.log.format.as_str(), "plain" | "json") {
             return Err(ConfigError::Invalid(format!(

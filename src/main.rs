@@ -107,6 +107,28 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Queues, pending and overdue requests, recent failures and the daemon's health; exit 1 when something needs attention.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// The daemon's ops server (default: http://<ops.listen>).
+        #[arg(long)]
+        ops: Option<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// The dead-letter queue: list, show, replay, purge.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Check the configuration, keys, certificates, broker and SMEV endpoint.
+    CheckConfig {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Publish synthetic requests at a rate and report throughput, latency and lost or repeated results.
     Load {
         /// How many requests.
@@ -138,6 +160,37 @@ enum Command {
         emulator: Option<String>,
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// The letters in the dead-letter queue, oldest first (they stay there).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One letter: its reason and the message.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish letters back to the requests queue, fixed first if asked.
+    Replay {
+        ids: Vec<String>,
+        /// Change the message before replaying: PATH=TEXT (a string) or PATH:=JSON; repeatable.
+        #[arg(long)]
+        set: Vec<String>,
+        /// Replace the message with this file.
+        #[arg(long)]
+        body: Option<PathBuf>,
+    },
+    /// Delete every letter (asks for confirmation).
+    Purge {
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -237,6 +290,19 @@ fn main() -> ExitCode {
                 correlation_id,
                 config,
             } => cli::publish::publish(config, files, reply_to, correlation_id).await,
+            Command::Status { json, ops, config } => cli::status::status(config, json, ops).await,
+            Command::Dlq { command, config } => {
+                let cmd = match command {
+                    DlqCommand::List { json } => cli::dlq::Dlq::List { json },
+                    DlqCommand::Show { id, json } => cli::dlq::Dlq::Show { id, json },
+                    DlqCommand::Replay { ids, set, body } => {
+                        cli::dlq::Dlq::Replay { ids, set, body }
+                    }
+                    DlqCommand::Purge { yes } => cli::dlq::Dlq::Purge { yes },
+                };
+                cli::dlq::dlq(config, cmd).await
+            }
+            Command::CheckConfig { config } => cli::check_config::check_config(config).await,
             Command::Load {
                 count,
                 rate,

@@ -132,13 +132,21 @@ impl Publisher {
                 .basic_publish(
                     "".into(),
                     self.queue.as_str().into(),
-                    BasicPublishOptions::default(),
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
                     body,
                     props,
                 )
                 .await?
                 .await?;
             anyhow::ensure!(confirm.is_ack(), "the broker refused the message");
+            anyhow::ensure!(
+                confirm.take_message().is_none(),
+                "the queue {} does not exist (is mezhved run up, with the same amqp.prefix?)",
+                self.queue
+            );
             Ok(())
         })
         .await
@@ -169,6 +177,7 @@ pub async fn load(args: Load) -> anyhow::Result<ExitCode> {
 
     // The reply queue must exist before the first request is published.
     declare_reply_queue(&settings.amqp, &reply_queue).await?;
+    super::publish::require_queue(&settings.amqp).await?;
     eprintln!(
         "mezhved load: run {}, {} requests ({}) at {}, to {} via {}; replies on {}",
         plan.run,

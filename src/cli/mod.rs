@@ -1,11 +1,14 @@
 //! The commands of the `mezhved` binary.
 
+pub mod check_config;
 pub mod demo;
+pub mod dlq;
 pub mod fixtures;
 pub mod keys;
 pub mod load;
 pub mod publish;
 pub mod run;
+pub mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,25 +31,6 @@ pub fn load_settings(config: Option<PathBuf>) -> anyhow::Result<Settings> {
 }
 
 /// Logging to stderr, plain or JSON; `RUST_LOG` overrides the configured level.
-pub fn init_logging(level: &str, format: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(if level.contains('=') {
-            level.to_owned()
-        } else {
-            format!("{level},lapin=warn,amq_protocol=warn")
-        })
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init()
-    } else {
-        builder.try_init()
-    };
+pub fn init_logging(level: &str, format: &str) -> mezhved::logging::LogControl {
+    mezhved::logging::init(level, format)
 }

@@ -70,6 +70,33 @@ impl Publisher {
     }
 }
 
+/// Fails with a clear message when the requests queue does not exist: a
+/// message published to no queue would be confirmed and then dropped.
+pub async fn require_queue(s: &AmqpSettings) -> anyhow::Result<()> {
+    let conn = Connection::connect(&s.url, ConnectionProperties::default())
+        .await
+        .with_context(|| format!("cannot connect to {}", redact_url(&s.url)))?;
+    let ch = conn.create_channel().await?;
+    let found = ch
+        .queue_declare(
+            s.queue_requests().as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await;
+    let _ = conn.close(200, "checked".into()).await;
+    found.map(|_| ()).map_err(|_| {
+        anyhow::anyhow!(
+            "the queue {} does not exist on {}: start `mezhved run` first (with the same amqp.prefix)",
+            s.queue_requests(),
+            redact_url(&s.url)
+        )
+    })
+}
+
 /// The `request_id` of a request body, if it has one.
 pub fn request_id_of(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -94,6 +121,7 @@ pub async fn publish(
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!files.is_empty(), "name at least one request file");
     let settings = super::load_settings(config)?;
+    require_queue(&settings.amqp).await?;
     let publisher = Publisher::connect(&settings.amqp).await?;
     for f in &files {
         let body = std::fs::read(f).with_context(|| f.display().to_string())?;

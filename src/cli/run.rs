@@ -10,12 +10,18 @@ use mezhved::transport;
 
 pub async fn run(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let settings = super::load_settings(config)?;
-    super::init_logging(&settings.log.level, &settings.log.format);
+    let log = super::init_logging(&settings.log.level, &settings.log.format);
     let consumer_tag = format!("mezhved-{}-{}", hostname(), std::process::id());
     let (inbox, outbox) = transport::connect_amqp(&settings.amqp, &consumer_tag)
         .await
         .context("RabbitMQ is needed by `mezhved run` (is it running? see amqp.url)")?;
     let gateway = Gateway::new(settings, outbox)?;
+    if let Some(ops) = mezhved::ops::start(gateway.clone(), log).await? {
+        println!(
+            "mezhved: ops server on http://{} (/healthz /readyz /metrics, dashboard at /)",
+            ops.addr
+        );
+    }
     println!(
         "mezhved: signing with {} ({}), SMEV {}",
         gateway.signing_algorithm(),

@@ -73,6 +73,10 @@ impl Setup {
             ("MEZHVED__RETRY__MAX_MS", "1000".into()),
             ("MEZHVED__RETRY__ATTEMPTS", "20".into()),
             ("MEZHVED__LOG__LEVEL", "info".into()),
+            ("MEZHVED__OPS__LISTEN", "127.0.0.1:0".into()),
+            ("MEZHVED__OPS__CHECK_SECS", "0.3".into()),
+            ("MEZHVED__OPS__SAMPLE_SECS", "0.5".into()),
+            ("MEZHVED__OPS__PROBE_TIMEOUT_SECS", "1".into()),
         ];
         if let Ok(url) = std::env::var("MEZHVED_TEST_AMQP_URL") {
             env.push(("MEZHVED__AMQP__URL", url));
@@ -143,6 +147,20 @@ impl Setup {
 impl Daemon {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The ops server's base URL, from the start-up line.
+    pub fn ops_url(&self) -> String {
+        let log = self.log_text();
+        let line = log
+            .lines()
+            .find(|l| l.contains("mezhved: ops server on "))
+            .unwrap_or_else(|| panic!("no ops server line:\n{log}"));
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap();
+        url.to_owned()
     }
 
     pub fn log_text(&self) -> String {
