@@ -235,14 +235,7 @@ async fn an_expired_certificate_turns_readiness_red_holds_requests_and_a_renewed
     let client = Client::connect().await;
     let reply_q = client.reply_queue().await;
     let msg = request_json(Kind::Egrul, json!({ "inn": fresh_inn(400) }));
-    client
-        .publish(
-            &setup.settings.amqp.queue_requests(),
-            msg.to_string().as_bytes(),
-            Some(&reply_q),
-            None,
-        )
-        .await;
+    send(&setup, &client, &reply_q, &msg).await;
     assert!(
         client
             .take(&reply_q, 1, Duration::from_secs(3))
@@ -407,17 +400,22 @@ fn load(setup: &Setup, count: u32) -> Value {
     v
 }
 
-async fn publish_invalid(setup: &Setup, client: &Client, reply_q: &str) -> Value {
-    let mut bad = request_json(Kind::Egrul, json!({ "inn": "4703123452" }));
-    bad["case_id"] = json!("LO-2026-DEAD-1");
+/// Publishes a request message with `reply_to`.
+async fn send(setup: &Setup, client: &Client, reply_q: &str, msg: &Value) {
     client
         .publish(
             &setup.settings.amqp.queue_requests(),
-            bad.to_string().as_bytes(),
+            msg.to_string().as_bytes(),
             Some(reply_q),
             None,
         )
         .await;
+}
+
+async fn publish_invalid(setup: &Setup, client: &Client, reply_q: &str) -> Value {
+    let mut bad = request_json(Kind::Egrul, json!({ "inn": "4703123452" }));
+    bad["case_id"] = json!("LO-2026-DEAD-1");
+    send(setup, client, reply_q, &bad).await;
     bad
 }
 
@@ -595,14 +593,7 @@ async fn the_dashboard_in_headless_chromium_shows_what_metrics_say() {
     let reply_q = client.reply_queue().await;
     publish_invalid(&setup, &client, &reply_q).await;
     let waiting = request_json(Kind::Egrul, json!({ "inn": never }));
-    client
-        .publish(
-            &setup.settings.amqp.queue_requests(),
-            waiting.to_string().as_bytes(),
-            Some(&reply_q),
-            None,
-        )
-        .await;
+    send(&setup, &client, &reply_q, &waiting).await;
     // Settled: the never-answered request stays pending.
     let start = Instant::now();
     loop {
@@ -876,14 +867,7 @@ async fn the_ops_api_guards_dead_letters_and_the_log_level_with_the_token() {
     assert!(body.contains("debug"), "{body}");
     let before = d.log_text().matches("DEBUG").count();
     let msg = request_json(Kind::Egrul, json!({ "inn": fresh_inn(420) }));
-    client
-        .publish(
-            &setup.settings.amqp.queue_requests(),
-            msg.to_string().as_bytes(),
-            Some(&reply_q),
-            None,
-        )
-        .await;
+    send(&setup, &client, &reply_q, &msg).await;
     client.take(&reply_q, 1, WAIT).await;
     assert!(
         d.log_text().matches("DEBUG").count() > before,
@@ -917,14 +901,7 @@ async fn json_logs_carry_the_request_fields_on_every_line_of_its_life() {
     let reply_q = client.reply_queue().await;
     let msg = request_json(Kind::TaxDebt, json!({ "inn": fresh_inn(430) }));
     let rid = msg["request_id"].as_str().unwrap().to_owned();
-    client
-        .publish(
-            &setup.settings.amqp.queue_requests(),
-            msg.to_string().as_bytes(),
-            Some(&reply_q),
-            None,
-        )
-        .await;
+    send(&setup, &client, &reply_q, &msg).await;
     assert_eq!(client.take(&reply_q, 1, WAIT).await.len(), 1);
     // "replied" is logged once the reply is recorded, just after it left.
     let start = Instant::now();
@@ -993,14 +970,7 @@ async fn status_and_check_config_say_what_needs_attention() {
         serde_json::from_value(json!({ "fault": "AccessDenied" })).unwrap(),
     );
     let msg = request_json(Kind::Egrul, json!({ "inn": inn }));
-    client
-        .publish(
-            &setup.settings.amqp.queue_requests(),
-            msg.to_string().as_bytes(),
-            Some(&reply_q),
-            None,
-        )
-        .await;
+    send(&setup, &client, &reply_q, &msg).await;
     assert_eq!(client.take(&reply_q, 1, WAIT).await.len(), 1);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let (code, out, _) = mezhved(&setup, &["status", "--ops", &ops], &[]);

@@ -187,24 +187,14 @@ impl Ledger {
         v
     }
 
+    /// Recent results that need the officer's fallback, newest first.
     pub fn failures(&self) -> Vec<Notice> {
-        self.failures
-            .lock()
-            .expect("ledger lock")
-            .iter()
-            .rev()
-            .cloned()
-            .collect()
+        newest_first(&self.failures)
     }
 
+    /// Recently refused messages, newest first.
     pub fn dead_letters(&self) -> Vec<Notice> {
-        self.dead_letters
-            .lock()
-            .expect("ledger lock")
-            .iter()
-            .rev()
-            .cloned()
-            .collect()
+        newest_first(&self.dead_letters)
     }
 
     pub fn note_dead_letter(&self, code: &str, field: &str, message: &str) {
@@ -239,6 +229,15 @@ impl Ledger {
             },
         );
     }
+}
+
+fn newest_first(q: &Mutex<VecDeque<Notice>>) -> Vec<Notice> {
+    q.lock()
+        .expect("ledger lock")
+        .iter()
+        .rev()
+        .cloned()
+        .collect()
 }
 
 fn push(q: &Mutex<VecDeque<Notice>>, n: Notice) {
