@@ -139,6 +139,7 @@ pub struct SmevSettings {
     pub timeout_secs: u64,
     pub poll_min_ms: u64,
     pub poll_max_ms: u64,
+    pub poll_concurrency: usize,
     pub trust: Vec<PathBuf>,
     pub eol_hours: u64,
     pub breaker_failures: u32,
@@ -362,6 +363,11 @@ impl Settings {
         {
             return Err(ConfigError::Invalid(
                 "smev: breaker_failures ≥ 1 and breaker_max_open_secs ≥ breaker_open_secs".into(),
+            ));
+        }
+        if !(1..=64).contains(&self.smev.poll_concurrency) {
+            return Err(ConfigError::Invalid(
+                "smev.poll_concurrency must be between 1 and 64".into(),
             ));
         }
         if self.smev.poll_min_ms == 0 || self.smev.poll_min_ms > self.smev.poll_max_ms {

@@ -262,6 +262,12 @@ impl Exposition {
         }
     }
 
+    /// A counter kept elsewhere, without labels.
+    pub fn counter_value(&mut self, name: &str, help: &str, v: u64) {
+        self.header(name, help, "counter");
+        let _ = writeln!(self.out, "{name} {v}");
+    }
+
     /// A gauge with its samples (label values in `names` order).
     pub fn gauge(
         &mut self,

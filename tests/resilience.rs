@@ -479,12 +479,24 @@ async fn retries_stop_at_the_deadline_and_an_expired_eol_is_renewed() {
     else {
         panic!()
     };
-    let state = store.request_dir(&rec).join("state.json");
-    let mut v: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
-    v["accepted_at"] = json!(mezhved::clock::rfc3339(
-        mezhved::clock::now() - time::Duration::days(30)
-    ));
-    std::fs::write(&state, v.to_string()).unwrap();
+    // Backdated in the store's write-ahead log, the journal, whose last
+    // state of a request is its state.
+    let mut backdated = rec.clone();
+    backdated.accepted_at = mezhved::clock::now() - time::Duration::days(30);
+    mezhved::casefile::journal::append(
+        &store.case_dir(&rec.case_id),
+        mezhved::casefile::journal::Entry {
+            at: mezhved::clock::rfc3339(mezhved::clock::now()),
+            request_id: rec.request_id.to_string(),
+            event: "backdated by the test".into(),
+            detail: None,
+            documents: vec![],
+            state: Some(Box::new(backdated)),
+            prev: String::new(),
+            hash: String::new(),
+        },
+    )
+    .unwrap();
     drop(store);
     let h = Harness::start_adjusted(dir, s, |_, emulator| {
         let always_503 = serde_json::from_value(json!({ "http_status": 503 })).unwrap();

@@ -46,31 +46,6 @@ pub fn create_dir_durable(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Creates `path` with `data` only if it does not exist yet. Returns false
-/// when it already existed (someone else claimed it). The file appears
-/// whole or not at all (written aside, then hard-linked into place, which
-/// fails if the name is taken), so a crash never leaves an empty claim.
-pub fn create_exclusive(path: &Path, data: &[u8]) -> std::io::Result<bool> {
-    let dir = path.parent().expect("claim files live in a directory");
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("claim");
-    let tmp = dir.join(format!(".{name}.tmp-{}", fastrand::u64(..)));
-    let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => {
-                sync_dir(dir)?;
-                Ok(true)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(e),
-        }
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
-}
-
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
     let digest = openssl::sha::sha256(data);
@@ -79,4 +54,74 @@ pub fn sha256_hex(data: &[u8]) -> String {
         s.push_str(&format!("{b:02x}"));
     }
     s
+}
+
+/// Writes a document that is written once: created and written in place
+/// (no temporary name, so no inode is freed), made durable by the next
+/// group flush (see `groupsync`), which the caller waits for before any
+/// record names it. A document that already exists (written again after a
+/// crash, an envelope signed again) is replaced atomically and synced.
+pub fn write_document(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
+    let path = dir.join(name);
+    match OpenOptions::new().write(true).create_new(true).open(&path) {
+        Ok(mut f) => f.write_all(data),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => atomic_write(dir, name, data),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes `path` a symbolic link to `target` unless the name is taken; true
+/// when it was made. A link appears whole or not at all; it is durable
+/// after the next group flush.
+pub fn symlink_exclusive(target: &str, path: &Path) -> std::io::Result<bool> {
+    match std::os::unix::fs::symlink(target, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// What an index entry points to: a link's target, or (entries written by
+/// earlier versions) a file's content. `None` when there is no entry.
+pub fn read_pointer(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_link(path) {
+        Ok(t) => Ok(Some(t.to_string_lossy().into_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            std::fs::read_to_string(path).map(Some)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates an empty marker file if it is not there (durable after the
+/// next group flush).
+pub fn create_marker(path: &Path) -> std::io::Result<()> {
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Moves `from` to `to` (absent is fine: moved before); durable after the
+/// next group flush.
+pub fn move_entry(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Overwrites a file's content in place, creating it the first time; not
+/// synced: for copies whose truth is kept elsewhere (`state.json`).
+pub fn rewrite_in_place(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    f.write_all(data)?;
+    f.set_len(data.len() as u64)
 }

@@ -24,6 +24,11 @@ pub struct Entry {
     /// `file name → sha256` of documents this event wrote.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub documents: Vec<(String, String)>,
+    /// The request's state after the event: the journal is the store's
+    /// write-ahead log, and the last state of a request here is the truth
+    /// (`state.json` is a copy for people).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Box<super::StateRecord>>,
     pub prev: String,
     #[serde(default)]
     pub hash: String,
@@ -40,7 +45,13 @@ impl Entry {
 
 /// Appends an event to `dir/journal.jsonl` under an exclusive file lock
 /// (several gateways may share the case store) and syncs it.
-pub fn append(dir: &Path, mut entry: Entry) -> std::io::Result<Entry> {
+pub fn append(dir: &Path, entry: Entry) -> std::io::Result<Entry> {
+    append_with(dir, entry, true)
+}
+
+/// As [`append`]; with `sync` false the line is durable at the next group
+/// flush, which the caller waits for.
+pub fn append_with(dir: &Path, mut entry: Entry, sync: bool) -> std::io::Result<Entry> {
     let path = dir.join(FILE);
     let mut f = OpenOptions::new()
         .read(true)
@@ -48,76 +59,136 @@ pub fn append(dir: &Path, mut entry: Entry) -> std::io::Result<Entry> {
         .create(true)
         .open(&path)?;
     f.lock()?;
-    drop_torn_tail(&mut f, &path)?;
-    entry.prev = last_hash(&mut f)?.unwrap_or_else(|| GENESIS.to_owned());
+    entry.prev = tail_hash(&mut f, &path)?.unwrap_or_else(|| GENESIS.to_owned());
     entry.hash = entry.compute_hash();
     let mut line = serde_json::to_vec(&entry).expect("journal entries serialise");
     line.push(b'\n');
     f.write_all(&line)?;
-    f.sync_data()?;
+    if sync {
+        f.sync_data()?;
+    }
     f.unlock()?;
     Ok(entry)
 }
 
-/// A crash in the middle of an append leaves a line without its newline:
-/// that line was never complete (nor synced), so it is cut off before the
-/// next append. A complete line that does not parse is not touched.
-fn drop_torn_tail(f: &mut std::fs::File, path: &Path) -> std::io::Result<()> {
+/// The hash of the last line, read from the file's tail in one go. A crash
+/// in the middle of an append leaves a line without its newline: that line
+/// was never complete (nor durable), so it is cut off first. A complete
+/// line that does not parse is an error, never skipped.
+fn tail_hash(f: &mut std::fs::File, path: &Path) -> std::io::Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct Hash {
+        hash: String,
+    }
     let len = f.seek(SeekFrom::End(0))?;
     if len == 0 {
-        return Ok(());
+        return Ok(None);
     }
-    let start = len.saturating_sub(16 * 1024);
-    f.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::new();
-    f.read_to_end(&mut tail)?;
-    if tail.last() == Some(&b'\n') {
-        return Ok(());
-    }
-    let keep = match tail.iter().rposition(|b| *b == b'\n') {
-        Some(i) => start + i as u64 + 1,
-        None if start == 0 => 0,
-        None => {
-            return Err(std::io::Error::other(
-                "the last journal line is over 16 KiB",
-            ));
+    let mut window = 8 * 1024u64;
+    loop {
+        let start = len.saturating_sub(window);
+        f.seek(SeekFrom::Start(start))?;
+        let mut tail = Vec::with_capacity((len - start) as usize);
+        f.read_to_end(&mut tail)?;
+        let Some(last_nl) = tail.iter().rposition(|b| *b == b'\n') else {
+            if start == 0 {
+                // Nothing but a torn first line.
+                cut(f, path, len, 0)?;
+                return Ok(None);
+            }
+            window *= 4;
+            continue;
+        };
+        if last_nl + 1 != tail.len() {
+            cut(f, path, len, start + last_nl as u64 + 1)?;
         }
-    };
+        let body = &tail[..last_nl];
+        let line = match body.iter().rposition(|b| *b == b'\n') {
+            Some(i) => &body[i + 1..],
+            None if start == 0 => body,
+            None => {
+                window *= 4;
+                continue;
+            }
+        };
+        return match serde_json::from_slice::<Hash>(line) {
+            Ok(h) => Ok(Some(h.hash)),
+            Err(e) => Err(std::io::Error::other(format!(
+                "the last journal line is unreadable: {e}"
+            ))),
+        };
+    }
+}
+
+fn cut(f: &mut std::fs::File, path: &Path, len: u64, keep: u64) -> std::io::Result<()> {
     tracing::warn!(journal = %path.display(), cut = len - keep, "dropping an incomplete last journal line (a crash during an append)");
     f.set_len(keep)?;
     f.sync_data()
 }
 
-fn last_hash(f: &mut std::fs::File) -> std::io::Result<Option<String>> {
+/// The last state the journal in `dir` records for `request_id`, reading
+/// backwards from the end (the request's latest line is near it). A last
+/// line without its newline is an append still under way, or one a crash
+/// cut short, and never counts.
+pub fn last_state(dir: &Path, request_id: &str) -> std::io::Result<Option<super::StateRecord>> {
+    let mut f = match std::fs::File::open(dir.join(FILE)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let len = f.seek(SeekFrom::End(0))?;
-    if len == 0 {
-        return Ok(None);
+    let needle = format!("\"request_id\":\"{request_id}\"");
+    let mut window = 16 * 1024u64;
+    loop {
+        let start = len.saturating_sub(window);
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::with_capacity((len - start) as usize);
+        f.read_to_end(&mut buf)?;
+        let end = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let complete = &buf[..end];
+        // Skip the first, possibly partial, line unless at the file start.
+        let body = if start == 0 {
+            complete
+        } else {
+            match complete.iter().position(|b| *b == b'\n') {
+                Some(i) => &complete[i + 1..],
+                None => &[][..],
+            }
+        };
+        for line in body.split(|b| *b == b'\n').rev() {
+            if line.is_empty() || !contains(line, needle.as_bytes()) {
+                continue;
+            }
+            let e: Entry = serde_json::from_slice(line).map_err(|err| {
+                std::io::Error::other(format!("journal line for {request_id}: {err}"))
+            })?;
+            if e.request_id == request_id
+                && let Some(s) = e.state
+            {
+                return Ok(Some(*s));
+            }
+        }
+        if start == 0 {
+            return Ok(None);
+        }
+        window *= 4;
     }
-    let start = len.saturating_sub(16 * 1024);
-    f.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::new();
-    f.read_to_end(&mut tail)?;
-    let text = String::from_utf8_lossy(&tail);
-    let last = text
-        .trim_end_matches('\n')
-        .rsplit('\n')
-        .next()
-        .unwrap_or("");
-    match serde_json::from_str::<Entry>(last) {
-        Ok(e) => Ok(Some(e.hash)),
-        Err(e) => Err(std::io::Error::other(format!(
-            "the last journal line is unreadable: {e}"
-        ))),
-    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Reads a journal and checks its chain; returns the entries or the number
 /// of the first broken line.
 pub fn verify(dir: &Path) -> Result<Vec<Entry>, String> {
     let text = std::fs::read_to_string(dir.join(FILE)).map_err(|e| e.to_string())?;
+    // A last line without its newline is an append under way or cut short
+    // by a crash (removed by the next append): not a line yet.
+    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
     let mut prev = GENESIS.to_owned();
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in complete.lines().enumerate() {
         let e: Entry =
             serde_json::from_str(line).map_err(|err| format!("line {}: {err}", i + 1))?;
         if e.prev != prev || e.compute_hash() != e.hash {
@@ -170,6 +241,7 @@ mod tests {
             event: event.into(),
             detail: None,
             documents: vec![],
+            state: None,
             prev: String::new(),
             hash: String::new(),
         }
@@ -216,6 +288,57 @@ mod tests {
         assert_eq!(n.get("r2"), Some(&0));
         assert_eq!(n.get("r3"), Some(&2));
         assert!(!n.contains_key("r4"));
+    }
+
+    #[test]
+    fn the_last_state_of_a_request_is_its_last_complete_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = |id: &str, state: crate::casefile::State| {
+            let mut r: crate::casefile::StateRecord = serde_json::from_value(serde_json::json!({
+                "request_id": id, "case_id": "C", "kind": "egrul", "state": "accepted",
+                "test": false, "accepted_at": "2026-11-23T10:00:00+03:00"
+            }))
+            .unwrap();
+            r.state = state;
+            r
+        };
+        let (a, b) = (
+            "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e01",
+            "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e02",
+        );
+        use crate::casefile::State::*;
+        for (id, st) in [
+            (a, Accepted),
+            (b, Accepted),
+            (a, Sent),
+            (b, Sent),
+            (b, Answered),
+        ] {
+            let mut e = entry("x");
+            e.request_id = id.into();
+            e.state = Some(Box::new(rec(id, st)));
+            append_with(dir.path(), e, false).unwrap();
+        }
+        assert_eq!(last_state(dir.path(), a).unwrap().unwrap().state, Sent);
+        assert_eq!(last_state(dir.path(), b).unwrap().unwrap().state, Answered);
+        assert!(last_state(dir.path(), "nobody").unwrap().is_none());
+        // A torn last line (a crash mid-append) never counts.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(FILE))
+            .unwrap();
+        f.write_all(
+            format!("{{\"at\":\"x\",\"request_id\":\"{a}\",\"event\":\"completed\",\"state\":{{")
+                .as_bytes(),
+        )
+        .unwrap();
+        drop(f);
+        assert_eq!(last_state(dir.path(), a).unwrap().unwrap().state, Sent);
+        assert_eq!(
+            verify(dir.path()).unwrap().len(),
+            5,
+            "a torn tail is not a line yet"
+        );
     }
 
     #[test]

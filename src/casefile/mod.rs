@@ -18,7 +18,9 @@
 //! before the action it allows, so a restart resumes each request from its
 //! last recorded state.
 
+mod files;
 mod fsio;
+mod groupsync;
 pub mod instance;
 pub mod journal;
 
@@ -55,8 +57,6 @@ pub const UNSENT: &[State] = &[State::Accepted, State::Retrying];
 pub const WAITING: &[State] = &[State::Sent, State::Overdue];
 /// The answer is stored.
 pub const ANSWERED: &[State] = &[State::Answered];
-/// Held (flock) while a request's state changes.
-const LOCK_FILE: &str = ".lock";
 
 /// Where a request is in its life:
 ///
@@ -279,11 +279,163 @@ pub trait Observer: Send + Sync {
     fn changed(&self, before: Option<State>, after: &StateRecord);
 }
 
+/// A journal line of a change: event, detail, `file name → sha256` of its
+/// documents.
+pub(crate) type Line = (&'static str, Option<String>, Vec<(String, String)>);
+
+/// One recorded change: the new state, its journal event, and what the
+/// indexes must say about it. Its documents are on disk before it.
+pub(crate) struct Commit {
+    pub rec: StateRecord,
+    pub event: &'static str,
+    pub detail: Option<String>,
+    /// `file name → sha256` of the documents written with this change.
+    pub documents: Vec<(String, String)>,
+    /// Journal lines recorded before the main one, in the same change
+    /// (`answered` before `completed`): event, detail, documents.
+    pub earlier: Vec<Line>,
+    /// Index this SMEV `MessageID` to the request.
+    pub message_id: Option<String>,
+    /// The request is now open (accepted).
+    pub open: bool,
+    /// No longer open: its result is written and its reply confirmed.
+    pub closed: bool,
+    /// Its result needs the officer's fallback.
+    pub fallback: bool,
+    /// Waited for until durable. Changes whose loss only repeats a step
+    /// that is safe to repeat are not waited for (`sent`: the re-send
+    /// with the same `MessageID` is answered `MessageIsAlreadySent`;
+    /// `replied`: the same reply again); the next flush takes them.
+    pub durable: bool,
+}
+
+impl Commit {
+    /// The journal lines of this change, each with the new state.
+    pub(crate) fn entries(&self) -> Vec<journal::Entry> {
+        let line =
+            |event: &str, detail: &Option<String>, documents: &[(String, String)]| journal::Entry {
+                at: clock::rfc3339(clock::now()),
+                request_id: self.rec.request_id.to_string(),
+                event: event.to_owned(),
+                detail: detail.clone(),
+                documents: documents.to_vec(),
+                state: Some(Box::new(self.rec.clone())),
+                prev: String::new(),
+                hash: String::new(),
+            };
+        let mut out: Vec<_> = self
+            .earlier
+            .iter()
+            .map(|(e, d, docs)| line(e, d, docs))
+            .collect();
+        out.push(line(self.event, &self.detail, &self.documents));
+        out
+    }
+}
+
+/// What a transition changes besides the record itself.
+struct Change<'d> {
+    event: &'static str,
+    detail: Option<String>,
+    documents: Vec<(&'static str, std::borrow::Cow<'d, [u8]>)>,
+    /// Lines before the main one, with the names of their documents.
+    earlier: Vec<(&'static str, Option<String>, Vec<&'static str>)>,
+    message_id: Option<String>,
+    closed: bool,
+    fallback: bool,
+    durable: bool,
+}
+
+impl<'d> Change<'d> {
+    fn new(event: &'static str, detail: Option<String>) -> Self {
+        Change {
+            event,
+            detail,
+            documents: Vec::new(),
+            earlier: Vec::new(),
+            message_id: None,
+            closed: false,
+            fallback: false,
+            durable: true,
+        }
+    }
+
+    /// Not waited for: see [`Commit::durable`].
+    fn lazily(mut self) -> Self {
+        self.durable = false;
+        self
+    }
+
+    fn with_document(
+        mut self,
+        name: &'static str,
+        data: impl Into<std::borrow::Cow<'d, [u8]>>,
+    ) -> Self {
+        self.documents.push((name, data.into()));
+        self
+    }
+}
+
+/// The result of `rec` from `outcome`: the record, its bytes, and the
+/// change that writes it (the final state is set on `rec`).
+fn result_change(
+    rec: &mut StateRecord,
+    outcome: Outcome,
+    case_file: String,
+) -> (ResultRecord, Vec<u8>, Change<'static>) {
+    let now = clock::now();
+    let r = ResultRecord {
+        request_id: rec.request_id,
+        case_id: rec.case_id.clone(),
+        kind: rec.kind,
+        fallback_required: outcome.verdict.needs_fallback(),
+        outcome,
+        message_id: rec.message_id.clone(),
+        sending_timestamp: rec.sending_timestamp,
+        due_date: rec.due_date,
+        late: rec
+            .due_at
+            .is_some_and(|d| rec.answered_at.unwrap_or(now) > d),
+        completed_at: now,
+        test: rec.test,
+        case_file,
+    };
+    let data = serde_json::to_vec_pretty(&r).expect("results serialise");
+    rec.state = if r.outcome.verdict == Verdict::Failed {
+        State::Failed
+    } else {
+        State::Completed
+    };
+    rec.verdict = Some(r.outcome.verdict);
+    rec.completed_at = Some(now);
+    let detail = match (&r.outcome.failure, &r.outcome.rejection) {
+        (Some(f), _) => format!("{}: {}", r.outcome.verdict, f.reason),
+        (_, Some(j)) => format!("{}: {} {}", r.outcome.verdict, j.code, j.text),
+        _ => r.outcome.verdict.to_string(),
+    };
+    let mut c = Change::new(rec.state.as_str(), Some(detail));
+    c.fallback = r.fallback_required;
+    (r, data, c)
+}
+
+/// What a transition came to, under the lock.
+enum Decided {
+    Refused(StateRecord, &'static str),
+    Unchanged(StateRecord),
+    Changed(State, StateRecord),
+}
+
+/// Where request state, idempotency keys and the journal are kept.
+enum Backend {
+    Files(files::Files),
+}
+
 /// The case store rooted at `cases_root`, as one instance sees it.
 #[derive(Clone)]
 pub struct Store {
     root: PathBuf,
-    instance: Arc<Instance>,
+    backend: Arc<Backend>,
+    sync: Arc<groupsync::GroupSync>,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -291,28 +443,30 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("root", &self.root)
-            .field("instance", &self.instance.id)
+            .field("instance", &self.instance_id())
             .finish()
     }
 }
 
+/// Every state: a claim may take a request in any of them.
+const ANY: &[State] = &[
+    State::Accepted,
+    State::Retrying,
+    State::Sent,
+    State::Overdue,
+    State::Answered,
+    State::Completed,
+    State::Failed,
+];
+
 impl Store {
-    /// Opens (creating) the store and checks that it is writable.
+    /// Opens (creating) the file store and checks that it is writable.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
-        for sub in [
-            ".index/requests",
-            ".index/messages",
-            ".index/open",
-            ".index/fallback",
-            ".orphans",
-        ] {
-            let d = root.join(sub);
-            fsio::create_dir_durable(&d).map_err(io(&d))?;
-        }
-        let instance = Instance::register(root).map_err(io(&root.join(instance::DIR)))?;
+        let backend = Backend::Files(files::Files::open(root)?);
         let store = Store {
             root: root.to_owned(),
-            instance: Arc::new(instance),
+            backend: Arc::new(backend),
+            sync: Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?),
             observer: None,
         };
         store.check_writable()?;
@@ -322,22 +476,21 @@ impl Store {
     /// Opens an existing store to read it only (`mezhved status`): no
     /// instance is registered, nothing is created.
     pub fn open_reader(root: &Path) -> Result<Self, StoreError> {
-        let open = root.join(".index/open");
-        if !open.is_dir() {
-            return Err(StoreError::Corrupt {
-                path: root.display().to_string(),
-                message: "not a case store (no .index/open); has mezhved run here?".into(),
-            });
-        }
         Ok(Store {
             root: root.to_owned(),
-            instance: Arc::new(Instance::reader(root)),
+            backend: Arc::new(Backend::Files(files::Files::reader(root)?)),
+            sync: Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?),
             observer: None,
         })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Group flushes made, and the durability waits they served.
+    pub fn flush_stats(&self) -> (u64, u64) {
+        self.sync.stats()
     }
 
     /// The same store, telling `observer` of every change it records.
@@ -352,15 +505,25 @@ impl Store {
         }
     }
 
+    fn instance(&self) -> &Instance {
+        match &*self.backend {
+            Backend::Files(f) => f.instance(),
+        }
+    }
+
     /// This instance's id (the `owner` of the requests it works on).
     pub fn instance_id(&self) -> &str {
-        &self.instance.id
+        &self.instance().id
     }
 
     /// The instances sharing this store that have ended since the last
     /// call (crashed or stopped): their requests are to be taken over.
     pub fn ended_instances(&self) -> Vec<String> {
-        self.instance.ended()
+        self.instance().ended()
+    }
+
+    fn is_alive(&self, id: &str) -> bool {
+        self.instance().is_alive(id)
     }
 
     /// Makes the request this instance's if no running instance owns it.
@@ -369,31 +532,23 @@ impl Store {
     /// confirmed reply.
     pub fn claim(&self, rec: &StateRecord) -> Result<Option<StateRecord>, StoreError> {
         let mut r = rec.clone();
-        let me = self.instance.id.clone();
-        let any = [
-            State::Accepted,
-            State::Retrying,
-            State::Sent,
-            State::Overdue,
-            State::Answered,
-            State::Completed,
-            State::Failed,
-        ];
-        let result = self.transition(&mut r, "a claim", &any, |store, rec| {
+        let me = self.instance_id().to_owned();
+        let result = self.transition(&mut r, "a claim", ANY, |rec| {
             let previous = rec.owner.clone();
             match &previous {
-                Some(o) if *o == me => return Ok(false),
-                Some(o) if store.instance.is_alive(o) => return Ok(false),
+                Some(o) if *o == me => return Ok(None),
+                Some(o) if self.is_alive(o) => return Ok(None),
                 _ => {}
             }
             if rec.state.is_final() && rec.replied_at.is_some() {
-                return Ok(false);
+                return Ok(None);
             }
             rec.owner = Some(me.clone());
-            store.save(rec)?;
             let from = previous.unwrap_or_else(|| "nobody".into());
-            store.journal(rec, "claimed", Some(format!("by {me}, from {from}")), &[])?;
-            Ok(true)
+            Ok(Some(Change::new(
+                "claimed",
+                Some(format!("by {me}, from {from}")),
+            )))
         });
         match result {
             Ok(true) => Ok(Some(r)),
@@ -406,17 +561,14 @@ impl Store {
     pub fn owned_elsewhere(&self, rec: &StateRecord) -> bool {
         rec.owner
             .as_deref()
-            .is_some_and(|o| o != self.instance.id && self.instance.is_alive(o))
+            .is_some_and(|o| o != self.instance_id() && self.is_alive(o))
     }
 
-    /// Writes and removes a probe file.
+    /// Proves the store takes writes now.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        let probe = self
-            .root
-            .join(".index")
-            .join(format!(".probe-{}", fastrand::u64(..)));
-        std::fs::write(&probe, b"ok").map_err(io(&probe))?;
-        std::fs::remove_file(&probe).map_err(io(&probe))
+        match &*self.backend {
+            Backend::Files(f) => f.check_writable(),
+        }
     }
 
     pub fn case_dir(&self, case_id: &str) -> PathBuf {
@@ -427,19 +579,35 @@ impl Store {
         self.case_dir(&rec.case_id).join(rec.request_id.to_string())
     }
 
-    fn index(&self, kind: &str, name: &str) -> PathBuf {
-        self.root.join(".index").join(kind).join(name)
-    }
-
     /// Records a validated request (before its delivery is acknowledged).
     pub fn accept(&self, req: &LookupRequest, reply: ReplyRoute) -> Result<Acceptance, StoreError> {
-        let rid = req.request_id.to_string();
-        let claim = self.index("requests", &rid);
-        let claimed =
-            fsio::create_exclusive(&claim, req.case_id.as_str().as_bytes()).map_err(io(&claim))?;
-        if !claimed {
-            let owner = std::fs::read_to_string(&claim).map_err(io(&claim))?;
-            if owner != req.case_id.as_str() {
+        self.accept_with(req, reply, None)
+    }
+
+    /// Records a validated request with its signed envelope and `MessageID`
+    /// in one change (what `accept` and `record_envelope` record in two).
+    pub fn accept_signed(
+        &self,
+        req: &LookupRequest,
+        reply: ReplyRoute,
+        message_id: &str,
+        envelope: &[u8],
+    ) -> Result<Acceptance, StoreError> {
+        self.accept_with(req, reply, Some((message_id, envelope)))
+    }
+
+    fn accept_with(
+        &self,
+        req: &LookupRequest,
+        reply: ReplyRoute,
+        signed: Option<(&str, &[u8])>,
+    ) -> Result<Acceptance, StoreError> {
+        let case = req.case_id.as_str();
+        let holder = match &*self.backend {
+            Backend::Files(f) => f.claim(&req.request_id, case)?,
+        };
+        if let Some(owner) = holder {
+            if owner != case {
                 return Ok(Acceptance::Conflict { case_id: owner });
             }
             if let Some(existing) = self.load(&req.request_id)? {
@@ -450,19 +618,19 @@ impl Store {
         }
         let rec = StateRecord {
             request_id: req.request_id,
-            case_id: req.case_id.to_string(),
+            case_id: case.to_owned(),
             kind: req.kind,
             state: State::Accepted,
             test: req.test,
             accepted_at: clock::now(),
-            message_id: None,
+            message_id: signed.map(|(m, _)| m.to_owned()),
             send_attempts: 0,
             sent_at: None,
             sending_timestamp: None,
             due_date: None,
             due_at: None,
             next_attempt_at: None,
-            owner: Some(self.instance.id.clone()),
+            owner: Some(self.instance_id().to_owned()),
             answered_at: None,
             completed_at: None,
             verdict: None,
@@ -471,110 +639,160 @@ impl Store {
             last_error: None,
         };
         let dir = self.request_dir(&rec);
-        fsio::create_dir_durable(&dir).map_err(io(&dir))?;
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let body = serde_json::to_vec_pretty(req).expect("requests serialise");
-        fsio::atomic_write(&dir, REQUEST_FILE, &body).map_err(io(&dir))?;
-        let open = self.index("open", &rid);
-        fsio::create_exclusive(&open, b"").map_err(io(&open))?;
-        self.save(&rec)?;
-        self.journal(&rec, "accepted", None, &[(REQUEST_FILE, &body)])?;
-        self.notify(None, &rec);
-        Ok(Acceptance::New(rec))
+        fsio::write_document(&dir, REQUEST_FILE, &body).map_err(io(&dir))?;
+        if let Some((_, envelope)) = signed {
+            fsio::write_document(&dir, ENVELOPE_FILE, envelope).map_err(io(&dir))?;
+        }
+        // The claim, the directories and the documents are on disk before
+        // the state that names them.
+        self.sync.barrier().map_err(io(&dir))?;
+        let created = self.locked(&rec.case_id, &rec.request_id, |current| match current {
+            // Another delivery of the same request got here first.
+            Some(existing) => Ok((Err(existing), None)),
+            None => {
+                let accepted = vec![(REQUEST_FILE.to_owned(), sha256_hex(&body))];
+                let mut c = Commit {
+                    rec: rec.clone(),
+                    event: "accepted",
+                    detail: None,
+                    documents: accepted,
+                    earlier: Vec::new(),
+                    message_id: None,
+                    open: true,
+                    closed: false,
+                    fallback: false,
+                    durable: true,
+                };
+                if let Some((mid, envelope)) = signed {
+                    c.earlier
+                        .push(("accepted", None, std::mem::take(&mut c.documents)));
+                    c.event = "signed";
+                    c.detail = Some(format!("MessageID {mid}"));
+                    c.documents = vec![(ENVELOPE_FILE.to_owned(), sha256_hex(envelope))];
+                    c.message_id = Some(mid.to_owned());
+                }
+                Ok((Ok(()), Some(c)))
+            }
+        })?;
+        match created {
+            Ok(()) => {
+                self.notify(None, &rec);
+                Ok(Acceptance::New(rec))
+            }
+            Err(existing) => Ok(Acceptance::Existing(existing)),
+        }
+    }
+
+    fn locked<T>(
+        &self,
+        case_id: &str,
+        request_id: &Uuid,
+        f: impl FnOnce(Option<StateRecord>) -> Result<(T, Option<Commit>), StoreError>,
+    ) -> Result<T, StoreError> {
+        match &*self.backend {
+            Backend::Files(b) => b.locked(&self.sync, case_id, request_id, f),
+        }
     }
 
     /// Applies `change` to the stored record under the request's lock, if
-    /// its state is one of `allowed`, and returns the result in `rec`. The
-    /// stored record, not the caller's copy, is changed: the send task, the
-    /// poller and other instances sharing the store each hold copies, and a
-    /// stale copy must never move a request backwards, drop a field another
-    /// wrote, or give it a second result. On refusal `rec` becomes the
-    /// stored record.
-    fn transition<T>(
+    /// its state is one of `allowed`, and returns whether it changed
+    /// anything (`change` may decide not to: `Ok(None)`). The stored
+    /// record, not the caller's copy, is changed: the send task, the poller
+    /// and other instances sharing the store each hold copies, and a stale
+    /// copy must never move a request backwards, drop a field another
+    /// wrote, or give it a second result. Afterwards `rec` is the stored
+    /// record.
+    fn transition<'d>(
         &self,
         rec: &mut StateRecord,
         action: &'static str,
         allowed: &[State],
-        change: impl FnOnce(&Self, &mut StateRecord) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        change: impl FnOnce(&mut StateRecord) -> Result<Option<Change<'d>>, StoreError>,
+    ) -> Result<bool, StoreError> {
         let dir = self.request_dir(rec);
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        lock.lock().map_err(io(&lock_path))?;
-        let mut stored = self.read_state(&dir)?;
-        if !allowed.contains(&stored.state) {
-            let state = stored.state.as_str();
-            *rec = stored;
-            return Err(StoreError::Superseded {
-                request_id: rec.request_id,
-                state,
-                action,
-            });
-        }
-        let before = stored.clone();
-        let out = change(self, &mut stored)?;
-        if stored != before {
-            self.notify(Some(before.state), &stored);
-        }
-        *rec = stored;
-        Ok(out)
-    }
-
-    fn read_state(&self, dir: &Path) -> Result<StateRecord, StoreError> {
         let path = dir.join(STATE_FILE);
-        let data = std::fs::read(&path).map_err(io(&path))?;
-        serde_json::from_slice(&data).map_err(|e| StoreError::Corrupt {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
-    }
-
-    /// Writes the state record.
-    fn save(&self, rec: &StateRecord) -> Result<(), StoreError> {
-        let dir = self.request_dir(rec);
-        let data = serde_json::to_vec_pretty(rec).expect("state records serialise");
-        fsio::atomic_write(&dir, STATE_FILE, &data).map_err(io(&dir))
-    }
-
-    fn journal(
-        &self,
-        rec: &StateRecord,
-        event: &str,
-        detail: Option<String>,
-        documents: &[(&str, &[u8])],
-    ) -> Result<(), StoreError> {
-        let dir = self.case_dir(&rec.case_id);
-        journal::append(
-            &dir,
-            journal::Entry {
-                at: clock::rfc3339(clock::now()),
-                request_id: rec.request_id.to_string(),
-                event: event.to_owned(),
-                detail,
-                documents: documents
-                    .iter()
-                    .map(|(n, d)| ((*n).to_owned(), sha256_hex(d)))
-                    .collect(),
-                prev: String::new(),
-                hash: String::new(),
-            },
-        )
-        .map(|_| ())
-        .map_err(io(&dir))
+        let decided = self.locked(&rec.case_id, &rec.request_id, |current| {
+            let Some(mut stored) = current else {
+                return Err(StoreError::Corrupt {
+                    path: path.display().to_string(),
+                    message: "the request has no recorded state".into(),
+                });
+            };
+            if !allowed.contains(&stored.state) {
+                let state = stored.state.as_str();
+                return Ok((Decided::Refused(stored, state), None));
+            }
+            let before = stored.state;
+            let Some(ch) = change(&mut stored)? else {
+                return Ok((Decided::Unchanged(stored), None));
+            };
+            // Documents go to disk before the state that names them.
+            let mut documents = Vec::new();
+            for (name, data) in &ch.documents {
+                fsio::write_document(&dir, name, data).map_err(io(&dir))?;
+                documents.push(((*name).to_owned(), sha256_hex(data)));
+            }
+            if !documents.is_empty() {
+                self.sync.barrier().map_err(io(&dir))?;
+            }
+            let mut earlier = Vec::new();
+            for (event, detail, names) in ch.earlier {
+                let (mine, rest): (Vec<_>, Vec<_>) = documents
+                    .into_iter()
+                    .partition(|(n, _)| names.contains(&n.as_str()));
+                documents = rest;
+                earlier.push((event, detail, mine));
+            }
+            let commit = Commit {
+                rec: stored.clone(),
+                event: ch.event,
+                detail: ch.detail,
+                documents,
+                earlier,
+                message_id: ch.message_id,
+                open: false,
+                closed: ch.closed,
+                fallback: ch.fallback,
+                durable: ch.durable,
+            };
+            Ok((Decided::Changed(before, stored), Some(commit)))
+        })?;
+        match decided {
+            Decided::Refused(stored, state) => {
+                *rec = stored;
+                Err(StoreError::Superseded {
+                    request_id: rec.request_id,
+                    state,
+                    action,
+                })
+            }
+            Decided::Unchanged(stored) => {
+                *rec = stored;
+                Ok(false)
+            }
+            Decided::Changed(before, stored) => {
+                *rec = stored;
+                self.notify(Some(before), rec);
+                Ok(true)
+            }
+        }
     }
 
     /// Records an event that changes nothing but the journal.
     pub fn note(
         &self,
         rec: &StateRecord,
-        event: &str,
+        event: &'static str,
         detail: impl Into<String>,
     ) -> Result<(), StoreError> {
-        self.journal(rec, event, Some(detail.into()), &[])
+        let mut r = rec.clone();
+        let detail = detail.into();
+        self.transition(&mut r, "a note", ANY, |_| {
+            Ok(Some(Change::new(event, Some(detail))))
+        })
+        .map(|_| ())
     }
 
     /// Stores the signed envelope and its `MessageID` before it is sent, so
@@ -585,21 +803,14 @@ impl Store {
         message_id: &str,
         envelope: &[u8],
     ) -> Result<(), StoreError> {
-        self.transition(rec, "signing", UNSENT, |store, rec| {
-            let dir = store.request_dir(rec);
-            fsio::atomic_write(&dir, ENVELOPE_FILE, envelope).map_err(io(&dir))?;
-            let idx = store.index("messages", message_id);
-            let _ = fsio::create_exclusive(&idx, rec.request_id.to_string().as_bytes())
-                .map_err(io(&idx))?;
+        self.transition(rec, "signing", UNSENT, |rec| {
             rec.message_id = Some(message_id.to_owned());
-            store.save(rec)?;
-            store.journal(
-                rec,
-                "signed",
-                Some(format!("MessageID {message_id}")),
-                &[(ENVELOPE_FILE, envelope)],
-            )
+            let mut c = Change::new("signed", Some(format!("MessageID {message_id}")))
+                .with_document(ENVELOPE_FILE, envelope);
+            c.message_id = Some(message_id.to_owned());
+            Ok(Some(c))
         })
+        .map(|_| ())
     }
 
     /// A send attempt failed and will be retried at `next`.
@@ -610,21 +821,20 @@ impl Store {
         error: &str,
         next: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.transition(rec, "a send attempt", UNSENT, |store, rec| {
+        self.transition(rec, "a send attempt", UNSENT, |rec| {
             rec.state = State::Retrying;
             rec.send_attempts = attempts;
             rec.last_error = Some(error.to_owned());
             rec.next_attempt_at = Some(next);
-            store.save(rec)?;
             let detail = format!(
                 "attempt {attempts} failed: {error}; next at {}",
                 clock::rfc3339(next)
             );
-            store.journal(rec, "retrying", Some(detail), &[])
+            Ok(Some(Change::new("retrying", Some(detail))))
         })
+        .map(|_| ())
     }
 
-    /// SMEV accepted the request.
     /// SMEV accepted the request at `sending_timestamp` (or now, when it
     /// did not say); the answer is due by `due` (see [`crate::calendar`]).
     pub fn record_sent(
@@ -636,7 +846,7 @@ impl Store {
         // An answer can overtake SMEV's acceptance (the acceptance was slow
         // or lost): then the request is already further on.
         let allowed = [State::Accepted, State::Retrying, State::Sent];
-        self.transition(rec, "sending", &allowed, |store, rec| {
+        self.transition(rec, "sending", &allowed, |rec| {
             let now = clock::now();
             let sent = sending_timestamp.or(rec.sending_timestamp).unwrap_or(now);
             let d = due(sent);
@@ -647,24 +857,27 @@ impl Store {
             rec.due_at = Some(d.overdue_after);
             rec.next_attempt_at = None;
             rec.last_error = None;
-            store.save(rec)?;
             let detail = format!(
                 "MessageID {}; answer due by {}",
                 rec.message_id.as_deref().unwrap_or("?"),
                 clock::iso_date(d.last_day)
             );
-            store.journal(rec, "sent", Some(detail), &[])
+            Ok(Some(Change::new("sent", Some(detail)).lazily()))
         })
+        .map(|_| ())
     }
 
     /// The answer is late: still awaited, and the officer is told.
     pub fn mark_overdue(&self, rec: &mut StateRecord) -> Result<(), StoreError> {
-        self.transition(rec, "overdue", &[State::Sent], |store, rec| {
+        self.transition(rec, "overdue", &[State::Sent], |rec| {
             rec.state = State::Overdue;
-            store.save(rec)?;
             let due = rec.due_date.map(clock::iso_date).unwrap_or_default();
-            store.journal(rec, "overdue", Some(format!("no answer by {due}")), &[])
+            Ok(Some(Change::new(
+                "overdue",
+                Some(format!("no answer by {due}")),
+            )))
         })
+        .map(|_| ())
     }
 
     /// Stores the answer exactly as received.
@@ -679,24 +892,24 @@ impl Store {
             State::Sent,
             State::Overdue,
         ];
-        self.transition(rec, "an answer", &allowed, |store, rec| {
-            let dir = store.request_dir(rec);
-            fsio::atomic_write(&dir, RESPONSE_FILE, response).map_err(io(&dir))?;
+        self.transition(rec, "an answer", &allowed, |rec| {
             rec.state = State::Answered;
             rec.answered_at = Some(clock::now());
-            store.save(rec)?;
-            store.journal(rec, "answered", None, &[(RESPONSE_FILE, response)])
+            Ok(Some(
+                Change::new("answered", None).with_document(RESPONSE_FILE, response),
+            ))
         })
+        .map(|_| ())
     }
 
     /// An intermediate status instead of the answer: back to waiting.
     pub fn record_interim(&self, rec: &mut StateRecord, what: String) -> Result<(), StoreError> {
-        self.transition(rec, "a status", ANSWERED, |store, rec| {
+        self.transition(rec, "a status", ANSWERED, |rec| {
             let late = rec.due_at.is_some_and(|d| clock::now() > d);
             rec.state = if late { State::Overdue } else { State::Sent };
-            store.save(rec)?;
-            store.journal(rec, "status", Some(what), &[])
+            Ok(Some(Change::new("status", Some(what))))
         })
+        .map(|_| ())
     }
 
     /// Writes the result and the final state.
@@ -717,108 +930,62 @@ impl Store {
         from: &[State],
         outcome: Outcome,
     ) -> Result<ResultRecord, StoreError> {
-        self.transition(rec, "a result", from, |store, rec| {
-            store.write_result(rec, outcome)
-        })
+        let dir = self.request_dir(rec).display().to_string();
+        let mut result = None;
+        self.transition(rec, "a result", from, |rec| {
+            let (r, data, c) = result_change(rec, outcome, dir);
+            result = Some(r);
+            Ok(Some(c.with_document(RESULT_FILE, data)))
+        })?;
+        Ok(result.expect("a recorded result was built"))
     }
 
-    fn write_result(
+    /// Stores the answer exactly as received and the result read from it,
+    /// in one change (what `record_response` and `complete_from` record in
+    /// two), before the answer is acknowledged.
+    pub fn complete_with_answer(
         &self,
         rec: &mut StateRecord,
+        response: &[u8],
         outcome: Outcome,
     ) -> Result<ResultRecord, StoreError> {
-        let now = clock::now();
-        let result = ResultRecord {
-            request_id: rec.request_id,
-            case_id: rec.case_id.clone(),
-            kind: rec.kind,
-            fallback_required: outcome.verdict.needs_fallback(),
-            outcome,
-            message_id: rec.message_id.clone(),
-            sending_timestamp: rec.sending_timestamp,
-            due_date: rec.due_date,
-            late: rec
-                .due_at
-                .is_some_and(|d| rec.answered_at.unwrap_or(now) > d),
-            completed_at: now,
-            test: rec.test,
-            case_file: self.request_dir(rec).display().to_string(),
-        };
-        let dir = self.request_dir(rec);
-        let data = serde_json::to_vec_pretty(&result).expect("results serialise");
-        fsio::atomic_write(&dir, RESULT_FILE, &data).map_err(io(&dir))?;
-        if result.fallback_required {
-            // For `mezhved status`: what needs an officer's fallback, by time.
-            let idx = self.index("fallback", &rec.request_id.to_string());
-            std::fs::write(&idx, rec.case_id.as_bytes()).map_err(io(&idx))?;
-        }
-        rec.state = if result.outcome.verdict == Verdict::Failed {
-            State::Failed
-        } else {
-            State::Completed
-        };
-        rec.verdict = Some(result.outcome.verdict);
-        rec.completed_at = Some(now);
-        self.save(rec)?;
-        let detail = match (&result.outcome.failure, &result.outcome.rejection) {
-            (Some(f), _) => format!("{}: {}", result.outcome.verdict, f.reason),
-            (_, Some(r)) => format!("{}: {} {}", result.outcome.verdict, r.code, r.text),
-            _ => result.outcome.verdict.to_string(),
-        };
-        self.journal(
-            rec,
-            rec.state.as_str(),
-            Some(detail),
-            &[(RESULT_FILE, &data)],
-        )?;
-        Ok(result)
+        let allowed = [
+            State::Accepted,
+            State::Retrying,
+            State::Sent,
+            State::Overdue,
+        ];
+        let dir = self.request_dir(rec).display().to_string();
+        let mut result = None;
+        self.transition(rec, "an answer", &allowed, |rec| {
+            rec.answered_at = Some(clock::now());
+            let (r, data, mut c) = result_change(rec, outcome, dir);
+            result = Some(r);
+            c.earlier.push(("answered", None, vec![RESPONSE_FILE]));
+            Ok(Some(
+                c.with_document(RESPONSE_FILE, response)
+                    .with_document(RESULT_FILE, data),
+            ))
+        })?;
+        Ok(result.expect("a recorded result was built"))
     }
 
     /// The reply was published (and confirmed by the broker).
     pub fn mark_replied(&self, rec: &mut StateRecord) -> Result<(), StoreError> {
         let done = [State::Completed, State::Failed];
-        self.transition(rec, "a reply", &done, |store, rec| store.write_replied(rec))
-    }
-
-    fn write_replied(&self, rec: &mut StateRecord) -> Result<(), StoreError> {
-        let first = rec.replied_at.is_none();
-        rec.replied_at = Some(clock::now());
-        self.save(rec)?;
-        let open = self.index("open", &rec.request_id.to_string());
-        match std::fs::remove_file(&open) {
-            Ok(()) => fsio::sync_dir(open.parent().expect("index file has a parent"))
-                .map_err(io(&open))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io(&open)(e)),
-        }
-        self.journal(
-            rec,
-            if first { "replied" } else { "replied_again" },
-            None,
-            &[],
-        )
+        self.transition(rec, "a reply", &done, |rec| {
+            let first = rec.replied_at.is_none();
+            rec.replied_at = Some(clock::now());
+            let mut c = Change::new(if first { "replied" } else { "replied_again" }, None).lazily();
+            c.closed = true;
+            Ok(Some(c))
+        })
+        .map(|_| ())
     }
 
     pub fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
-        let claim = self.index("requests", &request_id.to_string());
-        let case_id = match std::fs::read_to_string(&claim) {
-            Ok(c) => c,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io(&claim)(e)),
-        };
-        let path = self
-            .case_dir(&case_id)
-            .join(request_id.to_string())
-            .join(STATE_FILE);
-        match std::fs::read(&path) {
-            Ok(data) => serde_json::from_slice(&data)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
+        match &*self.backend {
+            Backend::Files(f) => f.load(request_id),
         }
     }
 
@@ -878,36 +1045,25 @@ impl Store {
     /// The request a SMEV `MessageID` was sent for.
     pub fn find_by_message(&self, message_id: &str) -> Result<Option<StateRecord>, StoreError> {
         // A message id from the network names a file: only a UUID may.
-        if Uuid::parse_str(message_id).is_err() {
+        let Ok(mid) = Uuid::parse_str(message_id) else {
             return Ok(None);
-        }
-        let idx = self.index("messages", message_id);
-        match std::fs::read_to_string(&idx) {
-            Ok(rid) => match Uuid::parse_str(rid.trim()) {
-                Ok(id) => self.load(&id),
-                Err(_) => Err(StoreError::Corrupt {
-                    path: idx.display().to_string(),
-                    message: "not a request id".into(),
-                }),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&idx)(e)),
+        };
+        let found = match &*self.backend {
+            Backend::Files(f) => f.find_message(&mid.to_string())?,
+        };
+        match found {
+            Some(id) => self.load(&id),
+            None => Ok(None),
         }
     }
 
     /// Requests without a final result, or whose reply is not yet confirmed.
     pub fn open_requests(&self) -> Result<Vec<StateRecord>, StoreError> {
-        let dir = self.root.join(".index/open");
+        let ids = match &*self.backend {
+            Backend::Files(f) => f.open_ids()?,
+        };
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
-            let entry = entry.map_err(io(&dir))?;
-            let Some(id) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| Uuid::parse_str(s).ok())
-            else {
-                continue;
-            };
+        for id in ids {
             if let Some(rec) = self.load(&id)? {
                 out.push(rec);
             }
@@ -917,35 +1073,18 @@ impl Store {
     }
 
     /// Results that need the officer's fallback (failed, rejected,
-    /// unknown) written since `since`, newest first; entries older than
+    /// unknown) written since `since`, newest first; marks older than
     /// `keep` are removed on the way.
     pub fn recent_fallbacks(
         &self,
         since: std::time::SystemTime,
         keep: std::time::Duration,
     ) -> Result<Vec<ResultRecord>, StoreError> {
-        let dir = self.root.join(".index/fallback");
-        let now = std::time::SystemTime::now();
+        let ids = match &*self.backend {
+            Backend::Files(f) => f.fallbacks_since(since, keep)?,
+        };
         let mut found = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
-            let entry = entry.map_err(io(&dir))?;
-            let Ok(modified) = entry.metadata().and_then(|m| m.modified()) else {
-                continue;
-            };
-            if now.duration_since(modified).unwrap_or_default() > keep {
-                let _ = std::fs::remove_file(entry.path());
-                continue;
-            }
-            if modified < since {
-                continue;
-            }
-            let Some(id) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| Uuid::parse_str(s).ok())
-            else {
-                continue;
-            };
+        for id in ids {
             if let Some(rec) = self.load(&id)?
                 && let Some(result) = self.load_result(&rec)?
             {
@@ -954,6 +1093,17 @@ impl Store {
         }
         found.sort_by_key(|r| std::cmp::Reverse(r.completed_at));
         Ok(found)
+    }
+
+    /// Final results per request id in the cases whose id starts with
+    /// `case_prefix`: exactly one each is the guarantee.
+    pub fn final_results(
+        &self,
+        case_prefix: &str,
+    ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        match &*self.backend {
+            Backend::Files(f) => f.final_results(case_prefix),
+        }
     }
 
     /// Keeps an answer that matches no request, for the operator.

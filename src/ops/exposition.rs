@@ -40,6 +40,17 @@ pub fn render(gw: &Gateway, checks: &[Check], queues: &[QueueStat]) -> String {
     ] {
         e.counter(c);
     }
+    let (flushes, waits) = gw.store().flush_stats();
+    e.counter_value(
+        "mezhved_store_flushes_total",
+        "Group flushes (syncfs) of the case store's filesystem.",
+        flushes,
+    );
+    e.counter_value(
+        "mezhved_store_durability_waits_total",
+        "Waits for durability the flushes served (more waits than flushes: shared flushes).",
+        waits,
+    );
     for h in [&m.call_seconds, &m.answer_seconds, &m.end_to_end_seconds] {
         e.histogram(h);
     }

@@ -258,8 +258,10 @@ impl Observer for Ledger {
         if before.is_none() && after.state == State::Accepted {
             self.metrics.accepted.inc(&[kind]);
         }
-        if after.state == State::Answered
-            && before != Some(State::Answered)
+        // The answer came: stored alone (`answered`) or with its result.
+        let was_waiting = before.is_some_and(|b| !b.is_final() && b != State::Answered);
+        if was_waiting
+            && (after.state == State::Answered || after.state.is_final())
             && let (Some(sent), Some(at)) = (after.sending_timestamp, after.answered_at)
         {
             self.metrics

@@ -383,9 +383,25 @@ impl Gateway {
                 p = self.unsent_slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                 _ = self.stopped() => return self.give_back(msg).await,
             };
+            // Signed before it is recorded, so that the request and its
+            // envelope go to the case file in one change. A certificate
+            // that is not valid now leaves the signing to the send task,
+            // which waits for a valid one.
+            let signed = if self.key_usable() {
+                let mid = crate::smev::new_message_id();
+                self.sign_envelope(&req, &mid)
+                    .ok()
+                    .map(|e| (mid.to_string(), e))
+            } else {
+                None
+            };
             let store = self.store.clone();
             let (r, route) = (req.clone(), msg.reply.clone());
-            match blocking(move || store.accept(&r, route)).await {
+            let accepted = blocking(move || match &signed {
+                Some((mid, envelope)) => store.accept_signed(&r, route, mid, envelope),
+                None => store.accept(&r, route),
+            });
+            match accepted.await {
                 Ok(Acceptance::New(rec)) => {
                     info!(subject = %req.subject.describe(), test = req.test, "accepted");
                     crate::failpoint::at("accepted");
@@ -482,39 +498,63 @@ impl Gateway {
             .expect("waiting lock")
             .remove(&rec.request_id);
         let verdict = outcome.verdict;
-        let fallback_reason = match (&outcome.failure, &outcome.rejection, &outcome.note) {
-            (Some(f), _, _) => f.reason.clone(),
-            (_, Some(r), _) => format!("{} {}", r.code, r.text),
-            (_, _, Some(n)) => n.clone(),
-            _ => String::new(),
-        };
         let store = self.store.clone();
-        match blocking(move || store.complete_from(&mut rec, from, outcome).map(|_| rec)).await {
-            Ok(rec) => {
-                if verdict.needs_fallback() {
-                    self.ledger
-                        .note_fallback(&rec, verdict.as_str(), fallback_reason);
-                }
-                info!(verdict = %verdict, state = rec.state.as_str(), "result written");
-                crate::failpoint::at("completed");
-                self.reply(rec).await;
-            }
+        match blocking(move || {
+            store
+                .complete_from(&mut rec, from, outcome)
+                .map(|r| (rec, r))
+        })
+        .await
+        {
+            Ok((rec, result)) => self.after_result(rec, result).await,
             // Whoever moved it on writes the result and replies.
             Err(e @ StoreError::Superseded { .. }) => info!(verdict = %verdict, "{e}"),
             Err(e) => error!(error = %e, "cannot write the result; it will be written on restart"),
         }
     }
 
+    /// A result is written: tell the operators if it needs a fallback, and
+    /// reply.
+    async fn after_result(&self, rec: StateRecord, result: crate::casefile::ResultRecord) {
+        self.waiting
+            .lock()
+            .expect("waiting lock")
+            .remove(&rec.request_id);
+        let o = &result.outcome;
+        if o.verdict.needs_fallback() {
+            let reason = match (&o.failure, &o.rejection, &o.note) {
+                (Some(f), _, _) => f.reason.clone(),
+                (_, Some(r), _) => format!("{} {}", r.code, r.text),
+                (_, _, Some(n)) => n.clone(),
+                _ => String::new(),
+            };
+            self.ledger.note_fallback(&rec, o.verdict.as_str(), reason);
+        }
+        info!(verdict = %o.verdict, state = rec.state.as_str(), "result written");
+        crate::failpoint::at("completed");
+        self.reply_with(rec, Some(result)).await;
+    }
+
     /// Publishes the stored result (again, if asked twice) and records it;
     /// tried until the broker confirms it, or until the gateway stops (the
     /// reply then goes out at the next start).
     async fn reply(&self, rec: StateRecord) {
-        let store = self.store.clone();
-        let r = rec.clone();
-        let result = match blocking(move || store.load_result(&r)).await {
-            Ok(Some(res)) => res,
-            Ok(None) => return error!("no result.json to reply with"),
-            Err(e) => return error!(error = %e, "cannot read the result"),
+        self.reply_with(rec, None).await
+    }
+
+    /// As [`Gateway::reply`], with the result at hand (else it is read).
+    async fn reply_with(&self, rec: StateRecord, result: Option<crate::casefile::ResultRecord>) {
+        let result = match result {
+            Some(r) => r,
+            None => {
+                let store = self.store.clone();
+                let r = rec.clone();
+                match blocking(move || store.load_result(&r)).await {
+                    Ok(Some(res)) => res,
+                    Ok(None) => return error!("no result.json to reply with"),
+                    Err(e) => return error!(error = %e, "cannot read the result"),
+                }
+            }
         };
         let body = serde_json::to_vec(&result).expect("results serialise");
         let id = rec.request_id.to_string();

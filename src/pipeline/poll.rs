@@ -16,10 +16,28 @@ use crate::smev::{self, Operation, ResponseContent};
 use crate::xml;
 use crate::xmldsig::{self, ReferenceTransforms, VerifyPolicy};
 
+/// What an answer says.
+enum Read {
+    Final(Outcome),
+    Interim(String),
+}
+
 impl Gateway {
-    /// Polls the response queue while answers are awaited (and slowly when
-    /// not, to collect answers for requests another node sent).
+    /// Polls the response queue with `smev.poll_concurrency` workers while
+    /// answers are awaited (one `GetResponse` takes one message, so one
+    /// worker would cap the answers per second at one round trip each);
+    /// when nothing is awaited, one worker polls slowly, to collect answers
+    /// for requests another node sent.
     pub(super) async fn poll_loop(self: Arc<Self>) {
+        let workers: Vec<_> = (0..self.settings.smev.poll_concurrency)
+            .map(|i| tokio::spawn(self.clone().poll_worker(i)))
+            .collect();
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+
+    async fn poll_worker(self: Arc<Self>, worker: usize) {
         let (min, max) = (
             Duration::from_millis(self.settings.smev.poll_min_ms),
             Duration::from_millis(self.settings.smev.poll_max_ms),
@@ -36,20 +54,29 @@ impl Gateway {
                 }
                 continue;
             }
+            let idle = self.waiting.lock().expect("waiting lock").is_empty();
+            if idle && worker > 0 {
+                tokio::select! {
+                    _ = self.wake_poller.notified() => {}
+                    _ = self.stopped() => return,
+                }
+                interval = min;
+                continue;
+            }
             let got = self.poll_once().await;
-            let delivered = matches!(got, Ok(true));
             interval = match got {
-                Ok(true) => min,
-                Ok(false) if self.waiting.lock().expect("waiting lock").is_empty() => max,
+                Ok(true) => {
+                    // More may be queued: bring another worker in.
+                    self.wake_poller.notify_one();
+                    continue;
+                }
+                Ok(false) if idle => max,
                 Ok(false) => (interval * 2).min(max),
                 Err(e) => {
                     warn!(error = %e, "polling SMEV failed");
                     (interval * 2).min(max)
                 }
             };
-            if delivered {
-                continue;
-            }
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = self.wake_poller.notified() => interval = min,
@@ -165,11 +192,32 @@ impl Gateway {
                 return;
             }
             let verified = self.verify_answer(doc, &resp);
+            let read = match &verified {
+                Ok(()) => self.read_answer(&rec, doc, &resp).await,
+                Err(reason) => {
+                    warn!(reason = %reason, "SMEV's signature on the answer did not verify");
+                    Read::Final(Outcome::failed(format!(
+                        "the answer's SMEV signature did not verify: {reason}"
+                    )))
+                }
+            };
+            let outcome = match read {
+                Read::Final(o) => o,
+                Read::Interim(what) => return self.interim_answer(rec, bytes, &smev_id, what).await,
+            };
+            // The answer and its result are stored in one change before
+            // the Ack, so SMEV delivers it again until it is on disk.
             let store = self.store.clone();
             let mut r = rec.clone();
             let data = bytes.to_vec();
-            let rec = match blocking(move || store.record_response(&mut r, &data).map(|_| r)).await {
-                Ok(rec) => rec,
+            let stored = blocking(move || {
+                store
+                    .complete_with_answer(&mut r, &data, outcome)
+                    .map(|res| (r, res))
+            })
+            .await;
+            let (rec, result) = match stored {
+                Ok(x) => x,
                 Err(e @ StoreError::Superseded { .. }) => {
                     info!("{e}; acknowledging the delivery");
                     return self.send_ack(&smev_id, true).await;
@@ -179,13 +227,7 @@ impl Gateway {
             crate::failpoint::at("answered");
             self.send_ack(&smev_id, verified.is_ok()).await;
             crate::failpoint::at("answer-acked");
-            match verified {
-                Ok(()) => self.process_parsed(rec, doc, &resp).await,
-                Err(reason) => {
-                    warn!(reason = %reason, "SMEV's signature on the answer did not verify");
-                    self.finish(rec, ANSWERED, Outcome::failed(format!("the answer's SMEV signature did not verify: {reason}"))).await;
-                }
-            }
+            self.after_result(rec, result).await;
         }
         .instrument(span)
         .await
@@ -253,7 +295,20 @@ impl Gateway {
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
     ) {
-        let outcome = match &resp.content {
+        match self.read_answer(&rec, doc, resp).await {
+            Read::Final(outcome) => self.finish(rec, ANSWERED, outcome).await,
+            Read::Interim(what) => self.interim(rec, what).await,
+        }
+    }
+
+    /// What a verified answer says: a result, or a status on the way.
+    async fn read_answer(
+        &self,
+        rec: &StateRecord,
+        doc: &xml::Document,
+        resp: &smev::IncomingResponse,
+    ) -> Read {
+        Read::Final(match &resp.content {
             ResponseContent::Primary(root) => {
                 let store = self.store.clone();
                 let r = rec.clone();
@@ -297,23 +352,35 @@ impl Gateway {
             ResponseContent::AsyncStatus {
                 category, details, ..
             } => {
-                return self
-                    .interim(
-                        rec,
-                        format!(
-                            "SMEV status {category}: {}",
-                            details.clone().unwrap_or_default()
-                        ),
-                    )
-                    .await;
+                return Read::Interim(format!(
+                    "SMEV status {category}: {}",
+                    details.clone().unwrap_or_default()
+                ));
             }
             ResponseContent::Status { code, description } => {
-                return self
-                    .interim(rec, format!("provider status {code}: {description}"))
-                    .await;
+                return Read::Interim(format!("provider status {code}: {description}"));
+            }
+        })
+    }
+
+    /// A status instead of the answer: stored, acknowledged, and the
+    /// request keeps waiting.
+    async fn interim_answer(&self, rec: StateRecord, bytes: &[u8], smev_id: &str, what: String) {
+        let store = self.store.clone();
+        let mut r = rec.clone();
+        let data = bytes.to_vec();
+        let rec = match blocking(move || store.record_response(&mut r, &data).map(|_| r)).await {
+            Ok(rec) => rec,
+            Err(e @ StoreError::Superseded { .. }) => {
+                info!("{e}; acknowledging the delivery");
+                return self.send_ack(smev_id, true).await;
+            }
+            Err(e) => {
+                return error!(error = %e, "cannot store the status; not acknowledged, SMEV will deliver it again");
             }
         };
-        self.finish(rec, ANSWERED, outcome).await
+        self.send_ack(smev_id, true).await;
+        self.interim(rec, what).await;
     }
 
     /// An intermediate status: noted, and the request keeps waiting.

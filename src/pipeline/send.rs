@@ -190,26 +190,13 @@ impl Gateway {
                 return Ok(e);
             }
         }
-        let lookup = self.registry.get(req.kind);
-        let business = lookup.build_request(req, &req.request_id.to_string());
         let message_id = match rec.message_id.as_deref().map(uuid::Uuid::parse_str) {
             Some(Ok(id)) => id,
             _ => smev::new_message_id(),
         };
-        let eol = (self.settings.smev.eol_hours > 0)
-            .then(|| clock::now() + time::Duration::hours(self.settings.smev.eol_hours as i64));
-        let doc = smev::send_request(
-            self.version,
-            &message_id,
-            &business,
-            req.test,
-            eol,
-            req.personal_signature,
-        )
-        .sign(&self.key(), self.personal_key.as_ref());
-        self.count_signature("sign", doc.is_ok());
-        let doc = doc.map_err(|e| NoEnvelope::Failed(format!("signing failed: {e}")))?;
-        let bytes = xml::to_bytes(&doc);
+        let bytes = self
+            .sign_envelope(req, &message_id)
+            .map_err(NoEnvelope::Failed)?;
         let store = self.store.clone();
         let mut r = rec.clone();
         let (mid, b) = (message_id.to_string(), bytes.clone());
@@ -218,6 +205,31 @@ impl Gateway {
             .map_err(failed)?;
         debug!(message_id = %message_id, new_eol, "signed");
         Ok(bytes)
+    }
+
+    /// The signed `SendRequest` envelope of `req` with `message_id` (and
+    /// an `EOL` from now, when configured).
+    pub(super) fn sign_envelope(
+        &self,
+        req: &LookupRequest,
+        message_id: &uuid::Uuid,
+    ) -> Result<Vec<u8>, String> {
+        let lookup = self.registry.get(req.kind);
+        let business = lookup.build_request(req, &req.request_id.to_string());
+        let eol = (self.settings.smev.eol_hours > 0)
+            .then(|| clock::now() + time::Duration::hours(self.settings.smev.eol_hours as i64));
+        let doc = smev::send_request(
+            self.version,
+            message_id,
+            &business,
+            req.test,
+            eol,
+            req.personal_signature,
+        )
+        .sign(&self.key(), self.personal_key.as_ref());
+        self.count_signature("sign", doc.is_ok());
+        let doc = doc.map_err(|e| format!("signing failed: {e}"))?;
+        Ok(xml::to_bytes(&doc))
     }
 
     /// SMEV has the request: record it with its due date and await the answer.
