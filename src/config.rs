@@ -25,6 +25,38 @@ pub struct Settings {
     pub lookup: LookupConfig,
     pub log: LogSettings,
     pub ops: OpsSettings,
+    pub store: StoreSettings,
+}
+
+/// Where request state, idempotency keys and the journal live.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub backend: String,
+    pub postgres_url: String,
+    pub postgres_schema: String,
+    pub postgres_pool: usize,
+    /// PEM file of the CA the database's certificate is checked against
+    /// (empty: the system's trust store).
+    pub postgres_ca_file: String,
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("backend", &self.backend)
+            .field("postgres_url", &redact_url(&self.postgres_url))
+            .field("postgres_schema", &self.postgres_schema)
+            .field("postgres_pool", &self.postgres_pool)
+            .field("postgres_ca_file", &self.postgres_ca_file)
+            .finish()
+    }
+}
+
+impl StoreSettings {
+    pub fn is_postgres(&self) -> bool {
+        self.backend == "postgres"
+    }
 }
 
 /// The operators' HTTP server (`mezhved run`).
@@ -408,6 +440,37 @@ impl Settings {
                     "{key} must be more than 0 and at most 3600 seconds"
                 )));
             }
+        }
+        if !matches!(self.store.backend.as_str(), "files" | "postgres") {
+            return Err(ConfigError::Invalid(format!(
+                "store.backend {:?} is not \"files\" or \"postgres\"",
+                self.store.backend
+            )));
+        }
+        let schema = &self.store.postgres_schema;
+        if schema.is_empty()
+            || schema.len() > 48
+            || !schema
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            || schema.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "store.postgres_schema {schema:?}: lower-case letters, digits and _ only, starting with a letter"
+            )));
+        }
+        if self.store.is_postgres()
+            && let Err(e) = self.store.postgres_url.parse::<postgres::Config>()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "store.postgres_url {}: {e}",
+                redact_url(&self.store.postgres_url)
+            )));
+        }
+        if !(1..=256).contains(&self.store.postgres_pool) {
+            return Err(ConfigError::Invalid(
+                "store.postgres_pool must be between 1 and 256".into(),
+            ));
         }
         if !matches!(self.log.format.as_str(), "plain" | "json") {
             return Err(ConfigError::Invalid(format!(

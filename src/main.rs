@@ -152,9 +152,9 @@ enum Command {
         /// After the last reply, listen this many seconds more for repeats.
         #[arg(long, default_value_t = 1.0)]
         linger: f64,
-        /// Check the case store under this directory: one final result per request.
+        /// Check the configured case store (files or PostgreSQL): one final result per request.
         #[arg(long)]
-        cases: Option<PathBuf>,
+        check_store: bool,
         /// Check the emulator at this URL: one accepted SendRequest per request.
         #[arg(long)]
         emulator: Option<String>,
@@ -311,7 +311,7 @@ fn main() -> ExitCode {
                 in_flight,
                 idle_timeout,
                 linger,
-                cases,
+                check_store,
                 emulator,
                 config,
             } => {
@@ -334,7 +334,7 @@ fn main() -> ExitCode {
                         in_flight,
                         idle_timeout: secs(idle_timeout, "idle-timeout")?,
                         linger: secs(linger, "linger")?,
-                        cases,
+                        check_store,
                         emulator,
                     })
                     .await

@@ -24,7 +24,9 @@ async fn start(name: &str) -> Harness {
     s.retry.initial_ms = 50;
     s.retry.max_ms = 200;
     s.emulator.redeliver_after_secs = 0.5;
-    s.smev.timeout_secs = 2;
+    // Long enough for an answer queued at once to be polled and recorded
+    // before the send gives up, on a loaded machine too.
+    s.smev.timeout_secs = 4;
     Harness::start_in(dir, s).await
 }
 
@@ -161,18 +163,18 @@ async fn http_errors_dropped_connections_and_timeouts_are_retried() {
             "not_found",
         ),
         ("always 503", json!({ "http_status": 503 }), "failed"),
-        // Past the gateway's 2 s timeout: the emulator took the request,
+        // Past the gateway's 4 s timeout: the emulator took the request,
         // the gateway resends the same MessageID and hears MessageIsAlreadySent.
         (
             "slow",
-            json!({ "slow_secs": 3.0, "times": 1, "delay_secs": 4.0 }),
+            json!({ "slow_secs": 5.0, "times": 1, "delay_secs": 6.0 }),
             "not_found",
         ),
         // The same, but the answer arrives before the gateway gives up
         // waiting for SMEV's acceptance: nothing is sent again.
         (
             "slow, answered first",
-            json!({ "slow_secs": 3.0, "times": 1 }),
+            json!({ "slow_secs": 5.0, "times": 1 }),
             "not_found",
         ),
     ];
@@ -228,7 +230,7 @@ async fn http_errors_dropped_connections_and_timeouts_are_retried() {
     assert_eq!(
         sends,
         [
-            "scenario: slow: the response waits 3 s",
+            "scenario: slow: the response waits 5 s",
             "accepted; answer queued"
         ]
     );

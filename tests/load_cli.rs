@@ -31,7 +31,6 @@ async fn a_load_run_reports_every_request_answered_once_and_checks_store_and_sme
     }
     let setup = Setup::new(&prefix("load")).await;
     let daemon = setup.spawn(&[]);
-    let cases = setup.settings.gateway.cases_root.display().to_string();
     let emulator = setup.settings.smev.endpoint.clone();
     let (code, r, stderr) = load(
         &setup,
@@ -45,8 +44,7 @@ async fn a_load_run_reports_every_request_answered_once_and_checks_store_and_sme
             "--json",
             "--linger",
             "0.5",
-            "--cases",
-            &cases,
+            "--check-store",
             "--emulator",
             &emulator,
         ],

@@ -35,6 +35,13 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Links the entry to the one before it (`prev`'s hash) and seals it.
+    pub(crate) fn seal(mut self, prev: &str) -> Entry {
+        self.prev = prev.to_owned();
+        self.hash = self.compute_hash();
+        self
+    }
+
     fn compute_hash(&self) -> String {
         let mut unhashed = self.clone();
         unhashed.hash = String::new();
@@ -59,8 +66,8 @@ pub fn append_with(dir: &Path, mut entry: Entry, sync: bool) -> std::io::Result<
         .create(true)
         .open(&path)?;
     f.lock()?;
-    entry.prev = tail_hash(&mut f, &path)?.unwrap_or_else(|| GENESIS.to_owned());
-    entry.hash = entry.compute_hash();
+    let prev = tail_hash(&mut f, &path)?.unwrap_or_else(|| GENESIS.to_owned());
+    entry = entry.seal(&prev);
     let mut line = serde_json::to_vec(&entry).expect("journal entries serialise");
     line.push(b'\n');
     f.write_all(&line)?;
@@ -186,9 +193,14 @@ pub fn verify(dir: &Path) -> Result<Vec<Entry>, String> {
     // A last line without its newline is an append under way or cut short
     // by a crash (removed by the next append): not a line yet.
     let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    check_chain(complete.lines())
+}
+
+/// Parses journal lines and checks their hash chain from the start.
+pub fn check_chain<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<Entry>, String> {
     let mut prev = GENESIS.to_owned();
     let mut out = Vec::new();
-    for (i, line) in complete.lines().enumerate() {
+    for (i, line) in lines.enumerate() {
         let e: Entry =
             serde_json::from_str(line).map_err(|err| format!("line {}: {err}", i + 1))?;
         if e.prev != prev || e.compute_hash() != e.hash {

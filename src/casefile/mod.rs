@@ -23,6 +23,9 @@ mod fsio;
 mod groupsync;
 pub mod instance;
 pub mod journal;
+mod pg;
+#[cfg(test)]
+mod pg_tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -428,6 +431,7 @@ enum Decided {
 /// Where request state, idempotency keys and the journal are kept.
 enum Backend {
     Files(files::Files),
+    Postgres(pg::Pg),
 }
 
 /// The case store rooted at `cases_root`, as one instance sees it.
@@ -473,6 +477,99 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the store the settings name (`[store] backend`), creating it;
+    /// with PostgreSQL the schema is migrated first.
+    pub fn from_settings(settings: &crate::config::Settings) -> Result<Self, StoreError> {
+        Self::open_configured(settings, false)
+    }
+
+    /// As [`Store::from_settings`], to read only: no instance registered.
+    pub fn reader_from_settings(settings: &crate::config::Settings) -> Result<Self, StoreError> {
+        Self::open_configured(settings, true)
+    }
+
+    fn open_configured(
+        settings: &crate::config::Settings,
+        reader: bool,
+    ) -> Result<Self, StoreError> {
+        let root = &settings.gateway.cases_root;
+        let st = &settings.store;
+        if !st.is_postgres() {
+            return if reader {
+                Self::open_reader(root)
+            } else {
+                Self::open(root)
+            };
+        }
+        let ca = (!st.postgres_ca_file.is_empty()).then(|| Path::new(&st.postgres_ca_file));
+        Self::open_postgres(
+            root,
+            (&st.postgres_url, ca),
+            &st.postgres_schema,
+            st.postgres_pool,
+            reader,
+        )
+    }
+
+    /// The store with its state in PostgreSQL (`db`: the URL and the CA
+    /// file its certificate is checked against; `schema`; at most `pool`
+    /// connections) and its documents under `root`.
+    pub(crate) fn open_postgres(
+        root: &Path,
+        (url, ca_file): (&str, Option<&Path>),
+        schema: &str,
+        pool: usize,
+        reader: bool,
+    ) -> Result<Self, StoreError> {
+        let orphans = root.join(".orphans");
+        fsio::create_dir_durable(&orphans).map_err(io(&orphans))?;
+        let target = pg::Target {
+            url: url.to_owned(),
+            ca_file: ca_file.map(Path::to_owned),
+        };
+        let backend = pg::Pg::open(target, schema, pool, reader)?;
+        let store = Store {
+            root: root.to_owned(),
+            backend: Arc::new(Backend::Postgres(backend)),
+            sync: Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?),
+            observer: None,
+        };
+        if !reader {
+            store.check_writable()?;
+        }
+        Ok(store)
+    }
+
+    /// Which backend keeps the state: `files` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match &*self.backend {
+            Backend::Files(_) => "files",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Removes the PostgreSQL schema (tests of the PostgreSQL store).
+    pub fn drop_postgres_schema(&self) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Files(_) => Ok(()),
+            Backend::Postgres(p) => p.drop_schema(),
+        }
+    }
+
+    /// The journal of case `case_id`, its hash chain checked.
+    pub fn journal_of(&self, case_id: &str) -> Result<Vec<journal::Entry>, StoreError> {
+        match &*self.backend {
+            Backend::Files(_) => {
+                let dir = self.case_dir(case_id);
+                journal::verify(&dir).map_err(|message| StoreError::Corrupt {
+                    path: dir.join(journal::FILE).display().to_string(),
+                    message,
+                })
+            }
+            Backend::Postgres(p) => p.journal(case_id),
+        }
+    }
+
     /// Opens an existing store to read it only (`mezhved status`): no
     /// instance is registered, nothing is created.
     pub fn open_reader(root: &Path) -> Result<Self, StoreError> {
@@ -505,25 +602,28 @@ impl Store {
         }
     }
 
-    fn instance(&self) -> &Instance {
-        match &*self.backend {
-            Backend::Files(f) => f.instance(),
-        }
-    }
-
     /// This instance's id (the `owner` of the requests it works on).
     pub fn instance_id(&self) -> &str {
-        &self.instance().id
+        match &*self.backend {
+            Backend::Files(f) => &f.instance().id,
+            Backend::Postgres(p) => p.instance_id(),
+        }
     }
 
     /// The instances sharing this store that have ended since the last
     /// call (crashed or stopped): their requests are to be taken over.
     pub fn ended_instances(&self) -> Vec<String> {
-        self.instance().ended()
+        match &*self.backend {
+            Backend::Files(f) => f.instance().ended(),
+            Backend::Postgres(p) => p.ended(),
+        }
     }
 
     fn is_alive(&self, id: &str) -> bool {
-        self.instance().is_alive(id)
+        match &*self.backend {
+            Backend::Files(f) => f.instance().is_alive(id),
+            Backend::Postgres(p) => p.is_alive(id),
+        }
     }
 
     /// Makes the request this instance's if no running instance owns it.
@@ -568,6 +668,7 @@ impl Store {
     pub fn check_writable(&self) -> Result<(), StoreError> {
         match &*self.backend {
             Backend::Files(f) => f.check_writable(),
+            Backend::Postgres(p) => p.check_writable(),
         }
     }
 
@@ -605,6 +706,7 @@ impl Store {
         let case = req.case_id.as_str();
         let holder = match &*self.backend {
             Backend::Files(f) => f.claim(&req.request_id, case)?,
+            Backend::Postgres(p) => p.claim(&req.request_id, case)?,
         };
         if let Some(owner) = holder {
             if owner != case {
@@ -693,6 +795,7 @@ impl Store {
     ) -> Result<T, StoreError> {
         match &*self.backend {
             Backend::Files(b) => b.locked(&self.sync, case_id, request_id, f),
+            Backend::Postgres(p) => p.locked(request_id, f),
         }
     }
 
@@ -728,6 +831,14 @@ impl Store {
             let Some(ch) = change(&mut stored)? else {
                 return Ok((Decided::Unchanged(stored), None));
             };
+            // Whoever records the answer or the result has the rest to do
+            // (read it, reply): it becomes the owner, so that its death is
+            // noticed and another instance takes the request over. (The
+            // poller of any instance may take the answer to a request
+            // another one sent.)
+            if stored.state == State::Answered || stored.state.is_final() {
+                stored.owner = Some(self.instance_id().to_owned());
+            }
             // Documents go to disk before the state that names them.
             let mut documents = Vec::new();
             for (name, data) in &ch.documents {
@@ -986,6 +1097,7 @@ impl Store {
     pub fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
         match &*self.backend {
             Backend::Files(f) => f.load(request_id),
+            Backend::Postgres(p) => p.load(request_id),
         }
     }
 
@@ -1050,6 +1162,7 @@ impl Store {
         };
         let found = match &*self.backend {
             Backend::Files(f) => f.find_message(&mid.to_string())?,
+            Backend::Postgres(p) => p.find_message(&mid)?,
         };
         match found {
             Some(id) => self.load(&id),
@@ -1061,6 +1174,7 @@ impl Store {
     pub fn open_requests(&self) -> Result<Vec<StateRecord>, StoreError> {
         let ids = match &*self.backend {
             Backend::Files(f) => f.open_ids()?,
+            Backend::Postgres(p) => p.open_ids()?,
         };
         let mut out = Vec::new();
         for id in ids {
@@ -1082,6 +1196,7 @@ impl Store {
     ) -> Result<Vec<ResultRecord>, StoreError> {
         let ids = match &*self.backend {
             Backend::Files(f) => f.fallbacks_since(since, keep)?,
+            Backend::Postgres(p) => p.fallbacks_since(since)?,
         };
         let mut found = Vec::new();
         for id in ids {
@@ -1103,6 +1218,7 @@ impl Store {
     ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
         match &*self.backend {
             Backend::Files(f) => f.final_results(case_prefix),
+            Backend::Postgres(p) => p.final_results(case_prefix),
         }
     }
 

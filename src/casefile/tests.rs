@@ -3,7 +3,7 @@ use serde_json::json;
 use super::*;
 use crate::lookup::Outcome;
 
-fn request(case: &str, id: &str) -> LookupRequest {
+pub(super) fn request(case: &str, id: &str) -> LookupRequest {
     let v = json!({
         "request_id": id, "case_id": case, "kind": "egrul", "subject": {"ogrn": "1144703001233"},
         "details": {
@@ -17,9 +17,9 @@ fn request(case: &str, id: &str) -> LookupRequest {
     crate::request::parse_request(v.to_string().as_bytes(), clock::moscow_today()).unwrap()
 }
 
-const ID: &str = "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e01";
+pub(super) const ID: &str = "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e01";
 
-fn due(sent: OffsetDateTime) -> crate::calendar::Due {
+pub(super) fn due(sent: OffsetDateTime) -> crate::calendar::Due {
     crate::calendar::Calendar::builtin().answer_due(sent)
 }
 

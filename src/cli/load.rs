@@ -61,8 +61,8 @@ pub struct Load {
     pub idle_timeout: Duration,
     /// After the last reply, keep listening this long for repeats.
     pub linger: Duration,
-    /// The case store to check for one final result per request.
-    pub cases: Option<PathBuf>,
+    /// Check the configured case store for one final result per request.
+    pub check_store: bool,
     /// The emulator to check for one accepted `SendRequest` per request.
     pub emulator: Option<String>,
 }
@@ -282,13 +282,17 @@ pub async fn load(args: Load) -> anyhow::Result<ExitCode> {
 
     let (store, smev) = {
         let ids: Vec<Uuid> = tally.lock().expect("tally lock").ids().copied().collect();
-        let store = match &args.cases {
-            Some(root) => {
-                let counts = mezhved::casefile::journal::final_results(root, &plan.case_prefix())
-                    .map_err(|e| anyhow::anyhow!("checking the case store: {e}"))?;
-                Some(Check::of(ids.iter(), &counts))
-            }
-            None => None,
+        let store = if args.check_store {
+            let s = settings.clone();
+            let prefix = plan.case_prefix();
+            let counts = tokio::task::spawn_blocking(move || {
+                mezhved::casefile::Store::reader_from_settings(&s)?.final_results(&prefix)
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!("checking the case store: {e}"))?;
+            Some(Check::of(ids.iter(), &counts))
+        } else {
+            None
         };
         let smev = match &args.emulator {
             Some(url) => Some(Check::of(ids.iter(), &accepted_by(url).await?)),

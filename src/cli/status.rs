@@ -55,7 +55,7 @@ async fn queues(s: &Settings) -> Result<Vec<Value>, String> {
 }
 
 fn store_view(s: &Settings) -> Result<Value, String> {
-    let store = Store::open_reader(&s.gateway.cases_root).map_err(|e| e.to_string())?;
+    let store = Store::reader_from_settings(s).map_err(|e| e.to_string())?;
     let open = store.open_requests().map_err(|e| e.to_string())?;
     let now = clock::now();
     let mut by_kind: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();

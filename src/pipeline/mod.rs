@@ -149,7 +149,7 @@ impl Gateway {
         let trust = credentials::trust_store(&settings)?;
         let metrics = Arc::new(metrics::Metrics::default());
         let ledger = Arc::new(metrics::Ledger::new(metrics.clone()));
-        let store = Store::open(&settings.gateway.cases_root)?.observed(ledger.clone());
+        let store = Store::from_settings(&settings)?.observed(ledger.clone());
         let calendar = Arc::new(Calendar::load(settings.gateway.calendar_path())?);
         let client = SmevClient::new(
             &settings.smev.endpoint,
@@ -171,6 +171,7 @@ impl Gateway {
             endpoint = %crate::config::redact_url(&settings.smev.endpoint),
             smev_version = %version,
             cases_root = %settings.gateway.cases_root.display(),
+            store = store.backend_name(),
             instance = %store.instance_id(),
             transport = %outbox.describe(),
             "gateway ready"

@@ -1,0 +1,309 @@
+//! The PostgreSQL backend against the real server (`MEZHVED_TEST_POSTGRES`,
+//! default `postgres://postgres@127.0.0.1:5432/test?sslmode=disable`), each test in a
+//! schema of its own that is dropped afterwards. Without a server the
+//! tests are skipped, unless `MEZHVED_REQUIRE_POSTGRES=1` (CI) makes that
+//! a failure.
+
+use std::sync::Arc;
+
+use super::tests::{ID, due, request};
+use super::*;
+use crate::lookup::Outcome;
+
+const MID: &str = "b077cd84-3959-11f1-b8b2-0242333cce59";
+
+fn url() -> String {
+    std::env::var("MEZHVED_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into())
+}
+
+/// A schema of its own under a temporary case root, dropped at the end.
+struct Db {
+    schema: String,
+    root: tempfile::TempDir,
+}
+
+impl Db {
+    fn new() -> Option<Db> {
+        let db = Db {
+            schema: format!("t_{}", &Uuid::new_v4().simple().to_string()[..12]),
+            root: tempfile::tempdir().unwrap(),
+        };
+        match db.try_open(true) {
+            Ok(_) => Some(db),
+            Err(e) if std::env::var("MEZHVED_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+                panic!("PostgreSQL is required (MEZHVED_REQUIRE_POSTGRES=1): {e}")
+            }
+            Err(e) => {
+                eprintln!("skipped: no PostgreSQL at {}: {e}", url());
+                None
+            }
+        }
+    }
+
+    fn try_open(&self, reader: bool) -> Result<Store, StoreError> {
+        Store::open_postgres(self.root.path(), (&url(), None), &self.schema, 4, reader)
+    }
+
+    /// Another daemon's view of the same store.
+    fn open(&self) -> Store {
+        self.try_open(false).unwrap()
+    }
+
+    fn sql(&self, q: &str) -> Vec<postgres::Row> {
+        let mut c = postgres::Client::connect(&url(), postgres::NoTls).unwrap();
+        c.query(&q.replace("{s}", &self.schema), &[]).unwrap()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Ok(s) = self.try_open(true) {
+            let _ = s.drop_postgres_schema();
+        }
+    }
+}
+
+fn new(store: &Store, req: &LookupRequest) -> StateRecord {
+    match store.accept(req, ReplyRoute::default()).unwrap() {
+        Acceptance::New(rec) => rec,
+        other => panic!("expected a new request: {other:?}"),
+    }
+}
+
+#[test]
+fn a_request_lives_through_its_states_in_postgres() {
+    let Some(db) = Db::new() else { return };
+    let store = db.open();
+    assert_eq!(store.backend_name(), "postgres");
+    let req = request("LO-1", ID);
+    let mut rec = new(&store, &req);
+    assert_eq!(store.open_requests().unwrap().len(), 1);
+    store.record_envelope(&mut rec, MID, b"<env/>").unwrap();
+    store.record_sent(&mut rec, None, due).unwrap();
+    assert_eq!(
+        store.find_by_message(MID).unwrap().unwrap().request_id,
+        req.request_id
+    );
+    store.record_response(&mut rec, b"<resp/>").unwrap();
+    let result = store
+        .complete(&mut rec, Outcome::new(Verdict::Found))
+        .unwrap();
+    assert!(!result.fallback_required);
+    store.mark_replied(&mut rec).unwrap();
+    assert!(store.open_requests().unwrap().is_empty());
+
+    // Another daemon reads what this one wrote.
+    let other = db.open();
+    let stored = other.load(&req.request_id).unwrap().unwrap();
+    assert_eq!(stored.state, State::Completed);
+    assert_eq!(stored.verdict, Some(Verdict::Found));
+    let dir = store.request_dir(&rec);
+    for f in [REQUEST_FILE, ENVELOPE_FILE, RESPONSE_FILE, RESULT_FILE] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let entries = other.journal_of("LO-1").unwrap();
+    let events: Vec<&str> = entries.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "accepted",
+            "signed",
+            "sent",
+            "answered",
+            "completed",
+            "replied"
+        ]
+    );
+    assert_eq!(entries[3].documents[0].1, sha256_hex(b"<resp/>"));
+    let results = other.final_results("LO-").unwrap();
+    assert_eq!(results.get(ID), Some(&1));
+}
+
+#[test]
+fn one_request_id_is_accepted_once_across_daemons_racing() {
+    let Some(db) = Db::new() else { return };
+    let stores: Vec<Arc<Store>> = (0..3).map(|_| Arc::new(db.open())).collect();
+    let ids: Vec<String> = (0..40).map(|_| Uuid::new_v4().to_string()).collect();
+    let ids = Arc::new(ids);
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let (store, ids) = (stores[t % 3].clone(), ids.clone());
+            std::thread::spawn(move || {
+                let mut fresh = 0;
+                for id in ids.iter() {
+                    if let Acceptance::New(_) = store
+                        .accept(&request("LO-race", id), ReplyRoute::default())
+                        .unwrap()
+                    {
+                        fresh += 1;
+                    }
+                }
+                fresh
+            })
+        })
+        .collect();
+    let fresh: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(fresh, 40, "each request id recorded exactly once");
+    assert_eq!(stores[0].open_requests().unwrap().len(), 40);
+    let accepted = stores[1]
+        .journal_of("LO-race")
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "accepted")
+        .count();
+    assert_eq!(accepted, 40);
+    match stores[2]
+        .accept(&request("LO-other", &ids[0]), ReplyRoute::default())
+        .unwrap()
+    {
+        Acceptance::Conflict { case_id } => assert_eq!(case_id, "LO-race"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_answer_overtaking_the_acceptance_wins_on_another_daemon() {
+    let Some(db) = Db::new() else { return };
+    let (sender_node, poller_node) = (db.open(), db.open());
+    let req = request("LO-2", ID);
+    let mut sender = new(&sender_node, &req);
+    sender_node
+        .record_envelope(&mut sender, MID, b"<env/>")
+        .unwrap();
+    // The other daemon's poller finds the request by its MessageID.
+    let mut poller = poller_node.find_by_message(MID).unwrap().unwrap();
+    poller_node
+        .record_response(&mut poller, b"<resp/>")
+        .unwrap();
+    let refused = sender_node.record_sent(&mut sender, None, due).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            StoreError::Superseded {
+                state: "answered",
+                ..
+            }
+        ),
+        "{refused}"
+    );
+    poller_node
+        .complete_from(&mut poller, ANSWERED, Outcome::new(Verdict::Found))
+        .unwrap();
+    assert!(matches!(
+        sender_node.complete(&mut sender, Outcome::failed("again")),
+        Err(StoreError::Superseded {
+            state: "completed",
+            ..
+        })
+    ));
+    assert_eq!(sender_node.final_results("LO-2").unwrap().get(ID), Some(&1));
+}
+
+#[test]
+fn a_result_written_by_a_daemon_that_dies_before_replying_is_replied_by_another() {
+    let Some(db) = Db::new() else { return };
+    let sender_node = db.open();
+    let req = request("LO-5", ID);
+    let mut rec = new(&sender_node, &req);
+    sender_node
+        .record_envelope(&mut rec, MID, b"<env/>")
+        .unwrap();
+    sender_node.record_sent(&mut rec, None, due).unwrap();
+    {
+        // Another daemon's poller takes the answer and writes the result,
+        // then dies before its reply is confirmed.
+        let poller_node = db.open();
+        let mut theirs = poller_node.find_by_message(MID).unwrap().unwrap();
+        poller_node
+            .record_response(&mut theirs, b"<resp/>")
+            .unwrap();
+        poller_node
+            .complete_from(&mut theirs, ANSWERED, Outcome::new(Verdict::Found))
+            .unwrap();
+        assert_eq!(theirs.owner.as_deref(), Some(poller_node.instance_id()));
+        assert!(sender_node.claim(&theirs).unwrap().is_none(), "it runs");
+    }
+    let mut ended = Vec::new();
+    for _ in 0..50 {
+        ended = sender_node.ended_instances();
+        if !ended.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(ended.len(), 1);
+    let open = sender_node.open_requests().unwrap();
+    assert_eq!(open.len(), 1, "completed, not replied: still open");
+    let taken = sender_node
+        .claim(&open[0])
+        .unwrap()
+        .expect("the unreplied result is taken over");
+    assert_eq!(taken.state, State::Completed);
+}
+
+#[test]
+fn a_killed_daemon_is_seen_ended_and_its_requests_are_taken_over() {
+    let Some(db) = Db::new() else { return };
+    let survivor = db.open();
+    let rec = {
+        let doomed = db.open();
+        let rec = new(&doomed, &request("LO-3", ID));
+        assert_eq!(rec.owner.as_deref(), Some(doomed.instance_id()));
+        assert!(survivor.owned_elsewhere(&rec), "its owner runs");
+        assert!(survivor.claim(&rec).unwrap().is_none());
+        assert!(survivor.ended_instances().is_empty());
+        rec
+        // Dropped: its lock session ends, as when the process dies.
+    };
+    let mut ended = Vec::new();
+    for _ in 0..50 {
+        ended = survivor.ended_instances();
+        if !ended.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(ended, [rec.owner.clone().unwrap()]);
+    assert!(!survivor.owned_elsewhere(&rec));
+    let taken = survivor.claim(&rec).unwrap().expect("taken over");
+    assert_eq!(taken.owner.as_deref(), Some(survivor.instance_id()));
+    assert_eq!(db.sql("SELECT id FROM {s}.instances").len(), 1);
+}
+
+#[test]
+fn migrations_run_once_and_a_broken_chain_is_reported() {
+    let Some(db) = Db::new() else { return };
+    let store = db.open();
+    let _again = db.open();
+    let versions = db.sql("SELECT version FROM {s}.migrations");
+    assert_eq!(versions.len(), MIGRATION_COUNT);
+    new(&store, &request("LO-4", ID));
+    db.sql("UPDATE {s}.journal SET entry = replace(entry, 'accepted', 'completed')");
+    let err = store.final_results("LO-4").unwrap_err();
+    assert!(err.to_string().contains("case LO-4"), "{err}");
+    assert!(store.journal_of("LO-4").is_err());
+}
+
+#[test]
+fn a_bad_url_is_a_clear_error_without_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = Store::open_postgres(
+        dir.path(),
+        (
+            "postgres://mezhved:s3cret@127.0.0.1:1/none?connect_timeout=2",
+            None,
+        ),
+        "mezhved",
+        2,
+        false,
+    );
+    let Err(err) = opened else {
+        panic!("nothing listens on port 1")
+    };
+    let text = err.to_string();
+    assert!(text.contains("cannot connect"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+const MIGRATION_COUNT: usize = 1;
