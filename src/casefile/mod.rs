@@ -4,19 +4,21 @@
 //! ```text
 //! <cases_root>/<case_id>/journal.jsonl              one line per event, hash-chained
 //! <cases_root>/<case_id>/<request_id>/request.json  the validated request
-//!                                    /state.json    where the request is (write-ahead)
+//!                                    /state.json    where the request is (a copy)
 //!                                    /send-request.xml  the signed envelope exactly as sent
 //!                                    /response.xml  the SMEV answer exactly as received
 //!                                    /result.json   the verdict (also the reply)
-//! <cases_root>/.index/requests/<request_id>         claim: which case holds it
-//! <cases_root>/.index/messages/<message_id>         which request a SMEV message belongs to
-//! <cases_root>/.index/open/<request_id>             requests without a final result or reply
 //! <cases_root>/.orphans/<message_id>.xml            answers that match no request
 //! ```
 //!
-//! Every state change is written (temp file, fsync, rename, fsync dir)
-//! before the action it allows, so a restart resumes each request from its
-//! last recorded state.
+//! Where the state, the idempotency keys and the journal are kept is the
+//! backend's: the case directories themselves (`files`: the journal is the
+//! write-ahead log, indexes are symbolic links under `.index/`) or
+//! PostgreSQL (`pg`: one transaction per change, for several daemons on
+//! several hosts). Either way a change is durable before the action it
+//! allows (documents first, then the state that names them; durable
+//! changes wait for a group commit shared across requests), so a restart
+//! resumes each request from its last recorded state.
 
 mod files;
 mod fsio;
