@@ -30,8 +30,63 @@ use uuid::Uuid;
 use super::{Commit, StateRecord, StoreError, journal};
 use crate::config::redact_url;
 
-type Client = postgres::Client;
-type Job = Box<dyn FnOnce(Result<&mut Client, String>) + Send>;
+type Job = Box<dyn FnOnce(Result<&mut Session, String>) + Send>;
+type Params<'a> = &'a [&'a (dyn postgres::types::ToSql + Sync)];
+
+/// One database session and the statements prepared on it: each is parsed
+/// and planned once per connection, not at every call (half the round
+/// trips of a change; BENCHMARKS.md).
+struct Session {
+    client: postgres::Client,
+    prepared: HashMap<String, postgres::Statement>,
+}
+
+impl Session {
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(st) = self.prepared.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql)?;
+        self.prepared.insert(sql.to_owned(), st.clone());
+        Ok(st)
+    }
+
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error> {
+        let st = self.statement(sql)?;
+        self.client.execute(&st, params)
+    }
+
+    fn query(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let st = self.statement(sql)?;
+        self.client.query(&st, params)
+    }
+
+    fn query_one(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<postgres::Row, postgres::Error> {
+        let st = self.statement(sql)?;
+        self.client.query_one(&st, params)
+    }
+
+    fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<postgres::Row>, postgres::Error> {
+        let st = self.statement(sql)?;
+        self.client.query_opt(&st, params)
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.client.batch_execute(sql)
+    }
+}
 
 /// Where the database is: its URL and the CA its certificate is checked
 /// against (`None`: the system's trust store).
@@ -40,7 +95,7 @@ pub(super) struct Target {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
-fn connect(t: &Target) -> Result<Client, String> {
+fn connect(t: &Target) -> Result<postgres::Client, String> {
     let config: postgres::Config = t.url.parse().map_err(|e| format!("the URL: {e}"))?;
     if config.get_ssl_mode() == postgres::config::SslMode::Disable {
         return config
@@ -76,12 +131,18 @@ impl Conn {
         std::thread::Builder::new()
             .name("mezhved-pg".into())
             .spawn(move || {
-                let mut client: Option<Client> = None;
+                let mut client: Option<Session> = None;
                 for job in rx {
-                    if client.as_ref().is_none_or(|c| c.is_closed()) {
+                    if client.as_ref().is_none_or(|c| c.client.is_closed()) {
+                        // A new session has none of the old one's statements.
                         client = None;
                         match connect(&target) {
-                            Ok(c) => client = Some(c),
+                            Ok(c) => {
+                                client = Some(Session {
+                                    client: c,
+                                    prepared: HashMap::new(),
+                                })
+                            }
                             Err(e) => {
                                 job(Err(e));
                                 continue;
@@ -99,7 +160,7 @@ impl Conn {
     fn run<R: Send + 'static>(
         &self,
         url: &str,
-        f: impl FnOnce(&mut Client) -> Result<R, postgres::Error> + Send + 'static,
+        f: impl FnOnce(&mut Session) -> Result<R, postgres::Error> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (tx, rx) = mpsc::channel();
         let job: Job = Box::new(move |c| {
@@ -160,7 +221,7 @@ impl Pool {
 impl Pooled<'_> {
     fn run<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<R, postgres::Error> + Send + 'static,
+        f: impl FnOnce(&mut Session) -> Result<R, postgres::Error> + Send + 'static,
     ) -> Result<R, StoreError> {
         self.conn
             .as_ref()
@@ -306,7 +367,7 @@ impl Pg {
         let q = self.sql("SELECT lock_key FROM {s}.instances WHERE id = $1");
         let del = self.sql("DELETE FROM {s}.instances WHERE id = $1");
         let i = id.to_owned();
-        let check = move |c: &mut Client| {
+        let check = move |c: &mut Session| {
             let Some(key) = c.query_opt(&q, &[&i])?.map(|r| r.get::<_, i64>(0)) else {
                 return Ok(false);
             };
@@ -546,8 +607,8 @@ impl Pg {
     }
 }
 
-fn migrate(c: &mut Client, schema: &str) -> Result<(), postgres::Error> {
-    let mut tx = c.transaction()?;
+fn migrate(c: &mut Session, schema: &str) -> Result<(), postgres::Error> {
+    let mut tx = c.client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])?;
     tx.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {schema};
@@ -571,7 +632,7 @@ fn migrate(c: &mut Client, schema: &str) -> Result<(), postgres::Error> {
 }
 
 /// Writes a change inside the open transaction and commits it.
-fn apply(c: &mut Client, s: &str, commit: &Commit) -> Result<(), postgres::Error> {
+fn apply(c: &mut Session, s: &str, commit: &Commit) -> Result<(), postgres::Error> {
     if !commit.durable {
         // Its loss only repeats a step that is safe to repeat.
         c.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
@@ -608,13 +669,13 @@ fn apply(c: &mut Client, s: &str, commit: &Commit) -> Result<(), postgres::Error
             &[&mid, &rec.request_id],
         )?;
     }
-    c.execute(
-        &format!("INSERT INTO {s}.cases VALUES ($1, 0, $2) ON CONFLICT DO NOTHING"),
-        &[&rec.case_id, &journal::GENESIS],
-    )?;
+    // Creates the case's chain head or locks it: one statement.
     let row = c.query_one(
-        &format!("SELECT seq, last_hash FROM {s}.cases WHERE case_id = $1 FOR UPDATE"),
-        &[&rec.case_id],
+        &format!(
+            "INSERT INTO {s}.cases VALUES ($1, 0, $2) ON CONFLICT (case_id)
+             DO UPDATE SET seq = {s}.cases.seq RETURNING seq, last_hash"
+        ),
+        &[&rec.case_id, &journal::GENESIS],
     )?;
     let (mut seq, mut prev): (i64, String) = (row.get(0), row.get(1));
     for entry in commit.entries() {

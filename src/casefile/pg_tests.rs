@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::tests::{ID, due, request};
+use super::tests::{ID, due, lives_through_its_states, request};
 use super::*;
 use crate::lookup::Outcome;
 
@@ -64,6 +64,19 @@ impl Drop for Db {
     }
 }
 
+/// The instances `store` sees ended, once the database has noticed a
+/// session gone (at most 5 s).
+fn ended(store: &Store) -> Vec<String> {
+    for _ in 0..50 {
+        let ended = store.ended_instances();
+        if !ended.is_empty() {
+            return ended;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Vec::new()
+}
+
 fn new(store: &Store, req: &LookupRequest) -> StateRecord {
     match store.accept(req, ReplyRoute::default()).unwrap() {
         Acceptance::New(rec) => rec,
@@ -76,48 +89,8 @@ fn a_request_lives_through_its_states_in_postgres() {
     let Some(db) = Db::new() else { return };
     let store = db.open();
     assert_eq!(store.backend_name(), "postgres");
-    let req = request("LO-1", ID);
-    let mut rec = new(&store, &req);
-    assert_eq!(store.open_requests().unwrap().len(), 1);
-    store.record_envelope(&mut rec, MID, b"<env/>").unwrap();
-    store.record_sent(&mut rec, None, due).unwrap();
-    assert_eq!(
-        store.find_by_message(MID).unwrap().unwrap().request_id,
-        req.request_id
-    );
-    store.record_response(&mut rec, b"<resp/>").unwrap();
-    let result = store
-        .complete(&mut rec, Outcome::new(Verdict::Found))
-        .unwrap();
-    assert!(!result.fallback_required);
-    store.mark_replied(&mut rec).unwrap();
-    assert!(store.open_requests().unwrap().is_empty());
-
     // Another daemon reads what this one wrote.
-    let other = db.open();
-    let stored = other.load(&req.request_id).unwrap().unwrap();
-    assert_eq!(stored.state, State::Completed);
-    assert_eq!(stored.verdict, Some(Verdict::Found));
-    let dir = store.request_dir(&rec);
-    for f in [REQUEST_FILE, ENVELOPE_FILE, RESPONSE_FILE, RESULT_FILE] {
-        assert!(dir.join(f).is_file(), "{f}");
-    }
-    let entries = other.journal_of("LO-1").unwrap();
-    let events: Vec<&str> = entries.iter().map(|e| e.event.as_str()).collect();
-    assert_eq!(
-        events,
-        [
-            "accepted",
-            "signed",
-            "sent",
-            "answered",
-            "completed",
-            "replied"
-        ]
-    );
-    assert_eq!(entries[3].documents[0].1, sha256_hex(b"<resp/>"));
-    let results = other.final_results("LO-").unwrap();
-    assert_eq!(results.get(ID), Some(&1));
+    lives_through_its_states(&store, &db.open());
 }
 
 #[test]
@@ -224,15 +197,7 @@ fn a_result_written_by_a_daemon_that_dies_before_replying_is_replied_by_another(
         assert_eq!(theirs.owner.as_deref(), Some(poller_node.instance_id()));
         assert!(sender_node.claim(&theirs).unwrap().is_none(), "it runs");
     }
-    let mut ended = Vec::new();
-    for _ in 0..50 {
-        ended = sender_node.ended_instances();
-        if !ended.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert_eq!(ended.len(), 1);
+    assert_eq!(ended(&sender_node).len(), 1);
     let open = sender_node.open_requests().unwrap();
     assert_eq!(open.len(), 1, "completed, not replied: still open");
     let taken = sender_node
@@ -256,15 +221,7 @@ fn a_killed_daemon_is_seen_ended_and_its_requests_are_taken_over() {
         rec
         // Dropped: its lock session ends, as when the process dies.
     };
-    let mut ended = Vec::new();
-    for _ in 0..50 {
-        ended = survivor.ended_instances();
-        if !ended.is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert_eq!(ended, [rec.owner.clone().unwrap()]);
+    assert_eq!(ended(&survivor), [rec.owner.clone().unwrap()]);
     assert!(!survivor.owned_elsewhere(&rec));
     let taken = survivor.claim(&rec).unwrap().expect("taken over");
     assert_eq!(taken.owner.as_deref(), Some(survivor.instance_id()));

@@ -23,55 +23,42 @@ pub(super) fn due(sent: OffsetDateTime) -> crate::calendar::Due {
     crate::calendar::Calendar::builtin().answer_due(sent)
 }
 
-#[test]
-fn a_request_lives_through_its_states() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+/// One request through every state on `store`, checked as `reader` (the
+/// same store, or another daemon's view of it) sees it.
+pub(super) fn lives_through_its_states(store: &Store, reader: &Store) -> StateRecord {
     let req = request("LO-1", ID);
     let Acceptance::New(mut rec) = store.accept(&req, ReplyRoute::default()).unwrap() else {
         panic!("expected a new request");
     };
-    assert_eq!(store.open_requests().unwrap().len(), 1);
-    store
-        .record_envelope(&mut rec, "b077cd84-3959-11f1-b8b2-0242333cce59", b"<env/>")
-        .unwrap();
+    assert_eq!(reader.open_requests().unwrap().len(), 1);
+    let mid = "b077cd84-3959-11f1-b8b2-0242333cce59";
+    store.record_envelope(&mut rec, mid, b"<env/>").unwrap();
     store.record_sent(&mut rec, None, due).unwrap();
-    assert_eq!(
-        store
-            .find_by_message("b077cd84-3959-11f1-b8b2-0242333cce59")
-            .unwrap()
-            .unwrap()
-            .request_id,
-        req.request_id
-    );
+    let found = reader.find_by_message(mid).unwrap().unwrap();
+    assert_eq!(found.request_id, req.request_id);
     store.record_response(&mut rec, b"<resp/>").unwrap();
     let result = store
         .complete(&mut rec, Outcome::new(Verdict::Found))
         .unwrap();
     assert!(!result.fallback_required);
+    let stored = reader.load(&req.request_id).unwrap().unwrap();
     assert_eq!(
-        store.load(&req.request_id).unwrap().unwrap().state,
-        State::Completed
+        (stored.state, stored.verdict),
+        (State::Completed, Some(Verdict::Found))
     );
     assert_eq!(
-        store.open_requests().unwrap().len(),
+        reader.open_requests().unwrap().len(),
         1,
         "open until the reply is confirmed"
     );
     store.mark_replied(&mut rec).unwrap();
-    assert!(store.open_requests().unwrap().is_empty());
+    assert!(reader.open_requests().unwrap().is_empty());
 
     let dir = store.request_dir(&rec);
-    for f in [
-        REQUEST_FILE,
-        STATE_FILE,
-        ENVELOPE_FILE,
-        RESPONSE_FILE,
-        RESULT_FILE,
-    ] {
+    for f in [REQUEST_FILE, ENVELOPE_FILE, RESPONSE_FILE, RESULT_FILE] {
         assert!(dir.join(f).is_file(), "{f}");
     }
-    let entries = journal::verify(&store.case_dir("LO-1")).unwrap();
+    let entries = reader.journal_of("LO-1").unwrap();
     let events: Vec<&str> = entries.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(
         events,
@@ -85,6 +72,16 @@ fn a_request_lives_through_its_states() {
         ]
     );
     assert_eq!(entries[3].documents[0].1, sha256_hex(b"<resp/>"));
+    assert_eq!(reader.final_results("LO-").unwrap().get(ID), Some(&1));
+    rec
+}
+
+#[test]
+fn a_request_lives_through_its_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let rec = lives_through_its_states(&store, &store);
+    assert!(store.request_dir(&rec).join(STATE_FILE).is_file());
 }
 
 #[test]
