@@ -78,7 +78,60 @@ fn envelope() -> (Document, NodeId, NodeId) {
     (env.doc, env.sender_provided, env.caller_signature)
 }
 
+/// The `SenderProvidedRequestData` mezhved sends for one ЕГРЮЛ lookup by
+/// ОГРН, as the gateway builds it from a case system's request.
+fn egrul_envelope() -> (Document, NodeId) {
+    let settings = mezhved::config::Settings::load(None).unwrap();
+    let registry = mezhved::lookup::Registry::new(&settings.lookup);
+    let json = serde_json::json!({
+        "request_id": "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e01", "case_id": "LO-2026-004217",
+        "kind": "egrul", "subject": {"ogrn": "1144703001233"},
+        "details": {
+            "requesting_body": {"name": "Комитет по труду и занятости населения Ленинградской области"},
+            "service": {"name": "Оценка качества оказания общественно полезных услуг", "registry_number": "4700000010000012345"},
+            "legal_basis": {"act": "Федеральный закон от 12.01.1996 № 7-ФЗ", "article": "31.4"},
+            "official": {"name": "Иванова М. П.", "position": "главный специалист", "email": "ivanova@lenreg.ru"},
+            "applicant_consent": false
+        }
+    });
+    let req = mezhved::request::parse_request(
+        json.to_string().as_bytes(),
+        mezhved::clock::moscow_today(),
+    )
+    .unwrap();
+    let business = registry
+        .get(req.kind)
+        .build_request(&req, &req.request_id.to_string());
+    let env = smev::send_request(
+        Version::V1_3,
+        &smev::new_message_id(),
+        &business,
+        false,
+        None,
+        false,
+    );
+    (env.doc, env.sender_provided)
+}
+
 fn benches(c: &mut Criterion) {
+    // The XML work of one typical request: exclusive c14n then the SMEV
+    // transform of the element the signature covers (the digest's input).
+    let (egrul, egrul_sprd) = egrul_envelope();
+    let egrul_octets = xmldsig::transform::transform(&egrul, egrul_sprd).unwrap();
+    println!(
+        "one ЕГРЮЛ lookup: SenderProvidedRequestData after the SMEV transform: {} bytes",
+        egrul_octets.len()
+    );
+    let mut g = c.benchmark_group("xml-egrul");
+    g.throughput(Throughput::Bytes(egrul_octets.len() as u64));
+    g.bench_function("smev-transform", |b| {
+        b.iter(|| xmldsig::transform::transform(black_box(&egrul), egrul_sprd).unwrap())
+    });
+    g.bench_function("exc-c14n", |b| {
+        b.iter(|| xmldsig::c14n::canonicalize(black_box(&egrul), egrul_sprd))
+    });
+    g.finish();
+
     let (doc, sprd, _) = envelope();
     let octets = xmldsig::transform::transform(&doc, sprd).unwrap();
     let size = octets.len() as u64;

@@ -233,7 +233,15 @@ impl Pooled<'_> {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
-            self.pool.idle.lock().expect("pool lock").0.push(c);
+            let mut g = self.pool.idle.lock().expect("pool lock");
+            if std::thread::panicking() {
+                // It may be inside a transaction holding row locks: closed
+                // (ending the transaction), never handed to another change.
+                drop(c);
+                g.1 -= 1;
+            } else {
+                g.0.push(c);
+            }
             self.pool.freed.notify_one();
         }
     }
