@@ -542,6 +542,25 @@ impl Store {
         Ok(store)
     }
 
+    /// With `[store] backend = "postgres"`: whether the database answers
+    /// and where its schema stands (`mezhved check-config`; changes
+    /// nothing). `None` with the files backend.
+    pub fn probe_database(settings: &crate::config::Settings) -> Option<Result<String, String>> {
+        let st = &settings.store;
+        st.is_postgres().then(|| {
+            let target = pg::Target {
+                url: st.postgres_url.clone(),
+                ca_file: (!st.postgres_ca_file.is_empty())
+                    .then(|| st.postgres_ca_file.clone().into()),
+            };
+            let schema = st.postgres_schema.clone();
+            // The client runs a runtime of its own: not on an async thread.
+            std::thread::spawn(move || pg::probe(&target, &schema))
+                .join()
+                .unwrap_or_else(|_| Err("the database probe failed".into()))
+        })
+    }
+
     /// Which backend keeps the state: `files` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         match &*self.backend {

@@ -95,12 +95,21 @@ pub(super) struct Target {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
+/// The error with its cause: `postgres::Error` alone says only its kind
+/// ("error connecting to server").
+fn describe(e: &postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
 fn connect(t: &Target) -> Result<postgres::Client, String> {
     let config: postgres::Config = t.url.parse().map_err(|e| format!("the URL: {e}"))?;
     if config.get_ssl_mode() == postgres::config::SslMode::Disable {
         return config
             .connect(postgres::NoTls)
-            .map_err(|e| format!("cannot connect: {e}"));
+            .map_err(|e| format!("cannot connect: {}", describe(&e)));
     }
     let mut tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
         .map_err(|e| e.to_string())?;
@@ -111,7 +120,8 @@ fn connect(t: &Target) -> Result<postgres::Client, String> {
     config
         .connect(postgres_openssl::MakeTlsConnector::new(tls.build()))
         .map_err(|e| {
-            let hint = if e.to_string().contains("TLS") {
+            let e = describe(&e);
+            let hint = if e.contains("TLS") {
                 " (the server's certificate is checked against store.postgres_ca_file or the system trust store; on a link that needs no TLS add ?sslmode=disable)"
             } else {
                 ""
@@ -165,7 +175,7 @@ impl Conn {
         let (tx, rx) = mpsc::channel();
         let job: Job = Box::new(move |c| {
             let r = match c {
-                Ok(c) => f(c).map_err(|e| format!("PostgreSQL: {e}")),
+                Ok(c) => f(c).map_err(|e| format!("PostgreSQL: {}", describe(&e))),
                 Err(e) => Err(e),
             };
             let _ = tx.send(r);
@@ -314,7 +324,16 @@ impl Pg {
             freed: Condvar::new(),
         };
         let s = schema.to_owned();
-        pool.get().run(move |c| migrate(c, &s))?;
+        let found = pool.get().run(move |c| migrate(c, &s))?;
+        if found > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt {
+                path: format!("{}.migrations", schema),
+                message: format!(
+                    "the schema is at version {found}, newer than this build's {}: run the newer mezhved",
+                    MIGRATIONS.len()
+                ),
+            });
+        }
         let mut pg = Pg {
             url,
             target,
@@ -615,7 +634,43 @@ impl Pg {
     }
 }
 
-fn migrate(c: &mut Session, schema: &str) -> Result<(), postgres::Error> {
+/// What `mezhved check-config` says of the database: reachable, and the
+/// schema's migration version against this build's. Changes nothing.
+pub(super) fn probe(target: &Target, schema: &str) -> Result<String, String> {
+    let mut c = connect(target)?;
+    let exists: bool = c
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&format!("{schema}.migrations")],
+        )
+        .map_err(|e| describe(&e))?
+        .get(0);
+    let ours = MIGRATIONS.len();
+    if !exists {
+        return Ok(format!(
+            "connected; schema {schema} does not exist yet: created at start (version {ours})"
+        ));
+    }
+    let version: i32 = c
+        .query_one(
+            &format!("SELECT coalesce(max(version), 0) FROM {schema}.migrations"),
+            &[],
+        )
+        .map_err(|e| describe(&e))?
+        .get(0);
+    match (version as usize).cmp(&ours) {
+        std::cmp::Ordering::Equal => Ok(format!("connected; schema {schema} at version {version}")),
+        std::cmp::Ordering::Less => Ok(format!(
+            "connected; schema {schema} at version {version}: migrated to {ours} at start"
+        )),
+        std::cmp::Ordering::Greater => Err(format!(
+            "schema {schema} is at version {version}, newer than this build's {ours}: run the newer mezhved"
+        )),
+    }
+}
+
+/// Applies the migrations the schema lacks; returns the version it had.
+fn migrate(c: &mut Session, schema: &str) -> Result<usize, postgres::Error> {
     let mut tx = c.client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])?;
     tx.batch_execute(&format!(
@@ -636,7 +691,8 @@ fn migrate(c: &mut Session, schema: &str) -> Result<(), postgres::Error> {
         )?;
         tracing::info!(schema, version = i + 1, "database migration applied");
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(done as usize)
 }
 
 /// Writes a change inside the open transaction and commits it.

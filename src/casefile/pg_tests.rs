@@ -264,3 +264,32 @@ fn a_bad_url_is_a_clear_error_without_the_password() {
 }
 
 const MIGRATION_COUNT: usize = 1;
+
+#[test]
+fn check_config_reports_the_database_and_its_schema_version() {
+    let Some(db) = Db::new() else { return };
+    let mut s = crate::config::Settings::load(None).unwrap();
+    assert!(
+        Store::probe_database(&s).is_none(),
+        "files: nothing to probe"
+    );
+    s.store.backend = "postgres".into();
+    s.store.postgres_url = url();
+    s.store.postgres_schema = format!("{}_new", db.schema);
+    let fresh = Store::probe_database(&s).unwrap().unwrap();
+    assert!(fresh.contains("does not exist yet"), "{fresh}");
+    s.store.postgres_schema = db.schema.clone();
+    let migrated = Store::probe_database(&s).unwrap().unwrap();
+    assert!(migrated.ends_with("at version 1"), "{migrated}");
+    db.sql("INSERT INTO {s}.migrations VALUES (99, 0)");
+    let newer = Store::probe_database(&s).unwrap().unwrap_err();
+    assert!(newer.contains("newer than this build"), "{newer}");
+    let refused = db.try_open(false).err().map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("newer than this build")),
+        "{refused:?}"
+    );
+    db.sql("DELETE FROM {s}.migrations WHERE version = 99");
+}

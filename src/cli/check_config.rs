@@ -159,6 +159,23 @@ pub async fn check_config(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             ),
         );
     }
+    match mezhved::casefile::Store::probe_database(&s) {
+        Some(Ok(what)) => r.ok(
+            "database",
+            format!(
+                "{}: {what}",
+                mezhved::config::redact_url(&s.store.postgres_url)
+            ),
+        ),
+        Some(Err(e)) => r.fail(
+            "database",
+            format!(
+                "{}: {e}",
+                mezhved::config::redact_url(&s.store.postgres_url)
+            ),
+        ),
+        None => {}
+    }
     if s.ops.listen.is_empty() {
         r.warn(
             "ops server",
