@@ -81,6 +81,12 @@ fn envelope() -> (Document, NodeId, NodeId) {
 /// The `SenderProvidedRequestData` mezhved sends for one ЕГРЮЛ lookup by
 /// ОГРН, as the gateway builds it from a case system's request.
 fn egrul_envelope() -> (Document, NodeId) {
+    let (doc, sprd, _) = egrul_parts();
+    (doc, sprd)
+}
+
+/// The same, with its signature container.
+fn egrul_parts() -> (Document, NodeId, NodeId) {
     let settings = mezhved::config::Settings::load(None).unwrap();
     let registry = mezhved::lookup::Registry::new(&settings.lookup);
     let json = serde_json::json!({
@@ -110,7 +116,7 @@ fn egrul_envelope() -> (Document, NodeId) {
         None,
         false,
     );
-    (env.doc, env.sender_provided)
+    (env.doc, env.sender_provided, env.caller_signature)
 }
 
 fn benches(c: &mut Criterion) {
@@ -229,6 +235,21 @@ fn benches(c: &mut Criterion) {
         };
         g.bench_function(key.algorithm().name(), |b| {
             b.iter(|| xmldsig::verify(black_box(&d), sig, s, &policy).unwrap())
+        });
+    }
+    g.finish();
+
+    // The whole signing path on the typical one-lookup request.
+    let mut g = c.benchmark_group("sign-egrul");
+    for key in &keys {
+        g.bench_function(key.algorithm().name(), |b| {
+            b.iter_batched(
+                egrul_parts,
+                |(mut d, s, c)| {
+                    xmldsig::sign_element(&mut d, s, c, key, ReferenceTransforms::Smev).unwrap()
+                },
+                BatchSize::SmallInput,
+            )
         });
     }
     g.finish();
