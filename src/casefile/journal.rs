@@ -232,14 +232,24 @@ pub fn final_results(
         if !dir.join(FILE).is_file() {
             continue;
         }
-        for entry in verify(&dir).map_err(|err| format!("journal of case {name}: {err}"))? {
-            let n: &mut u64 = out.entry(entry.request_id).or_default();
-            if entry.event == "completed" || entry.event == "failed" {
-                *n += 1;
-            }
-        }
+        let entries = verify(&dir).map_err(|err| format!("journal of case {name}: {err}"))?;
+        count_final_results(&mut out, entries);
     }
     Ok(out)
+}
+
+/// Adds one case's entries to `counts`: every request seen, with how many
+/// final results (`completed`, `failed`) it has.
+pub fn count_final_results(
+    counts: &mut std::collections::HashMap<String, u64>,
+    entries: impl IntoIterator<Item = Entry>,
+) {
+    for entry in entries {
+        let n: &mut u64 = counts.entry(entry.request_id).or_default();
+        if entry.event == "completed" || entry.event == "failed" {
+            *n += 1;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -503,32 +503,27 @@ impl Store {
                 Self::open(root)
             };
         }
-        let ca = (!st.postgres_ca_file.is_empty()).then(|| Path::new(&st.postgres_ca_file));
         Self::open_postgres(
             root,
-            (&st.postgres_url, ca),
+            pg::Target::from_settings(st),
             &st.postgres_schema,
             st.postgres_pool,
             reader,
         )
     }
 
-    /// The store with its state in PostgreSQL (`db`: the URL and the CA
-    /// file its certificate is checked against; `schema`; at most `pool`
+    /// The store with its state in PostgreSQL (`target`: the database and
+    /// the CA its certificate is checked against; `schema`; at most `pool`
     /// connections) and its documents under `root`.
-    pub(crate) fn open_postgres(
+    fn open_postgres(
         root: &Path,
-        (url, ca_file): (&str, Option<&Path>),
+        target: pg::Target,
         schema: &str,
         pool: usize,
         reader: bool,
     ) -> Result<Self, StoreError> {
         let orphans = root.join(".orphans");
         fsio::create_dir_durable(&orphans).map_err(io(&orphans))?;
-        let target = pg::Target {
-            url: url.to_owned(),
-            ca_file: ca_file.map(Path::to_owned),
-        };
         let backend = pg::Pg::open(target, schema, pool, reader)?;
         let store = Store {
             root: root.to_owned(),
@@ -548,11 +543,7 @@ impl Store {
     pub fn probe_database(settings: &crate::config::Settings) -> Option<Result<String, String>> {
         let st = &settings.store;
         st.is_postgres().then(|| {
-            let target = pg::Target {
-                url: st.postgres_url.clone(),
-                ca_file: (!st.postgres_ca_file.is_empty())
-                    .then(|| st.postgres_ca_file.clone().into()),
-            };
+            let target = pg::Target::from_settings(st);
             let schema = st.postgres_schema.clone();
             // The client runs a runtime of its own: not on an async thread.
             std::thread::spawn(move || pg::probe(&target, &schema))

@@ -95,6 +95,15 @@ pub(super) struct Target {
     pub ca_file: Option<std::path::PathBuf>,
 }
 
+impl Target {
+    pub fn from_settings(st: &crate::config::StoreSettings) -> Target {
+        Target {
+            url: st.postgres_url.clone(),
+            ca_file: (!st.postgres_ca_file.is_empty()).then(|| st.postgres_ca_file.clone().into()),
+        }
+    }
+}
+
 /// The error with its cause: `postgres::Error` alone says only its kind
 /// ("error connecting to server").
 fn describe(e: &postgres::Error) -> String {
@@ -133,11 +142,13 @@ fn connect(t: &Target) -> Result<postgres::Client, String> {
 /// One connection on its own thread.
 struct Conn {
     jobs: mpsc::Sender<Job>,
+    target: Arc<Target>,
 }
 
 impl Conn {
     fn start(target: Arc<Target>) -> Conn {
         let (tx, rx) = mpsc::channel::<Job>();
+        let on_thread = target.clone();
         std::thread::Builder::new()
             .name("mezhved-pg".into())
             .spawn(move || {
@@ -146,7 +157,7 @@ impl Conn {
                     if client.as_ref().is_none_or(|c| c.client.is_closed()) {
                         // A new session has none of the old one's statements.
                         client = None;
-                        match connect(&target) {
+                        match connect(&on_thread) {
                             Ok(c) => {
                                 client = Some(Session {
                                     client: c,
@@ -163,13 +174,12 @@ impl Conn {
                 }
             })
             .expect("a thread can be started");
-        Conn { jobs: tx }
+        Conn { jobs: tx, target }
     }
 
     /// Runs `f` on this connection and waits for it.
     fn run<R: Send + 'static>(
         &self,
-        url: &str,
         f: impl FnOnce(&mut Session) -> Result<R, postgres::Error> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (tx, rx) = mpsc::channel();
@@ -181,7 +191,7 @@ impl Conn {
             let _ = tx.send(r);
         });
         let err = |message: String| StoreError::Corrupt {
-            path: redact_url(url),
+            path: redact_url(&self.target.url),
             message,
         };
         self.jobs
@@ -233,10 +243,7 @@ impl Pooled<'_> {
         &self,
         f: impl FnOnce(&mut Session) -> Result<R, postgres::Error> + Send + 'static,
     ) -> Result<R, StoreError> {
-        self.conn
-            .as_ref()
-            .expect("held until dropped")
-            .run(&self.pool.target.url, f)
+        self.conn.as_ref().expect("held until dropped").run(f)
     }
 }
 
@@ -288,8 +295,6 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 pub(super) struct Pg {
-    url: String,
-    target: Arc<Target>,
     schema: String,
     pool: Pool,
     instance: Option<Registered>,
@@ -315,10 +320,8 @@ impl Pg {
         pool: usize,
         reader: bool,
     ) -> Result<Self, StoreError> {
-        let target = Arc::new(target);
-        let url = target.url.clone();
         let pool = Pool {
-            target: target.clone(),
+            target: Arc::new(target),
             max: pool,
             idle: Mutex::new((Vec::new(), 0)),
             freed: Condvar::new(),
@@ -335,8 +338,6 @@ impl Pg {
             });
         }
         let mut pg = Pg {
-            url,
-            target,
             schema: schema.to_owned(),
             pool,
             instance: None,
@@ -355,8 +356,8 @@ impl Pg {
             &Uuid::new_v4().simple().to_string()[..8]
         );
         let key: i64 = fastrand::i64(..);
-        let holder = Conn::start(self.target.clone());
-        holder.run(&self.url, move |c| {
+        let holder = Conn::start(self.pool.target.clone());
+        holder.run(move |c| {
             c.execute("SELECT pg_advisory_lock($1)", &[&key])
                 .map(|_| ())
         })?;
@@ -408,7 +409,7 @@ impl Pg {
             Ok(!free)
         };
         let alive = match &self.instance {
-            Some(me) => me.holder.lock().expect("holder lock").run(&self.url, check),
+            Some(me) => me.holder.lock().expect("holder lock").run(check),
             None => self.pool.get().run(check),
         };
         // Cannot tell: assume it runs, so that nobody works twice.
@@ -423,15 +424,15 @@ impl Pg {
             let mut holder = me.holder.lock().expect("holder lock");
             let key = me.key;
             if holder
-                .run(&self.url, |c| c.execute("SELECT 1", &[]).map(|_| ()))
+                .run(|c| c.execute("SELECT 1", &[]).map(|_| ()))
                 .is_err()
             {
                 tracing::warn!(
                     "lost the database session holding this instance's lock; taking it again (other instances may have taken over its requests meanwhile)"
                 );
-                let fresh = Conn::start(self.target.clone());
+                let fresh = Conn::start(self.pool.target.clone());
                 if fresh
-                    .run(&self.url, move |c| {
+                    .run(move |c| {
                         c.execute("SELECT pg_advisory_lock($1)", &[&key])
                             .map(|_| ())
                     })
@@ -446,9 +447,8 @@ impl Pg {
                         ),
                         me.id.clone(),
                     );
-                    let _ = holder.run(&self.url, move |c| {
-                        c.execute(&sql, &[&i, &key, &now_ms()]).map(|_| ())
-                    });
+                    let _ =
+                        holder.run(move |c| c.execute(&sql, &[&i, &key, &now_ms()]).map(|_| ()));
                 }
             }
         }
@@ -599,12 +599,7 @@ impl Pg {
                     path: format!("{}.journal, case {case}", self.schema),
                     message: m,
                 })?;
-            for e in entries {
-                let n: &mut u64 = out.entry(e.request_id).or_default();
-                if e.event == "completed" || e.event == "failed" {
-                    *n += 1;
-                }
-            }
+            journal::count_final_results(&mut out, entries);
         }
         Ok(out)
     }

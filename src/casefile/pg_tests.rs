@@ -17,6 +17,13 @@ fn url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".into())
 }
 
+fn target(url: &str) -> super::pg::Target {
+    super::pg::Target {
+        url: url.to_owned(),
+        ca_file: None,
+    }
+}
+
 /// A schema of its own under a temporary case root, dropped at the end.
 struct Db {
     schema: String,
@@ -42,7 +49,7 @@ impl Db {
     }
 
     fn try_open(&self, reader: bool) -> Result<Store, StoreError> {
-        Store::open_postgres(self.root.path(), (&url(), None), &self.schema, 4, reader)
+        Store::open_postgres(self.root.path(), target(&url()), &self.schema, 4, reader)
     }
 
     /// Another daemon's view of the same store.
@@ -247,10 +254,7 @@ fn a_bad_url_is_a_clear_error_without_the_password() {
     let dir = tempfile::tempdir().unwrap();
     let opened = Store::open_postgres(
         dir.path(),
-        (
-            "postgres://mezhved:s3cret@127.0.0.1:1/none?connect_timeout=2",
-            None,
-        ),
+        target("postgres://mezhved:s3cret@127.0.0.1:1/none?connect_timeout=2"),
         "mezhved",
         2,
         false,

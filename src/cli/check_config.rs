@@ -159,22 +159,12 @@ pub async fn check_config(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             ),
         );
     }
-    match mezhved::casefile::Store::probe_database(&s) {
-        Some(Ok(what)) => r.ok(
-            "database",
-            format!(
-                "{}: {what}",
-                mezhved::config::redact_url(&s.store.postgres_url)
-            ),
-        ),
-        Some(Err(e)) => r.fail(
-            "database",
-            format!(
-                "{}: {e}",
-                mezhved::config::redact_url(&s.store.postgres_url)
-            ),
-        ),
-        None => {}
+    if let Some(probe) = mezhved::casefile::Store::probe_database(&s) {
+        let db = mezhved::config::redact_url(&s.store.postgres_url);
+        match probe {
+            Ok(what) => r.ok("database", format!("{db}: {what}")),
+            Err(e) => r.fail("database", format!("{db}: {e}")),
+        }
     }
     if s.ops.listen.is_empty() {
         r.warn(
