@@ -505,3 +505,88 @@ pub(crate) fn all_leaves(comps: &Components, p: PId, out: &mut Vec<PId>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::xml::{Document, parse};
+    use crate::xsd::SchemaSet;
+
+    /// A schema whose root `r` has `model` as its content.
+    fn set(model: &str) -> SchemaSet {
+        let text = format!(
+            r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t" xmlns="urn:t" elementFormDefault="qualified">
+                 <xs:element name="r"><xs:complexType>{model}</xs:complexType></xs:element>
+               </xs:schema>"#
+        );
+        SchemaSet::from_texts(&[("t.xsd", &text)]).unwrap()
+    }
+
+    fn doc(children: &str) -> Document {
+        parse(format!(r#"<r xmlns="urn:t">{children}</r>"#).as_bytes()).unwrap()
+    }
+
+    fn valid(s: &SchemaSet, children: &str) -> bool {
+        let d = doc(children);
+        s.validate(&d, d.root()).is_empty()
+    }
+
+    fn many(name: &str, n: usize) -> String {
+        format!("<{name}/>").repeat(n)
+    }
+
+    #[test]
+    fn large_counts_are_exact_without_unrolling() {
+        let s = set(r#"<xs:sequence><xs:element name="a" minOccurs="999" maxOccurs="1000"/><xs:element name="b" minOccurs="0"/></xs:sequence>"#);
+        assert!(!valid(&s, &many("a", 998)));
+        assert!(valid(&s, &many("a", 999)));
+        assert!(valid(&s, &(many("a", 1000) + "<b/>")));
+        assert!(!valid(&s, &many("a", 1001)));
+    }
+
+    #[test]
+    fn repeated_groups_with_optional_parts() {
+        let s = set(r#"<xs:sequence minOccurs="2" maxOccurs="3"><xs:element name="a"/><xs:element name="b" minOccurs="0"/></xs:sequence>"#);
+        assert!(valid(&s, "<a/><a/>"));
+        assert!(valid(&s, "<a/><b/><a/><a/><b/>"));
+        assert!(!valid(&s, "<a/><b/>"));
+        assert!(!valid(&s, "<a/><a/><a/><a/>"));
+        assert!(!valid(&s, "<a/><b/><b/>"));
+        // A nullable group owes nothing: (a?){3} then c.
+        let s = set(r#"<xs:sequence><xs:sequence minOccurs="3" maxOccurs="3"><xs:element name="a" minOccurs="0"/></xs:sequence><xs:element name="c"/></xs:sequence>"#);
+        assert!(valid(&s, "<c/>"));
+        assert!(valid(&s, "<a/><a/><a/><c/>"));
+        assert!(!valid(&s, "<a/><a/><a/><a/><c/>"));
+    }
+
+    #[test]
+    fn choices_of_sequences_and_nested_repetition() {
+        let s = set(r#"<xs:choice maxOccurs="unbounded"><xs:sequence><xs:element name="a"/><xs:element name="b"/></xs:sequence><xs:element name="c" maxOccurs="2"/></xs:choice>"#);
+        assert!(valid(&s, "<a/><b/><c/><c/><c/><a/><b/>"));
+        assert!(!valid(&s, "<a/><c/>"));
+        assert!(!valid(&s, ""));
+        let empty_choice = set(r#"<xs:choice/>"#);
+        assert!(!valid(&empty_choice, ""));
+    }
+
+    #[test]
+    fn all_groups_wider_than_a_word() {
+        let children: String = (0..70)
+            .map(|i| format!(r#"<xs:element name="e{i}" minOccurs="{}"/>"#, i % 2))
+            .collect();
+        let s = set(&format!("<xs:all>{children}</xs:all>"));
+        let odd: String = (0..70).rev().filter(|i| i % 2 == 1).map(|i| format!("<e{i}/>")).collect();
+        assert!(valid(&s, &odd));
+        assert!(valid(&s, &format!("<e0/>{odd}<e68/>")));
+        assert!(!valid(&s, &odd[5..]), "e69 missing");
+        assert!(!valid(&s, &format!("{odd}<e1/>")), "e1 twice");
+    }
+
+    #[test]
+    fn long_flat_content() {
+        // Ten thousand records under an unbounded element: the residual
+        // stays one node, whatever the count.
+        let s = set(r#"<xs:sequence><xs:element name="h" minOccurs="0"/><xs:element name="rec" maxOccurs="unbounded"/></xs:sequence>"#);
+        assert!(valid(&s, &many("rec", 10_000)));
+        assert!(!valid(&s, &(many("rec", 10_000) + "<h/>")));
+    }
+}
