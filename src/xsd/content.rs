@@ -536,7 +536,9 @@ mod tests {
 
     #[test]
     fn large_counts_are_exact_without_unrolling() {
-        let s = set(r#"<xs:sequence><xs:element name="a" minOccurs="999" maxOccurs="1000"/><xs:element name="b" minOccurs="0"/></xs:sequence>"#);
+        let s = set(
+            r#"<xs:sequence><xs:element name="a" minOccurs="999" maxOccurs="1000"/><xs:element name="b" minOccurs="0"/></xs:sequence>"#,
+        );
         assert!(!valid(&s, &many("a", 998)));
         assert!(valid(&s, &many("a", 999)));
         assert!(valid(&s, &(many("a", 1000) + "<b/>")));
@@ -545,14 +547,18 @@ mod tests {
 
     #[test]
     fn repeated_groups_with_optional_parts() {
-        let s = set(r#"<xs:sequence minOccurs="2" maxOccurs="3"><xs:element name="a"/><xs:element name="b" minOccurs="0"/></xs:sequence>"#);
+        let s = set(
+            r#"<xs:sequence minOccurs="2" maxOccurs="3"><xs:element name="a"/><xs:element name="b" minOccurs="0"/></xs:sequence>"#,
+        );
         assert!(valid(&s, "<a/><a/>"));
         assert!(valid(&s, "<a/><b/><a/><a/><b/>"));
         assert!(!valid(&s, "<a/><b/>"));
         assert!(!valid(&s, "<a/><a/><a/><a/>"));
         assert!(!valid(&s, "<a/><b/><b/>"));
         // A nullable group owes nothing: (a?){3} then c.
-        let s = set(r#"<xs:sequence><xs:sequence minOccurs="3" maxOccurs="3"><xs:element name="a" minOccurs="0"/></xs:sequence><xs:element name="c"/></xs:sequence>"#);
+        let s = set(
+            r#"<xs:sequence><xs:sequence minOccurs="3" maxOccurs="3"><xs:element name="a" minOccurs="0"/></xs:sequence><xs:element name="c"/></xs:sequence>"#,
+        );
         assert!(valid(&s, "<c/>"));
         assert!(valid(&s, "<a/><a/><a/><c/>"));
         assert!(!valid(&s, "<a/><a/><a/><a/><c/>"));
@@ -560,7 +566,9 @@ mod tests {
 
     #[test]
     fn choices_of_sequences_and_nested_repetition() {
-        let s = set(r#"<xs:choice maxOccurs="unbounded"><xs:sequence><xs:element name="a"/><xs:element name="b"/></xs:sequence><xs:element name="c" maxOccurs="2"/></xs:choice>"#);
+        let s = set(
+            r#"<xs:choice maxOccurs="unbounded"><xs:sequence><xs:element name="a"/><xs:element name="b"/></xs:sequence><xs:element name="c" maxOccurs="2"/></xs:choice>"#,
+        );
         assert!(valid(&s, "<a/><b/><c/><c/><c/><a/><b/>"));
         assert!(!valid(&s, "<a/><c/>"));
         assert!(!valid(&s, ""));
@@ -574,7 +582,11 @@ mod tests {
             .map(|i| format!(r#"<xs:element name="e{i}" minOccurs="{}"/>"#, i % 2))
             .collect();
         let s = set(&format!("<xs:all>{children}</xs:all>"));
-        let odd: String = (0..70).rev().filter(|i| i % 2 == 1).map(|i| format!("<e{i}/>")).collect();
+        let odd: String = (0..70)
+            .rev()
+            .filter(|i| i % 2 == 1)
+            .map(|i| format!("<e{i}/>"))
+            .collect();
         assert!(valid(&s, &odd));
         assert!(valid(&s, &format!("<e0/>{odd}<e68/>")));
         assert!(!valid(&s, &odd[5..]), "e69 missing");
@@ -585,7 +597,9 @@ mod tests {
     fn long_flat_content() {
         // Ten thousand records under an unbounded element: the residual
         // stays one node, whatever the count.
-        let s = set(r#"<xs:sequence><xs:element name="h" minOccurs="0"/><xs:element name="rec" maxOccurs="unbounded"/></xs:sequence>"#);
+        let s = set(
+            r#"<xs:sequence><xs:element name="h" minOccurs="0"/><xs:element name="rec" maxOccurs="unbounded"/></xs:sequence>"#,
+        );
         assert!(valid(&s, &many("rec", 10_000)));
         assert!(!valid(&s, &(many("rec", 10_000) + "<h/>")));
     }
