@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::request::{Kind, LookupRequest, Subject};
 use crate::xml::{Document, NodeId};
 
-pub(crate) use foreign_agent::{AgentData, agent_data};
+pub(crate) use foreign_agent::agent_data;
 pub use tax_debt::DebtFlags;
 pub(crate) use unreliable_supplier::{RnpData, RnpRecordData, rnp_data};
 

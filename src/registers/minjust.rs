@@ -55,6 +55,15 @@ pub fn search_body(text: &str) -> Vec<u8> {
     .expect("JSON serialises")
 }
 
+/// A 4xx from the service: Минюст refused this call.
+fn refusal(a: &super::http::Answer) -> Outcome {
+    crate::lookup::Outcome::rejected(
+        crate::lookup::RejectedBy::Agency,
+        format!("HTTP {}", a.status),
+        super::http::excerpt(&a.body),
+    )
+}
+
 impl MinjustSource {
     pub fn new(base: &str, client: SourceClient) -> Self {
         MinjustSource {
@@ -63,7 +72,7 @@ impl MinjustSource {
         }
     }
 
-    async fn post_values(&self, body: Vec<u8>, wait: bool) -> Result<Vec<u8>, SourceError> {
+    async fn post_values(&self, body: Vec<u8>, wait: bool) -> Result<super::http::Answer, SourceError> {
         let req = self
             .client
             .http()
@@ -71,15 +80,7 @@ impl MinjustSource {
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")
             .body(body);
-        let a = self.client.send(req, wait).await?;
-        if a.status != 200 {
-            return Err(SourceError::Failed(format!(
-                "Минюст's values answered HTTP {}: {}",
-                a.status,
-                super::http::excerpt(&a.body)
-            )));
-        }
-        Ok(a.body)
+        self.client.send(req, wait).await
     }
 
     async fn ask(&self, q: &Query, wait: bool) -> Result<Exchange, SourceError> {
@@ -101,19 +102,22 @@ impl MinjustSource {
             .header("Accept", "application/json");
         let info = self.client.send(info_req, wait).await?;
         if info.status != 200 {
-            return Err(SourceError::Failed(format!(
-                "Минюст's info answered HTTP {}",
-                info.status
-            )));
+            let refused = refusal(&info);
+            return Ok(self.exchange(at, None, vec![(super::INFO_JSON, info.body)], refused));
         }
         let register_date = last_modified(&info.body);
         let request = search_body(&id);
-        let answer = self.post_values(request.clone(), wait).await?;
+        let reply = self.post_values(request.clone(), wait).await?;
+        let refused = (reply.status != 200).then(|| refusal(&reply));
+        let answer = reply.body;
         let mut documents = vec![
             (super::REQUEST_JSON, request),
             (super::RESPONSE_JSON, answer.clone()),
             (super::INFO_JSON, info.body),
         ];
+        if let Some(o) = refused {
+            return Ok(self.exchange(at, register_date, documents, o));
+        }
         let mut found = match entries(&answer) {
             Ok(e) => e,
             Err(e) => {
@@ -123,7 +127,14 @@ impl MinjustSource {
         let by_id = found.iter().any(|e| e.names(&q.subject.id));
         if !by_id && let Some(name) = &q.name {
             let by_name = search_body(name);
-            let answer = self.post_values(by_name.clone(), wait).await?;
+            let reply = self.post_values(by_name.clone(), wait).await?;
+            let refused = (reply.status != 200).then(|| refusal(&reply));
+            let answer = reply.body;
+            if let Some(o) = refused {
+                documents.push((super::NAME_REQUEST_JSON, by_name));
+                documents.push((super::NAME_RESPONSE_JSON, answer));
+                return Ok(self.exchange(at, register_date, documents, o));
+            }
             match entries(&answer) {
                 Ok(e) => found.extend(e),
                 Err(e) => {
