@@ -25,9 +25,7 @@ pub async fn sync(
         Some("minjust") => (false, true),
         Some(other) => bail!("--only {other:?}: eis or minjust"),
     };
-    let dir = settings
-        .registers
-        .snapshot_dir(&settings.gateway.state_dir);
+    let dir = settings.registers.snapshot_dir(&settings.gateway.state_dir);
     std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     println!("snapshots in {}", dir.display());
     let mut failed = false;
@@ -76,7 +74,11 @@ fn printer(what: &'static str) -> impl FnMut(Progress<'_>) {
     }
 }
 
-fn client(settings: &Settings, ca_file: &str, name: &str) -> anyhow::Result<mezhved::registers::SourceClient> {
+fn client(
+    settings: &Settings,
+    ca_file: &str,
+    name: &str,
+) -> anyhow::Result<mezhved::registers::SourceClient> {
     let r = &settings.registers;
     mezhved::registers::SourceClient::new(
         name,
@@ -115,7 +117,11 @@ async fn download(
     Ok(a.body)
 }
 
-async fn sync_eis(settings: &Settings, dir: &std::path::Path, files: &[PathBuf]) -> anyhow::Result<Meta> {
+async fn sync_eis(
+    settings: &Settings,
+    dir: &std::path::Path,
+    files: &[PathBuf],
+) -> anyhow::Result<Meta> {
     let mut inputs = Vec::new();
     if files.is_empty() {
         let r = &settings.registers;

@@ -177,7 +177,10 @@ pub async fn start(
             "/minjust/rest/registry/{id}/values",
             post(registers::minjust_search),
         )
-        .route("/minjust/rest/registry/{id}/info", get(registers::minjust_info))
+        .route(
+            "/minjust/rest/registry/{id}/info",
+            get(registers::minjust_info),
+        )
         .route(
             "/minjust/rest/registry/{id}/export",
             get(registers::minjust_export),

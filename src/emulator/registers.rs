@@ -48,7 +48,9 @@ fn trace(node: &Node, operation: &str, kind: Kind, subject: &str, outcome: Strin
 /// The connection breaks after the headers.
 fn dropped() -> Response {
     let broken = futures_util::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped (emulator scenario)"))
+        Err::<Bytes, std::io::Error>(std::io::Error::other(
+            "connection dropped (emulator scenario)",
+        ))
     });
     (StatusCode::OK, axum::body::Body::from_stream(broken)).into_response()
 }
@@ -59,10 +61,24 @@ fn plain(status: u16) -> Response {
 }
 
 /// What disturbs this call: an answer instead of the real one, and a wait.
-fn disturbance(node: &Node, source: &str, kind: Kind, subject: &str) -> (Option<Response>, Duration, Scenario) {
+fn disturbance(
+    node: &Node,
+    source: &str,
+    kind: Kind,
+    subject: &str,
+) -> (Option<Response>, Duration, Scenario) {
     let mut wait = Duration::ZERO;
     if let Some(f) = node.scenarios.take_fault(source) {
-        trace(node, source, kind, subject, format!("one-off fault {}", serde_json::to_string(&f).unwrap_or_default()));
+        trace(
+            node,
+            source,
+            kind,
+            subject,
+            format!(
+                "one-off fault {}",
+                serde_json::to_string(&f).unwrap_or_default()
+            ),
+        );
         wait = f.slow_secs.map(Duration::from_secs_f64).unwrap_or_default();
         if let Some(s) = f.http_status {
             return (Some(plain(s)), wait, Scenario::default());
@@ -74,10 +90,20 @@ fn disturbance(node: &Node, source: &str, kind: Kind, subject: &str) -> (Option<
     let sc = node
         .scenarios
         .get(kind, subject)
-        .or_else(|| node.fixtures().find(kind, subject).map(|s| s.scenario.clone()))
+        .or_else(|| {
+            node.fixtures()
+                .find(kind, subject)
+                .map(|s| s.scenario.clone())
+        })
         .unwrap_or_default();
     if node.scenarios.send_attempt_disturbed(kind, subject, &sc) {
-        trace(node, source, kind, subject, "scenario disturbs the call".into());
+        trace(
+            node,
+            source,
+            kind,
+            subject,
+            "scenario disturbs the call".into(),
+        );
         wait += sc.slow().unwrap_or_default();
         if let Some(s) = sc.http_status {
             return (Some(plain(s)), wait, sc);
@@ -101,27 +127,60 @@ fn soap(status: StatusCode, mut bytes: Vec<u8>, malformed: bool) -> Response {
     if malformed {
         bytes.truncate(bytes.len() / 2);
     }
-    (status, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], bytes).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        bytes,
+    )
+        .into_response()
 }
 
 /// `POST /eis/rnp`: `getRNPObjectList`.
 pub async fn eis_rnp(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> Response {
-    let action = headers.get("SOAPAction").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let q = match xml::parse(&body).map_err(|e| e.to_string()).and_then(|d| eis::read_request(&d)) {
+    let action = headers
+        .get("SOAPAction")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let q = match xml::parse(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|d| eis::read_request(&d))
+    {
         Ok(q) => q,
         Err(e) => {
-            trace(&node, "eis", Kind::UnreliableSupplier, "", format!("refused: {e}"));
+            trace(
+                &node,
+                "eis",
+                Kind::UnreliableSupplier,
+                "",
+                format!("refused: {e}"),
+            );
             return (StatusCode::BAD_REQUEST, e).into_response();
         }
     };
     let kind = Kind::UnreliableSupplier;
     if !action.is_empty() && action.trim_matches('"') != eis::SOAP_ACTION {
-        trace(&node, "eis", kind, &q.inn, format!("refused: SOAPAction {action}"));
-        return (StatusCode::BAD_REQUEST, "SOAPAction does not match getRNPObjectList").into_response();
+        trace(
+            &node,
+            "eis",
+            kind,
+            &q.inn,
+            format!("refused: SOAPAction {action}"),
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            "SOAPAction does not match getRNPObjectList",
+        )
+            .into_response();
     }
     let token = headers.get(eis::TOKEN_HEADER).and_then(|v| v.to_str().ok());
     if token == Some("revoked") {
-        trace(&node, "eis", kind, &q.inn, "errorInfo 403: the token is refused".into());
+        trace(
+            &node,
+            "eis",
+            kind,
+            &q.inn,
+            "errorInfo 403: the token is refused".into(),
+        );
         let d = eis::render_error("403", "Токен доступа не найден или заблокирован");
         return soap(StatusCode::OK, xml::to_bytes(&d), false);
     }
@@ -141,8 +200,25 @@ pub async fn eis_rnp(State(node): State<Arc<Node>>, headers: HeaderMap, body: By
             .unwrap_or_default();
         eis::render_response(&objects)
     };
-    trace(&node, "eis", kind, &q.inn, format!("answered{}", if sc.malformed_xml { " (malformed, scenario)" } else { "" }));
-    after(wait, soap(StatusCode::OK, xml::to_bytes(&doc), sc.malformed_xml)).await
+    trace(
+        &node,
+        "eis",
+        kind,
+        &q.inn,
+        format!(
+            "answered{}",
+            if sc.malformed_xml {
+                " (malformed, scenario)"
+            } else {
+                ""
+            }
+        ),
+    );
+    after(
+        wait,
+        soap(StatusCode::OK, xml::to_bytes(&doc), sc.malformed_xml),
+    )
+    .await
 }
 
 /// `GET /eis/opendata/unfairSupplier_all.zip`: every supplier's documents,
@@ -157,13 +233,21 @@ pub async fn eis_archive(State(node): State<Arc<Node>>) -> Response {
         let mut z = zip::ZipWriter::new(&mut out);
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
-        for s in node.fixtures().subjects().iter().filter(|s| s.kind == Kind::UnreliableSupplier) {
+        for s in node
+            .fixtures()
+            .subjects()
+            .iter()
+            .filter(|s| s.kind == Kind::UnreliableSupplier)
+        {
             let Some(d) = s.answer().and_then(|a| rnp_data(a).ok()) else {
                 continue;
             };
             for (i, o) in eis::objects_of(&d).into_iter().enumerate() {
                 let name = format!("unfairSupplier_{}_{}.xml", d.inn, i + 1);
-                if z.start_file(name, opts).and_then(|_| Ok(z.write_all(&o.content)?)).is_err() {
+                if z.start_file(name, opts)
+                    .and_then(|_| Ok(z.write_all(&o.content)?))
+                    .is_err()
+                {
                     return plain(500);
                 }
             }
@@ -172,14 +256,33 @@ pub async fn eis_archive(State(node): State<Arc<Node>>) -> Response {
             return plain(500);
         }
     }
-    trace(&node, "eis", Kind::UnreliableSupplier, "", "published archive served".into());
-    after(wait, ([(header::CONTENT_TYPE, "application/zip")], out.into_inner()).into_response()).await
+    trace(
+        &node,
+        "eis",
+        Kind::UnreliableSupplier,
+        "",
+        "published archive served".into(),
+    );
+    after(
+        wait,
+        (
+            [(header::CONTENT_TYPE, "application/zip")],
+            out.into_inner(),
+        )
+            .into_response(),
+    )
+    .await
 }
 
 /// The register entries of the fixtures, as Минюст's service gives them.
 fn minjust_values(node: &Node) -> Vec<(Vec<String>, serde_json::Value)> {
     let mut out = Vec::new();
-    for s in node.fixtures().subjects().iter().filter(|s| s.kind == Kind::ForeignAgent) {
+    for s in node
+        .fixtures()
+        .subjects()
+        .iter()
+        .filter(|s| s.kind == Kind::ForeignAgent)
+    {
         let Some(d) = s.answer().and_then(|a| agent_data(a).ok()) else {
             continue;
         };
@@ -203,7 +306,11 @@ fn minjust_values(node: &Node) -> Vec<(Vec<String>, serde_json::Value)> {
             "field_10_s": d.ogrn.clone().unwrap_or_default(),
             "field_11_s": d.snils.clone().unwrap_or_default(),
         });
-        let mut ids: Vec<String> = [&d.inn, &d.ogrn, &d.snils].into_iter().flatten().cloned().collect();
+        let mut ids: Vec<String> = [&d.inn, &d.ogrn, &d.snils]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         ids.push(d.name.clone());
         out.push((ids, v));
     }
@@ -217,24 +324,50 @@ pub async fn minjust_search(State(node): State<Arc<Node>>, body: Bytes) -> Respo
         Ok(v) => v,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not JSON: {e}")).into_response(),
     };
-    let text = req.get("search").and_then(|s| s.as_str()).unwrap_or("").trim().to_owned();
-    let limit = req.get("limit").and_then(|l| l.as_u64()).unwrap_or(100).min(1000) as usize;
+    let text = req
+        .get("search")
+        .and_then(|s| s.as_str())
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let limit = req
+        .get("limit")
+        .and_then(|l| l.as_u64())
+        .unwrap_or(100)
+        .min(1000) as usize;
     let kind = Kind::ForeignAgent;
     let (disturbed, wait, sc) = disturbance(&node, "minjust", kind, &text);
     if let Some(r) = disturbed {
         return after(wait, r).await;
     }
     if sc.code.is_some() {
-        trace(&node, "minjust", kind, &text, "refused with HTTP 403 (scenario)".into());
+        trace(
+            &node,
+            "minjust",
+            kind,
+            &text,
+            "refused with HTTP 403 (scenario)".into(),
+        );
         let b = serde_json::json!({"error": "Доступ к сервису ограничен"}).to_string();
-        return after(wait, (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], b).into_response()).await;
+        return after(
+            wait,
+            (
+                StatusCode::FORBIDDEN,
+                [(header::CONTENT_TYPE, "application/json")],
+                b,
+            )
+                .into_response(),
+        )
+        .await;
     }
     let needle = agents::normalise_name(&text);
     let found: Vec<serde_json::Value> = minjust_values(&node)
         .into_iter()
         .filter(|(ids, _)| {
             !needle.is_empty()
-                && ids.iter().any(|i| *i == text || agents::normalise_name(i).contains(&needle))
+                && ids
+                    .iter()
+                    .any(|i| *i == text || agents::normalise_name(i).contains(&needle))
         })
         .map(|(_, v)| v)
         .collect();
@@ -244,19 +377,34 @@ pub async fn minjust_search(State(node): State<Arc<Node>>, body: Bytes) -> Respo
     if sc.malformed_xml {
         bytes.truncate(bytes.len() / 2);
     }
-    trace(&node, "minjust", kind, &text, format!("values: {size} found"));
-    after(wait, ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()).await
+    trace(
+        &node,
+        "minjust",
+        kind,
+        &text,
+        format!("values: {size} found"),
+    );
+    after(
+        wait,
+        ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+    )
+    .await
 }
 
 /// The register's date: the latest decision among the entries.
 fn last_modified_ms(node: &Node) -> i64 {
     let latest = minjust_values(node)
         .iter()
-        .flat_map(|(_, v)| ["field_4_s", "field_5_s"].map(|k| v[k].as_str().unwrap_or("").to_owned()))
+        .flat_map(|(_, v)| {
+            ["field_4_s", "field_5_s"].map(|k| v[k].as_str().unwrap_or("").to_owned())
+        })
         .filter_map(|d| crate::clock::parse_iso_date(&agents::iso_or_raw(&d)))
         .max()
         .unwrap_or(time::macros::date!(2026 - 01 - 01));
-    let t = latest.with_hms(12, 0, 0).expect("noon exists").assume_offset(crate::clock::MOSCOW);
+    let t = latest
+        .with_hms(12, 0, 0)
+        .expect("noon exists")
+        .assume_offset(crate::clock::MOSCOW);
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
@@ -272,7 +420,11 @@ pub async fn minjust_info(State(node): State<Arc<Node>>) -> Response {
         "lastModified": last_modified_ms(&node),
     })
     .to_string();
-    after(wait, ([(header::CONTENT_TYPE, "application/json")], b).into_response()).await
+    after(
+        wait,
+        ([(header::CONTENT_TYPE, "application/json")], b).into_response(),
+    )
+    .await
 }
 
 /// The export's column headers, as the published register prints them.
@@ -319,7 +471,13 @@ pub async fn minjust_export(State(node): State<Arc<Node>>) -> Response {
         ]);
     }
     let bytes = crate::registers::xlsx::write_sheet(&rows);
-    trace(&node, "minjust", Kind::ForeignAgent, "", "export served".into());
+    trace(
+        &node,
+        "minjust",
+        Kind::ForeignAgent,
+        "",
+        "export served".into(),
+    );
     after(
         wait,
         (

@@ -227,7 +227,7 @@ mod tests {
             included_on: "2013-05-20".into(),
             ..AgentRecord::default()
         };
-        let s = subject("7801234562");
+        let s = subject("7801234564");
         let o = assess(
             std::slice::from_ref(&old),
             &s,

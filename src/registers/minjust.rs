@@ -72,7 +72,11 @@ impl MinjustSource {
         }
     }
 
-    async fn post_values(&self, body: Vec<u8>, wait: bool) -> Result<super::http::Answer, SourceError> {
+    async fn post_values(
+        &self,
+        body: Vec<u8>,
+        wait: bool,
+    ) -> Result<super::http::Answer, SourceError> {
         let req = self
             .client
             .http()
