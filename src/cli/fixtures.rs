@@ -18,15 +18,15 @@ pub async fn serve(
     let running = emulator::start(&settings, &listen, &data).await?;
     println!("SMEV 3 emulator listening on {}", running.endpoint());
     println!(
+        "signing with {}; certificate for your trust store: {}",
+        running.node.algorithm(),
+        running.certificate.display()
+    );
+    println!(
         "ЕИС РНП service: {} (published archive {}); Минюст registry: {}",
         running.eis_endpoint(),
         running.eis_archive(),
         running.minjust_base()
-    );
-    println!(
-        "signing with {}; certificate for your trust store: {}",
-        running.node.algorithm(),
-        running.certificate.display()
     );
     println!(
         "data: {} (`mezhved fixtures list` shows the subjects)",
