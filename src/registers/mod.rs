@@ -357,6 +357,8 @@ pub trait RegisterSource: Send + Sync {
 /// Every source the configuration uses, by route.
 pub struct Sources {
     sources: Vec<Arc<dyn RegisterSource>>,
+    /// The routes the kinds name (the rest are snapshots to fall back to).
+    primary: Vec<Route>,
 }
 
 impl Sources {
@@ -367,8 +369,10 @@ impl Sources {
         let lookback = settings.lookup.rnp_lookback_years;
         let mut sources: Vec<Arc<dyn RegisterSource>> = Vec::new();
         let mut wanted = Vec::new();
+        let mut primary = Vec::new();
         for kind in [Kind::UnreliableSupplier, Kind::ForeignAgent] {
             let route = settings.lookup.routes.of(kind);
+            primary.push(route);
             wanted.push(route);
             wanted.extend(route.snapshot());
         }
@@ -394,7 +398,7 @@ impl Sources {
             };
             sources.push(s);
         }
-        Ok(Sources { sources })
+        Ok(Sources { sources, primary })
     }
 
     pub fn get(&self, route: Route) -> Option<&Arc<dyn RegisterSource>> {
@@ -411,8 +415,14 @@ impl Sources {
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
         for s in &self.sources {
             if let Some(st) = s.snapshot_status() {
+                let fallback_only = !self.primary.contains(&s.route());
                 match st {
                     Ok(m) => ok.push(m),
+                    // A fallback never built is no fault: lookups then retry.
+                    Err(m) if fallback_only && m.starts_with("no ") => ok.push(format!(
+                        "{}: {m} (no fallback while the online source is down)",
+                        s.route()
+                    )),
                     Err(m) => bad.push(m),
                 }
             }
