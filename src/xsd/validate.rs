@@ -598,25 +598,13 @@ impl<'a> Validator<'a> {
         let doc = self.doc;
         self.matcher.reset();
         let mut state = self.matcher.start(particle);
-        let mut counts: Vec<(Option<&str>, &str, usize)> = Vec::new();
+        let mut counts = Siblings::default();
         let mut failed = false;
         let mut last: Option<PId> = None;
         for c in doc.child_elements(node) {
             let ce = doc.element(c);
             let ns = ce.ns.as_deref();
-            let n = match counts
-                .iter_mut()
-                .find(|(cns, cl, _)| *cns == ns && *cl == ce.local)
-            {
-                Some(entry) => {
-                    entry.2 += 1;
-                    entry.2
-                }
-                None => {
-                    counts.push((ns, ce.local.as_str(), 1));
-                    1
-                }
-            };
+            let n = counts.next(ce);
             let cpath = self.child_at(path, &ce.local, n);
             if failed {
                 // After a misplaced child the model has no state to go on
@@ -815,25 +803,37 @@ impl<'a> Validator<'a> {
                 self.value(node, t, &a.value, path.attr(&a.local));
             }
         }
-        let mut counts: Vec<(Option<&str>, &str, usize)> = Vec::new();
+        let mut counts = Siblings::default();
         for c in doc.child_elements(node) {
             let ce = doc.element(c);
-            let ns = ce.ns.as_deref();
-            let n = match counts
-                .iter_mut()
-                .find(|(cns, cl, _)| *cns == ns && *cl == ce.local)
-            {
-                Some(entry) => {
-                    entry.2 += 1;
-                    entry.2
-                }
-                None => {
-                    counts.push((ns, ce.local.as_str(), 1));
-                    1
-                }
-            };
+            let n = counts.next(ce);
             let cpath = self.child_at(path, &ce.local, n);
             out.push(Work::Lax(c, cpath));
+        }
+    }
+}
+
+/// Numbers children among their same-named siblings, for paths.
+#[derive(Default)]
+struct Siblings<'a>(Vec<(Option<&'a str>, &'a str, usize)>);
+
+impl<'a> Siblings<'a> {
+    /// The position of `el` among the siblings named like it, from 1.
+    fn next(&mut self, el: &'a Element) -> usize {
+        let ns = el.ns.as_deref();
+        match self
+            .0
+            .iter_mut()
+            .find(|(n, l, _)| *n == ns && *l == el.local)
+        {
+            Some(entry) => {
+                entry.2 += 1;
+                entry.2
+            }
+            None => {
+                self.0.push((ns, &el.local, 1));
+                1
+            }
         }
     }
 }
