@@ -14,6 +14,7 @@ use std::process::Command;
 use common::*;
 use mezhved::emulator::{Fixtures, ProviderAnswer};
 use mezhved::lookup::{LookupConfig, Registry};
+use mezhved::registers::eis;
 use mezhved::request::Kind;
 use mezhved::xml::{self, Document, Node, NodeId, NsDecl};
 use mezhved::xsd::SchemaSet;
@@ -157,6 +158,39 @@ fn corpus() -> Vec<Case> {
                 name: format!("{} answer {} ({id})", s.kind, s.key),
                 doc: xml::parse(&xml::to_bytes(&doc)).unwrap(),
                 schema: vec![business_schema(s.kind)],
+            });
+        }
+    }
+    // ЕИС: the РНП object-list request and both kinds of answer against
+    // mezhved's ЕИС schemas and, when MEZHVED_EIS_XSD_DIR names it, the
+    // official 10.2 set.
+    let eis_dirs = [
+        Some(root().join("schemas/eis")),
+        std::env::var_os("MEZHVED_EIS_XSD_DIR").map(PathBuf::from),
+    ];
+    for dir in eis_dirs.into_iter().flatten() {
+        let schema = vec![dir.join("docs-ws-api.xsd")];
+        let objects = [eis::ObjectInfo {
+            publish_date: "2026-01-01T10:00:00+03:00".into(),
+            version_number: "1".into(),
+            reg_number: "РНП.1-26".into(),
+            scheme_version: "10.2".into(),
+            content: b"<x/>".to_vec(),
+        }];
+        for (what, envelope) in [
+            (
+                "request",
+                eis::request_envelope("mezhved", "RMIS", "7812345675", Some("781301001")),
+            ),
+            ("error", eis::render_error("403", "Токен доступа не найден")),
+            ("objects", eis::render_response(&objects)),
+        ] {
+            let bytes = xml::to_bytes(&envelope);
+            let doc = xml::parse(&bytes).unwrap();
+            cases.push(Case {
+                name: format!("ЕИС {what} against {}", dir.display()),
+                doc: standalone(&doc, eis::body_child(&doc).unwrap()),
+                schema: schema.clone(),
             });
         }
     }
