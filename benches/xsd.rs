@@ -69,6 +69,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("load-egrul-schemas", |b| {
         b.iter(|| black_box(SchemaSet::load_files(&[egrul_schema()]).expect("schema")))
     });
+    // The official ЕИС 10.2 set (eight files, 5 MB), when
+    // MEZHVED_EIS_XSD_DIR names it.
+    if let Some(dir) = std::env::var_os("MEZHVED_EIS_XSD_DIR").map(PathBuf::from) {
+        let files = [dir.join("docs-ws-api.xsd"), dir.join("fcsExport.xsd")];
+        g.bench_function("load-eis-schemas", |b| {
+            b.iter(|| black_box(SchemaSet::load_files(&files).expect("schema")))
+        });
+    }
     g.finish();
 }
 
