@@ -412,10 +412,16 @@ async fn send(setup: &Setup, client: &Client, reply_q: &str, msg: &Value) {
         .await;
 }
 
+/// Publishes a request with a wrong check digit and takes its refused
+/// reply from `reply_q` (its dead letter stays for the operator).
 async fn publish_invalid(setup: &Setup, client: &Client, reply_q: &str) -> Value {
     let mut bad = request_json(Kind::Egrul, json!({ "inn": "4703123452" }));
     bad["case_id"] = json!("LO-2026-DEAD-1");
     send(setup, client, reply_q, &bad).await;
+    let reply = client.take(reply_q, 1, WAIT).await;
+    assert_eq!(reply.len(), 1, "a refused request is answered");
+    assert_eq!(reply[0].body["verdict"], "refused");
+    assert_eq!(reply[0].body["reason"]["code"], "invalid_check_digit");
     bad
 }
 

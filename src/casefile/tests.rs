@@ -240,3 +240,24 @@ fn a_stale_copy_never_moves_a_request_backwards_or_gives_it_a_second_result() {
         .collect();
     assert_eq!(results, ["completed"]);
 }
+
+#[test]
+fn a_relative_case_root_still_names_case_files_absolutely() {
+    // Relative to the working directory, as in the default configuration.
+    let rel = std::path::PathBuf::from(format!("target/tmp/cases-{}", uuid::Uuid::new_v4()));
+    let store = Store::open(&rel).unwrap();
+    let req = request("LO-REL", ID);
+    let Acceptance::New(mut rec) = store.accept(&req, ReplyRoute::default()).unwrap() else {
+        panic!("expected a new request");
+    };
+    let result = store
+        .complete(&mut rec, Outcome::new(Verdict::NotFound))
+        .unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        std::path::Path::new(&result.case_file),
+        cwd.join(&rel).join("LO-REL").join(ID)
+    );
+    drop(store);
+    std::fs::remove_dir_all(&rel).unwrap();
+}
