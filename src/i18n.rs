@@ -394,7 +394,7 @@ pub static CATALOGUE: &[Entry] = &[
     e("state.failed", "failed", "не выполнен"),
     e("kind.egrul", "egrul", "ЕГРЮЛ"),
     e("kind.egrip", "egrip", "ЕГРИП"),
-    e("kind.tax_debt", "tax_debt", "задолженность по налогам"),
+    e("kind.tax_debt", "tax_debt", "долг по налогам"),
     e("kind.unreliable_supplier", "unreliable_supplier", "РНП"),
     e("kind.foreign_agent", "foreign_agent", "иностранные агенты"),
     e("circuit.closed", "closed", "замкнута"),
