@@ -475,3 +475,88 @@ async fn the_example_client_in_python_gets_a_refusal_within_a_second_and_results
     drop(d);
     setup.cleanup().await;
 }
+
+/// `mezhved ARGS` with the test's configuration.
+fn cli(setup: &Setup, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mezhved"))
+        .args(args)
+        .current_dir(root())
+        .envs(setup.env())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_checks_with_the_daemons_validation_and_waits_for_the_verdict() {
+    if !broker_or_skip("case_system").await {
+        return;
+    }
+    let setup = Setup::new(&prefix("publish")).await;
+    let mut d = setup.spawn(&[]);
+    let write = |name: &str, v: &Value| {
+        let p = setup.dir.path().join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.display().to_string()
+    };
+    let bad = write(
+        "bad.json",
+        &request_json(Kind::Egrul, json!({ "inn": "4703123452" })),
+    );
+    let good = write(
+        "good.json",
+        &request_json(Kind::Egrul, json!({ "ogrn": "1144703001233" })),
+    );
+
+    // Refused by the check: nothing is published, the good file neither.
+    let (code, out, err) = cli(&setup, &["publish", &bad, &good]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "{bad}: refused, not published: invalid_check_digit at subject.inn: ИНН 4703123452 fails its check digit (expected 1)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("nothing published"), "{err}");
+    assert!(out.is_empty(), "{out}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(cli(&setup, &["dlq", "list", "--json"]).1.trim(), "[]");
+
+    // Sent anyway: the gateway's refusal, waited for.
+    let (code, out, err) = cli(&setup, &["publish", "--no-check", "--wait", "20", &bad]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "{bad}: refused: invalid_check_digit at \"subject.inn\""
+        )),
+        "{out}"
+    );
+
+    // A good one: its verdict.
+    let (code, out, err) = cli(&setup, &["publish", "--wait", "20", &good]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "{good}: found (egrul, case LO-2026-000123); case file /"
+        )),
+        "{out}"
+    );
+
+    // Nobody consuming: no reply in time.
+    d.signal("TERM");
+    d.wait_exit(Duration::from_secs(20)).expect("it stops");
+    let other = write(
+        "other.json",
+        &request_json(Kind::Egrul, json!({ "ogrn": "1027800004561" })),
+    );
+    let (code, out, err) = cli(&setup, &["publish", "--wait", "1", &other]);
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert!(out.contains("no reply within 1 s"), "{out}");
+    drop(d);
+    setup.cleanup().await;
+}

@@ -662,7 +662,10 @@ async fn the_dashboard_in_headless_chromium_shows_what_metrics_say() {
         );
         let compared = figures_agree_with_metrics(&html, &samples);
         assert!(compared >= 10, "{lang}: figures compared: {compared}");
-        assert!(html.contains("invalid_check_digit"), "{lang}: the dead letter is listed");
+        assert!(
+            html.contains("invalid_check_digit"),
+            "{lang}: the dead letter is listed"
+        );
         assert!(
             html.contains("LO-2026-000123"),
             "{lang}: the pending request's case is listed"
@@ -690,7 +693,10 @@ async fn the_dashboard_in_headless_chromium_shows_what_metrics_say() {
 
 /// Every figure the page marks with the metric it shows (`data-metric`,
 /// `data-match`) equals that metric; returns how many were compared.
-fn figures_agree_with_metrics(html: &str, samples: &[(String, HashMap<String, String>, f64)]) -> usize {
+fn figures_agree_with_metrics(
+    html: &str,
+    samples: &[(String, HashMap<String, String>, f64)],
+) -> usize {
     let mut compared = 0;
     for piece in html.split("data-metric=\"").skip(1) {
         let name = &piece[..piece.find('"').unwrap()];

@@ -426,36 +426,21 @@ fn print_table(samples: &[Sample], endings: &HashMap<String, Ending>, fixtures: 
                     r.case_file
                 );
             }
-            Some(Ending::Dead(l)) => println!(
-                "{:<36} {:<20} {:<11} {:<11} dead letter: {} at {:?}: {}{}",
-                s.name,
-                kind_of(&s.body),
-                "refused",
-                exp,
-                l.reason.code,
-                l.reason.field,
-                l.reason.message,
-                if exp == "-" || exp == "refused" {
-                    ""
-                } else {
-                    "  <- differs"
-                }
+            Some(Ending::Dead(l)) => refused_row(
+                s,
+                &exp,
+                format!(
+                    "dead letter: {} at {:?}: {}",
+                    l.reason.code, l.reason.field, l.reason.message
+                ),
             ),
-            Some(Ending::Refused(r)) => println!(
-                "{:<36} {:<20} {:<11} {:<11} refused reply, dead letter {}: {} at {:?}: {}{}",
-                s.name,
-                kind_of(&s.body),
-                r.verdict,
-                exp,
-                r.dead_letter_id,
-                r.reason.code,
-                r.reason.field,
-                r.reason.message,
-                if exp == "-" || exp == "refused" {
-                    ""
-                } else {
-                    "  <- differs"
-                }
+            Some(Ending::Refused(r)) => refused_row(
+                s,
+                &exp,
+                format!(
+                    "refused reply, dead letter {}: {} at {:?}: {}",
+                    r.dead_letter_id, r.reason.code, r.reason.field, r.reason.message
+                ),
             ),
             None => println!(
                 "{:<36} {:<20} {:<11} {:<11} (no final state yet)",
@@ -466,6 +451,22 @@ fn print_table(samples: &[Sample], endings: &HashMap<String, Ending>, fixtures: 
             ),
         }
     }
+}
+
+/// A refused sample's row: its reason, and whether it was meant to be.
+fn refused_row(s: &Sample, exp: &str, detail: String) {
+    println!(
+        "{:<36} {:<20} {:<11} {:<11} {detail}{}",
+        s.name,
+        kind_of(&s.body),
+        "refused",
+        exp,
+        if exp == "-" || exp == "refused" {
+            ""
+        } else {
+            "  <- differs"
+        }
+    );
 }
 
 fn kind_of(body: &[u8]) -> String {

@@ -589,30 +589,37 @@ impl Gateway {
             message_id: id.clone(),
             body: &body,
         };
+        let Some(routed) = self.publish_confirmed(&reply, "the reply").await else {
+            return warn!("stopping: the reply goes out at the next start");
+        };
+        crate::failpoint::at("replied-unrecorded");
+        self.metrics.replies.inc(&[]);
+        let answered = crate::casefile::Answered {
+            at: clock::now(),
+            route: rec.reply.clone(),
+            via: self.count_routed(&routed, &rec.reply).into(),
+        };
+        let store = self.store.clone();
+        let mut r = rec.clone();
+        if let Err(e) = blocking(move || store.mark_replied(&mut r, answered)).await {
+            warn!(error = %e, "reply published but not recorded; it may be sent again");
+        }
+        info!(verdict = %result.outcome.verdict, "replied")
+    }
+
+    /// Publishes `reply`, again and again with backoff until the broker
+    /// confirms it; `None` when the gateway stops first.
+    async fn publish_confirmed(&self, reply: &Reply<'_>, what: &str) -> Option<Routed> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.outbox.publish_reply(&reply).await {
-                Ok(routed) => {
-                    crate::failpoint::at("replied-unrecorded");
-                    self.metrics.replies.inc(&[]);
-                    let answered = crate::casefile::Answered {
-                        at: clock::now(),
-                        route: rec.reply.clone(),
-                        via: self.count_routed(&routed, &rec.reply).into(),
-                    };
-                    let store = self.store.clone();
-                    let mut r = rec.clone();
-                    if let Err(e) = blocking(move || store.mark_replied(&mut r, answered)).await {
-                        warn!(error = %e, "reply published but not recorded; it may be sent again");
-                    }
-                    return info!(verdict = %result.outcome.verdict, "replied");
-                }
+            match self.outbox.publish_reply(reply).await {
+                Ok(routed) => return Some(routed),
                 Err(e) => {
                     let pause = self.settings.retry.backoff(attempt);
-                    warn!(error = %e, attempt, retry_in_ms = pause.as_millis() as u64, "publishing the reply failed");
+                    warn!(error = %e, attempt, retry_in_ms = pause.as_millis() as u64, "publishing {what} failed");
                     if self.pause(pause).await {
-                        return warn!("stopping: the reply goes out at the next start");
+                        return None;
                     }
                 }
             }

@@ -7,7 +7,7 @@
 //! documents it.
 
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::Gateway;
 use crate::i18n::{self, Lang};
@@ -110,23 +110,11 @@ impl Gateway {
             message_id: letter.id.clone(),
             body: &body,
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.outbox.publish_reply(&reply).await {
-                Ok(routed) => {
-                    self.count_routed(&routed, &msg.reply);
-                    info!(code = %letter.reason.code, route = %msg.reply.describe(), "refusal replied");
-                    return true;
-                }
-                Err(e) => {
-                    let pause = self.settings.retry.backoff(attempt);
-                    warn!(error = %e, attempt, retry_in_ms = pause.as_millis() as u64, "publishing the refusal's reply failed");
-                    if self.pause(pause).await {
-                        return false;
-                    }
-                }
-            }
-        }
+        let Some(routed) = self.publish_confirmed(&reply, "the refusal's reply").await else {
+            return false;
+        };
+        self.count_routed(&routed, &msg.reply);
+        info!(code = %letter.reason.code, route = %msg.reply.describe(), "refusal replied");
+        true
     }
 }
