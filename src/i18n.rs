@@ -348,6 +348,26 @@ pub static CATALOGUE: &[Entry] = &[
         "SMEV did not accept the request before its answer would have been due. Get the information another way.",
         "СМЭВ не принял запрос до истечения срока ответа. Получите сведения иным способом.",
     ),
+    e(
+        "failure.source_not_configured",
+        "No source of the register is configured for this kind of lookup. Get the information another way; the operator checks [registers].",
+        "Для этого вида запроса не настроен источник сведений реестра. Получите сведения иным способом; оператору — проверить настройки [registers].",
+    ),
+    e(
+        "failure.source_failed",
+        "The register's own source could not answer this request. Get the information another way (a paper request or the public register); the operator has the detail.",
+        "Источник сведений реестра не смог ответить на этот запрос. Получите сведения иным способом (запрос на бумажном носителе или открытый реестр); подробности — у оператора.",
+    ),
+    e(
+        "failure.source_attempts_exhausted",
+        "The register's own source did not answer after repeated attempts. Get the information another way, or ask again later with a new request.",
+        "Источник сведений реестра не ответил после нескольких попыток. Получите сведения иным способом или направьте новый запрос позже.",
+    ),
+    e(
+        "failure.source_deadline_passed",
+        "The register's own source did not answer before the request's deadline. Get the information another way.",
+        "Источник сведений реестра не ответил до истечения срока запроса. Получите сведения иным способом.",
+    ),
     // Notes on verdicts: note_ru of a result with a note.
     e(
         "note.unknown",
@@ -415,6 +435,7 @@ pub static CATALOGUE: &[Entry] = &[
         "calendar",
         "производственный календарь",
     ),
+    e("check.name.registers", "registers", "источники реестров"),
     e(
         "check.broker.ok",
         "connected to RabbitMQ; consuming the requests queue",
@@ -782,10 +803,15 @@ pub enum FailureCode {
     SendFailed,
     SendAttemptsExhausted,
     SendDeadlinePassed,
+    /// A register's own source (ЕИС, Минюст): none configured for the route.
+    SourceNotConfigured,
+    SourceFailed,
+    SourceAttemptsExhausted,
+    SourceDeadlinePassed,
 }
 
 impl FailureCode {
-    pub const ALL: [FailureCode; 7] = [
+    pub const ALL: [FailureCode; 11] = [
         FailureCode::AnswerUnreadable,
         FailureCode::AnswerSignatureInvalid,
         FailureCode::StoredDocumentUnreadable,
@@ -793,6 +819,10 @@ impl FailureCode {
         FailureCode::SendFailed,
         FailureCode::SendAttemptsExhausted,
         FailureCode::SendDeadlinePassed,
+        FailureCode::SourceNotConfigured,
+        FailureCode::SourceFailed,
+        FailureCode::SourceAttemptsExhausted,
+        FailureCode::SourceDeadlinePassed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -804,6 +834,10 @@ impl FailureCode {
             FailureCode::SendFailed => "send_failed",
             FailureCode::SendAttemptsExhausted => "send_attempts_exhausted",
             FailureCode::SendDeadlinePassed => "send_deadline_passed",
+            FailureCode::SourceNotConfigured => "source_not_configured",
+            FailureCode::SourceFailed => "source_failed",
+            FailureCode::SourceAttemptsExhausted => "source_attempts_exhausted",
+            FailureCode::SourceDeadlinePassed => "source_deadline_passed",
         }
     }
 

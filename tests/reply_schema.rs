@@ -37,6 +37,7 @@ async fn every_reply_of_the_pipeline_follows_the_reply_schema() {
         .unwrap();
     settings.smev.endpoint = emu.endpoint();
     settings.smev.trust = vec![emu.certificate.clone()];
+    emu.point_registers(&mut settings);
     let spool_dir = settings.spool_dir();
     let (inbox, outbox) = transport::spool(&spool_dir).unwrap();
     let Outbox::Spool(spool) = outbox.clone() else {
@@ -55,12 +56,11 @@ async fn every_reply_of_the_pipeline_follows_the_reply_schema() {
         sent += 1;
     }
     // …and one request about every subject the emulator knows.
-    let list: Vec<serde_json::Value> =
-        serde_json::from_str(&fixtures_list_json()).expect("fixtures list --json");
-    for (i, s) in list.iter().enumerate() {
-        let kind = Kind::parse(s["kind"].as_str().unwrap()).unwrap();
-        let id = s["identifiers"][0].as_str().unwrap();
-        let mut msg = request_json(kind, subject_for(kind, id));
+    let registry = mezhved::lookup::Registry::new(&settings.lookup);
+    let fixtures = emulator::Fixtures::load(&data, &registry).unwrap();
+    for (i, s) in fixtures.subjects().iter().enumerate() {
+        let req = fixture_request(s, &s.identifiers[0]);
+        let mut msg = serde_json::to_value(&req).unwrap();
         msg["case_id"] = serde_json::json!(format!("LO-SCHEMA-{i}"));
         spool
             .submit(&format!("subject-{i:02}"), msg.to_string().as_bytes())
@@ -154,15 +154,4 @@ async fn every_reply_of_the_pipeline_follows_the_reply_schema() {
         .unwrap()
         .remove("message_ru");
     assert!(!v.is_valid(&refused));
-}
-
-/// `mezhved fixtures list --json`, as a tester reads it.
-fn fixtures_list_json() -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mezhved"))
-        .args(["fixtures", "list", "--json"])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
 }

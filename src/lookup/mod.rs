@@ -18,7 +18,9 @@ use crate::i18n::{FailureCode, Lang};
 use crate::request::{Kind, LookupRequest, Subject};
 use crate::xml::{Document, NodeId};
 
+pub(crate) use foreign_agent::agent_data;
 pub use tax_debt::DebtFlags;
+pub(crate) use unreliable_supplier::{RnpData, RnpRecordData, rnp_data};
 
 /// The normalised answer to one lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,7 +35,8 @@ pub enum Verdict {
     /// The answer does not establish the fact (unknown flag or code); never
     /// read as the favourable answer.
     Unknown,
-    /// РНП / foreign agents: the subject is in the register now.
+    /// Foreign agents: the subject is in the register now. РНП: it was in
+    /// the register during the lookback before `as_of`.
     Listed,
     NotListed,
     /// The agency or SMEV refused to answer; code and text are kept.
@@ -121,9 +124,10 @@ pub struct Outcome {
     /// The facts an officer needs, in a per-register shape (see README).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<serde_json::Value>,
+    /// Rejections and failures are boxed: they are the rare cases, and an
+    /// outcome travels by value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejection: Option<Rejection>,
-    /// Boxed: a failure is the rare case, and the outcome travels by value.
+    pub rejection: Option<Box<Rejection>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Box<Failure>>,
     /// Why a verdict is `unknown`, or anything else the officer should read.
@@ -133,6 +137,20 @@ pub struct Outcome {
     /// when the result is written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note_ru: Option<String>,
+    /// The register's own source that answered (routes other than SMEV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
+}
+
+/// Where an answer came from when it did not come through SMEV: the
+/// source (`eis`, `minjust`, `eis-snapshot`, `minjust-snapshot`), the
+/// address asked, and the register's own date of the data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub register: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 impl Outcome {
@@ -144,6 +162,7 @@ impl Outcome {
             failure: None,
             note: None,
             note_ru: None,
+            source: None,
         }
     }
 
@@ -156,11 +175,11 @@ impl Outcome {
 
     pub fn rejected(by: RejectedBy, code: impl Into<String>, text: impl Into<String>) -> Self {
         Outcome {
-            rejection: Some(Rejection {
+            rejection: Some(Box::new(Rejection {
                 by,
                 code: code.into(),
                 text: text.into(),
-            }),
+            })),
             ..Outcome::new(Verdict::Rejected)
         }
     }
@@ -274,6 +293,11 @@ pub struct LookupConfig {
     /// Values of `ПрЗадолж` read as "debt" and as "no debt"; anything else
     /// is `unknown`.
     pub tax_debt_flags: DebtFlags,
+    /// РНП: a supplier is `listed` when a record placed it in the register
+    /// at any moment of this many years before `as_of` (§2.10(12)).
+    pub rnp_lookback_years: u32,
+    /// Which source answers each kind that has a choice.
+    pub routes: crate::registers::Routes,
 }
 
 impl Default for LookupConfig {
@@ -285,6 +309,8 @@ impl Default for LookupConfig {
             unreliable_supplier_namespace: unreliable_supplier::NAMESPACE.into(),
             foreign_agent_namespace: foreign_agent::NAMESPACE.into(),
             tax_debt_flags: DebtFlags::default(),
+            rnp_lookback_years: 2,
+            routes: crate::registers::Routes::default(),
         }
     }
 }
@@ -305,6 +331,7 @@ impl Registry {
             )),
             Box::new(unreliable_supplier::UnreliableSupplier::new(
                 &cfg.unreliable_supplier_namespace,
+                cfg.rnp_lookback_years,
             )),
             Box::new(foreign_agent::ForeignAgent::new(
                 &cfg.foreign_agent_namespace,

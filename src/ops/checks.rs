@@ -97,8 +97,16 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
     let smev = check("smev", true, smev(gw, probe_timeout).await);
     let trust = check("smev_trust", true, trust(gw, warn_days));
     let calendar = check("calendar", false, calendar(gw));
+    // The register sources' own wording: English in both languages so far.
+    let registers = check(
+        "registers",
+        false,
+        gw.sources().readiness().map(Both::same).map_err(Both::same),
+    );
     Round {
-        checks: vec![broker, case_store, signing, smev, trust, calendar],
+        checks: vec![
+            broker, case_store, signing, smev, trust, calendar, registers,
+        ],
         queues: health.queues,
     }
 }
