@@ -72,6 +72,20 @@ pub fn text(lang: Lang, key: &str) -> &str {
     }
 }
 
+/// A value as people read it (`kind.egrul` → «ЕГРЮЛ»): the text of
+/// `group.value`, or the value itself when the catalogue has none (a kind
+/// or a check newer than its texts).
+pub fn label<'a>(lang: Lang, group: &str, value: &'a str) -> &'a str {
+    let key = format!("{group}.{value}");
+    match CATALOGUE.iter().find(|x| x.key == key) {
+        Some(x) => match lang {
+            Lang::Ru => x.ru,
+            Lang::En => x.en,
+        },
+        None => value,
+    }
+}
+
 /// The text of `key` with its `{name}` parameters filled in.
 pub fn fill(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
     let mut out = text(lang, key).to_owned();
@@ -932,6 +946,12 @@ mod tests {
         let whole = refusal(Lang::Ru, crate::request::InvalidCode::MalformedJson, "");
         assert!(whole.starts_with("Запрос не принят"), "{whole}");
         assert_eq!(field_label(Lang::En, "x.unheard_of"), "x.unheard_of");
+    }
+
+    #[test]
+    fn a_value_without_a_text_is_shown_as_it_is() {
+        assert_eq!(label(Lang::Ru, "kind", "egrul"), "ЕГРЮЛ");
+        assert_eq!(label(Lang::Ru, "kind", "vs"), "vs");
     }
 
     #[test]

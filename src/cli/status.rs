@@ -209,7 +209,7 @@ pub async fn status(
                     let name = c["name"].as_str().unwrap_or("");
                     format!(
                         "{}: {}",
-                        i18n::text(lang, &format!("check.name.{name}")),
+                        i18n::label(lang, "check.name", name),
                         detail(c, lang)
                     )
                 })
@@ -330,11 +330,11 @@ fn print_human(
             if let Some(kinds) = v["by_kind"].as_object().filter(|k| !k.is_empty()) {
                 print!("  {:<26}", t("status.col_kind"));
                 for st in states {
-                    print!(" {:>16}", i18n::text(lang, &format!("state.{st}")));
+                    print!(" {:>16}", i18n::label(lang, "state", st));
                 }
                 println!();
                 for (k, counts) in kinds {
-                    print!("  {:<26}", i18n::text(lang, &format!("kind.{k}")));
+                    print!("  {:<26}", i18n::label(lang, "kind", k));
                     for st in states {
                         print!(" {:>16}", counts[st].as_u64().unwrap_or(0));
                     }
@@ -358,7 +358,7 @@ fn print_human(
                     "  {}",
                     r(m("status.overdue_line")
                         .arg("case", o["case_id"].as_str().unwrap_or(""))
-                        .arg("kind", i18n::text(lang, &format!("kind.{kind}")))
+                        .arg("kind", i18n::label(lang, "kind", kind))
                         .arg("request", o["request_id"].as_str().unwrap_or(""))
                         .arg("due", o["due_date"].as_str().unwrap_or("?")))
                 );
@@ -382,8 +382,8 @@ fn print_human(
                     "  {}  {:<18} {:<20} {:<9} {}",
                     at.get(11..19).unwrap_or(at),
                     x["case_id"].as_str().unwrap_or(""),
-                    i18n::text(lang, &format!("kind.{kind}")),
-                    i18n::text(lang, &format!("verdict.{verdict}")),
+                    i18n::label(lang, "kind", kind),
+                    i18n::label(lang, "verdict", verdict),
                     reason
                 );
             }
@@ -417,7 +417,7 @@ fn print_human(
                     } else {
                         "status.check_fail"
                     }),
-                    i18n::text(lang, &format!("check.name.{name}")),
+                    i18n::label(lang, "check.name", name),
                     detail(c, lang)
                 );
             }
