@@ -20,3 +20,4 @@ pub mod smev;
 pub mod transport;
 pub mod xml;
 pub mod xmldsig;
+pub mod xsd;
