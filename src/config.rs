@@ -70,6 +70,7 @@ pub struct OpsSettings {
     pub sample_secs: f64,
     pub probe_timeout_secs: f64,
     pub cert_warn_days: u32,
+    pub language: crate::i18n::Lang,
 }
 
 impl OpsSettings {
@@ -287,10 +288,125 @@ pub fn secs(v: f64) -> std::time::Duration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The files and the environment do not make settings (an unknown key,
+    /// a value of the wrong type), said once, with where the key was set.
     #[error("configuration: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(String),
     #[error("configuration: {0}")]
     Invalid(String),
+}
+
+impl ConfigError {
+    /// The same error, naming where each key it mentions was set: the
+    /// environment variable, or the file.
+    fn with_origin(
+        self,
+        file: Option<&Path>,
+        env: &std::collections::HashMap<String, String>,
+    ) -> Self {
+        let (make, message): (fn(String) -> ConfigError, String) = match self {
+            ConfigError::Load(m) => (ConfigError::Load, m),
+            ConfigError::Invalid(m) => (ConfigError::Invalid, m),
+        };
+        let table = file
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| t.parse::<toml::Table>().ok());
+        let mut origins = Vec::new();
+        for key in mentioned_keys(&message) {
+            let var = format!(
+                "MEZHVED__{}",
+                key.split('.')
+                    .map(str::to_uppercase)
+                    .collect::<Vec<_>>()
+                    .join("__")
+            );
+            let origin = if env.contains_key(&var) {
+                format!("{key} is set by the environment variable {var}")
+            } else if let (Some(t), Some(f)) = (&table, file)
+                && lookup(t, &key)
+            {
+                format!("{key} is set in {}", f.display())
+            } else {
+                continue;
+            };
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        if origins.is_empty() {
+            make(message)
+        } else {
+            make(format!("{message} ({})", origins.join("; ")))
+        }
+    }
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(e: config::ConfigError) -> Self {
+        // The crate's own note of the origin ("in the environment", a
+        // relative file name) gives way to ours (see `with_origin`).
+        let text = e.to_string();
+        let text = match text.rfind("` in ") {
+            Some(at) => text[..at + 1].to_owned(),
+            None => text,
+        };
+        ConfigError::Load(text)
+    }
+}
+
+/// The dotted keys an error message names: `smev.version`, or from the
+/// configuration crate's wording ``unknown field `urll` … for key `amqp` ``
+/// and ``for key `gateway.send_concurrency` ``.
+fn mentioned_keys(message: &str) -> Vec<String> {
+    let quoted = |after: &str| {
+        message
+            .split(after)
+            .nth(1)
+            .and_then(|r| r.split('`').next())
+            .map(str::to_owned)
+    };
+    let mut keys = Vec::new();
+    match (quoted("unknown field `"), quoted("for key `")) {
+        (Some(field), Some(section)) => keys.push(format!("{section}.{field}")),
+        (None, Some(key)) => keys.push(key),
+        _ => {}
+    }
+    for word in message.split_whitespace() {
+        let w = word.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+        let w = w.trim_end_matches('.');
+        if w.contains('.')
+            && w.split('.').count() >= 2
+            && w.split('.').all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
+            && w.starts_with(|c: char| c.is_ascii_lowercase())
+            && !keys.iter().any(|k| k == w)
+        {
+            keys.push(w.to_owned());
+        }
+    }
+    keys
+}
+
+/// Whether the dotted `key` is in the TOML table.
+fn lookup(t: &toml::Table, key: &str) -> bool {
+    let mut parts = key.split('.');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let mut v = match t.get(first) {
+        Some(v) => v,
+        None => return false,
+    };
+    for p in parts {
+        match v.get(p) {
+            Some(next) => v = next,
+            None => return false,
+        }
+    }
+    true
 }
 
 impl Settings {
@@ -304,6 +420,17 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        let vars: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("MEZHVED__"))
+            .collect();
+        Self::build(file, vars.clone()).map_err(|e| e.with_origin(file, &vars))
+    }
+
+    fn build(
+        file: Option<&Path>,
+        vars: std::collections::HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
         use config::{Config, Environment, File, FileFormat};
         let mut b = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
         if let Some(f) = file {
@@ -315,10 +442,6 @@ impl Settings {
             }
             b = b.add_source(File::from(f).format(FileFormat::Toml));
         }
-        let vars: std::collections::HashMap<String, String> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("MEZHVED__"))
-            .collect();
         b = b.add_source(
             Environment::with_prefix("MEZHVED")
                 .prefix_separator("__")
@@ -563,6 +686,37 @@ mod tests {
         let bad = [("MEZHVED__SMEV__VERSION".to_string(), "2.0".to_string())];
         let e = Settings::load_with_env(None, bad).unwrap_err().to_string();
         assert!(e.contains("smev.version"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_key_is_named_once_with_where_it_was_set() {
+        let env = [("MEZHVED__AMQP__URLL".to_string(), "x".to_string())];
+        let e = Settings::load_with_env(None, env).unwrap_err().to_string();
+        assert_eq!(e.matches("unknown field").count(), 1, "{e}");
+        assert!(
+            e.ends_with("(amqp.urll is set by the environment variable MEZHVED__AMQP__URLL)"),
+            "{e}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mezhved.toml");
+        std::fs::write(&file, "[gateway]\nsend_concurrency = \"many\"\n").unwrap();
+        let e = Settings::load_with_env(Some(&file), [])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e.matches("invalid type").count(), 1, "{e}");
+        assert!(
+            e.ends_with(&format!(
+                "(gateway.send_concurrency is set in {})",
+                file.display()
+            )),
+            "{e}"
+        );
+
+        let env = [("MEZHVED__OPS__LANGUAGE".to_string(), "de".to_string())];
+        let e = Settings::load_with_env(None, env).unwrap_err().to_string();
+        assert!(e.contains("\"de\" is not a language: ru or en"), "{e}");
+        assert!(e.contains("MEZHVED__OPS__LANGUAGE"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod emulator;
 pub mod failpoint;
+pub mod i18n;
 pub mod load;
 pub mod logging;
 pub mod lookup;

@@ -47,7 +47,7 @@ impl LogControl {
     /// Sets the filter: a level (`debug`) or a tracing directive list
     /// (`info,mezhved::pipeline=debug`).
     pub fn set_level(&self, spec: &str) -> Result<String, String> {
-        let directive = directive(spec.trim());
+        let directive = quiet_returns(directive(spec.trim()));
         let filter = EnvFilter::try_new(&directive)
             .map_err(|e| format!("{spec:?} is not a level or a filter: {e}"))?;
         let handle = self
@@ -82,20 +82,46 @@ fn directive(level: &str) -> String {
     }
 }
 
+/// Whatever the filter, the broker client's own line about a returned
+/// message (a reply to a `reply_to` queue that does not exist) is left
+/// out: it prints the whole message as a byte dump, and the gateway says
+/// what happened in a line of its own (the queue, where the reply went).
+fn quiet_returns(spec: String) -> String {
+    if spec.contains(RETURNED) {
+        spec
+    } else {
+        format!("{spec},{RETURNED}=off")
+    }
+}
+
+/// The broker client's module that logs returned messages.
+const RETURNED: &str = "lapin::returned_messages";
+
+/// Colours only on a terminal, and never with `NO_COLOR` set
+/// (<https://no-color.org>): a log written to a file stays plain text.
+fn colour() -> bool {
+    use std::io::IsTerminal as _;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
 /// Installs the subscriber (once per process; later calls return a
 /// control that cannot change the level). `RUST_LOG` overrides `level`.
 pub fn init(level: &str, format: &str) -> LogControl {
-    let spec = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| directive(level));
+    let spec = quiet_returns(
+        std::env::var("RUST_LOG")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| directive(level)),
+    );
     let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let recent = Arc::new(Mutex::new(VecDeque::new()));
     let keeper = Keeper {
         recent: recent.clone(),
     };
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour());
     let installed = if format == "json" {
         tracing_subscriber::registry()
             .with(filter)

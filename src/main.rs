@@ -96,14 +96,26 @@ enum Command {
         json: bool,
     },
     /// Publish request messages (JSON files) to the requests queue, as a case system would.
+    ///
+    /// Each file is checked first with the daemon's own validation; if one is
+    /// refused, nothing is published. Exit codes: 0 published (with --wait:
+    /// every reply came, none refused), 1 an error (broker, file), 2 a request
+    /// refused (by the check, or by the gateway's reply with --wait), 3 no
+    /// reply in time (--wait), 78 a configuration error.
     Publish {
         files: Vec<PathBuf>,
-        /// AMQP reply_to: the queue the result should go to.
-        #[arg(long)]
+        /// AMQP reply_to: the queue the result should go to (declare it first).
+        #[arg(long, conflicts_with = "wait")]
         reply_to: Option<String>,
         /// AMQP correlation_id (default: the request_id of each file).
         #[arg(long)]
         correlation_id: Option<String>,
+        /// Publish without checking (to see how the gateway refuses a message).
+        #[arg(long)]
+        no_check: bool,
+        /// Wait for the replies on a temporary reply queue and print each verdict (SECS: at most this long, default 60).
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "60")]
+        wait: Option<f64>,
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -114,6 +126,9 @@ enum Command {
         /// The daemon's ops server (default: http://<ops.listen>).
         #[arg(long)]
         ops: Option<String>,
+        /// ru or en (default: ops.language).
+        #[arg(long)]
+        lang: Option<mezhved::i18n::Lang>,
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -319,9 +334,33 @@ fn main() -> ExitCode {
                 files,
                 reply_to,
                 correlation_id,
+                no_check,
+                wait,
                 config,
-            } => cli::publish::publish(config, files, reply_to, correlation_id).await,
-            Command::Status { json, ops, config } => cli::status::status(config, json, ops).await,
+            } => {
+                async {
+                    let wait = match wait {
+                        Some(w) if !(w.is_finite() && w > 0.0) => {
+                            anyhow::bail!("--wait takes seconds (more than 0), got {w}")
+                        }
+                        w => w.map(std::time::Duration::from_secs_f64),
+                    };
+                    let options = cli::publish::Options {
+                        reply_to,
+                        correlation_id,
+                        check: !no_check,
+                        wait,
+                    };
+                    cli::publish::publish(config, files, options).await
+                }
+                .await
+            }
+            Command::Status {
+                json,
+                ops,
+                lang,
+                config,
+            } => cli::status::status(config, json, ops, lang).await,
             Command::Dlq { command, config } => {
                 let cmd = match command {
                     DlqCommand::List { json } => cli::dlq::Dlq::List { json },

@@ -412,10 +412,16 @@ async fn send(setup: &Setup, client: &Client, reply_q: &str, msg: &Value) {
         .await;
 }
 
+/// Publishes a request with a wrong check digit and takes its refused
+/// reply from `reply_q` (its dead letter stays for the operator).
 async fn publish_invalid(setup: &Setup, client: &Client, reply_q: &str) -> Value {
     let mut bad = request_json(Kind::Egrul, json!({ "inn": "4703123452" }));
     bad["case_id"] = json!("LO-2026-DEAD-1");
     send(setup, client, reply_q, &bad).await;
+    let reply = client.take(reply_q, 1, WAIT).await;
+    assert_eq!(reply.len(), 1, "a refused request is answered");
+    assert_eq!(reply[0].body["verdict"], "refused");
+    assert_eq!(reply[0].body["reason"]["code"], "invalid_check_digit");
     bad
 }
 
@@ -593,7 +599,7 @@ async fn the_dashboard_in_headless_chromium_shows_what_metrics_say() {
         &never,
         serde_json::from_value(json!({ "never_answer": true })).unwrap(),
     );
-    let d = setup.spawn(&[]);
+    let d = setup.spawn(&[("MEZHVED__OPS__LANGUAGE", "en")]);
     let base = d.ops_url();
     load(&setup, 30);
     let client = Client::connect().await;
@@ -620,17 +626,84 @@ async fn the_dashboard_in_headless_chromium_shows_what_metrics_say() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let profile = setup.dir.path().join("chromium");
-    let dom = headless(browser, &profile, &["--dump-dom"], &format!("{base}/"));
-    let html = String::from_utf8_lossy(&dom.stdout).into_owned();
-    assert!(
-        html.contains("data-loaded=\"1\""),
-        "the page rendered its data:\n{html}\n{}",
-        String::from_utf8_lossy(&dom.stderr)
-    );
     let (_, m) = http("GET", &format!("{base}/metrics"), None, None).await;
     let samples = parse_prometheus(&m);
+    // ops.language says English; ?lang=ru asks for the page in Russian.
+    let pages = [
+        (
+            "en",
+            format!("{base}/"),
+            &[
+                "<html lang=\"en\"",
+                "Readiness",
+                "Recent dead letters",
+                "connected to RabbitMQ; consuming the requests queue",
+                "fails its check digit",
+                ">sent<",
+            ][..],
+        ),
+        (
+            "ru",
+            format!("{base}/?lang=ru"),
+            &[
+                "<html lang=\"ru\"",
+                "Готовность",
+                "Последние отклонённые сообщения",
+                "брокер RabbitMQ",
+                "подключён к RabbitMQ; очередь запросов принимается",
+                "Запрос не принят: не сходится контрольная цифра ИНН (subject.inn)",
+                ">отправлен<",
+                ">ЕГРЮЛ<",
+            ][..],
+        ),
+    ];
+    let artefacts = common::root().join("target/test-artefacts");
+    std::fs::create_dir_all(&artefacts).unwrap();
+    for (lang, url, texts) in pages {
+        let dom = headless(browser, &profile, &["--dump-dom"], &url);
+        let html = String::from_utf8_lossy(&dom.stdout).into_owned();
+        assert!(
+            html.contains("data-loaded=\"1\""),
+            "{lang}: the page rendered its data:\n{html}\n{}",
+            String::from_utf8_lossy(&dom.stderr)
+        );
+        let compared = figures_agree_with_metrics(&html, &samples);
+        assert!(compared >= 10, "{lang}: figures compared: {compared}");
+        assert!(
+            html.contains("invalid_check_digit"),
+            "{lang}: the dead letter is listed"
+        );
+        assert!(
+            html.contains("LO-2026-000123"),
+            "{lang}: the pending request's case is listed"
+        );
+        for t in texts {
+            assert!(html.contains(t), "{lang}: no {t:?} on the page:\n{html}");
+        }
+        let shot = artefacts.join(format!("dashboard-{lang}.png"));
+        let _ = std::fs::remove_file(&shot);
+        let out = headless(
+            browser,
+            &profile,
+            &[&format!("--screenshot={}", shot.display())],
+            &url,
+        );
+        assert!(
+            shot.metadata().is_ok_and(|m| m.len() > 10_000),
+            "{lang} screenshot: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    drop(d);
+    setup.cleanup().await;
+}
 
-    // Every figure marked with the metric it shows equals that metric.
+/// Every figure the page marks with the metric it shows (`data-metric`,
+/// `data-match`) equals that metric; returns how many were compared.
+fn figures_agree_with_metrics(
+    html: &str,
+    samples: &[(String, HashMap<String, String>, f64)],
+) -> usize {
     let mut compared = 0;
     for piece in html.split("data-metric=\"").skip(1) {
         let name = &piece[..piece.find('"').unwrap()];
@@ -657,40 +730,14 @@ async fn the_dashboard_in_headless_chromium_shows_what_metrics_say() {
             });
         let want_ref: Vec<(&str, &str)> =
             want.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let expected = sum(&samples, name, &want_ref);
+        let expected = sum(samples, name, &want_ref);
         assert_eq!(
             shown, expected,
             "{name} {want:?}: the page shows {shown}, /metrics says {expected}"
         );
         compared += 1;
     }
-    assert!(compared >= 10, "figures compared: {compared}");
-    assert!(
-        html.contains("LO-2026-DEAD-1") || html.contains("invalid_check_digit"),
-        "the dead letter is listed"
-    );
-    assert!(
-        html.contains("LO-2026-000123"),
-        "the pending request's case is listed"
-    );
-
-    let artefacts = common::root().join("target/test-artefacts");
-    std::fs::create_dir_all(&artefacts).unwrap();
-    let shot = artefacts.join("dashboard.png");
-    let _ = std::fs::remove_file(&shot);
-    let out = headless(
-        browser,
-        &profile,
-        &[&format!("--screenshot={}", shot.display())],
-        &format!("{base}/"),
-    );
-    assert!(
-        shot.metadata().is_ok_and(|m| m.len() > 10_000),
-        "screenshot: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    drop(d);
-    setup.cleanup().await;
+    compared
 }
 
 fn mezhved(setup: &Setup, args: &[&str], extra: &[(&str, &str)]) -> (Option<i32>, String, String) {
@@ -980,11 +1027,31 @@ async fn status_and_check_config_say_what_needs_attention() {
     send(&setup, &client, &reply_q, &msg).await;
     assert_eq!(client.take(&reply_q, 1, WAIT).await.len(), 1);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let (code, out, _) = mezhved(&setup, &["status", "--ops", &ops], &[]);
+    let (code, out, _) = mezhved(&setup, &["status", "--lang", "en", "--ops", &ops], &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("dead letter(s) wait"), "{out}");
     assert!(out.contains("need the officer's fallback"), "{out}");
     assert!(out.contains("AccessDenied"), "the reason is shown: {out}");
+    // In Russian by default (ops.language), logs excepted.
+    let (code, out, _) = mezhved(&setup, &["status", "--ops", &ops], &[]);
+    assert_eq!(code, Some(1), "{out}");
+    for t in [
+        "Состояние mezhved на",
+        "Требует внимания:",
+        "ждут сообщения: 1",
+        "результатов за последний час, требующих запасного пути: 1",
+        "брокер RabbitMQ",
+        "подключён к RabbitMQ; очередь запросов принимается",
+        "AccessDenied",
+    ] {
+        assert!(out.contains(t), "no {t:?} in:\n{out}");
+    }
+    let (_, en_by_config, _) = mezhved(
+        &setup,
+        &["status", "--ops", &ops],
+        &[("MEZHVED__OPS__LANGUAGE", "en")],
+    );
+    assert!(en_by_config.contains("Needs attention:"), "{en_by_config}");
 
     let (code, out, _) = mezhved(&setup, &["check-config"], &[]);
     assert_eq!(code, Some(0), "{out}");

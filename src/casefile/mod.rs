@@ -123,6 +123,39 @@ pub struct ReplyRoute {
     pub correlation_id: Option<String>,
 }
 
+impl ReplyRoute {
+    /// `reply_to q (correlation_id c)`, for the journal.
+    pub fn describe(&self) -> String {
+        let corr = self
+            .correlation_id
+            .as_deref()
+            .map(|c| format!(" (correlation_id {c})"))
+            .unwrap_or_default();
+        match &self.reply_to {
+            Some(q) => format!("reply_to {q}{corr}"),
+            None => format!("the results exchange{corr}"),
+        }
+    }
+}
+
+/// A reply the broker confirmed, and where it went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answered {
+    #[serde(with = "clock::timestamp")]
+    pub at: OffsetDateTime,
+    /// The route the reply was published for.
+    #[serde(flatten)]
+    pub route: ReplyRoute,
+    /// Where the broker took it: `reply_to` (that queue), `results` (the
+    /// results exchange: no `reply_to`, or that queue did not exist) or
+    /// `spool`.
+    pub via: String,
+}
+
+/// How many distinct routes a request's state keeps (the journal keeps
+/// every reply).
+pub const ANSWERED_KEPT: usize = 20;
+
 /// The durable state of one request (`state.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StateRecord {
@@ -198,6 +231,10 @@ pub struct StateRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub replied_at: Option<OffsetDateTime>,
+    /// The routes replies went to, oldest first, each route once (the
+    /// latest [`ANSWERED_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replied_to: Vec<Answered>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
@@ -264,6 +301,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// `root` as an absolute path, so that the case files are named in full
+/// wherever they are reported (`case_file` in results).
+fn absolute(root: &Path) -> Result<PathBuf, StoreError> {
+    std::path::absolute(root).map_err(io(root))
 }
 
 /// The outcome of recording an incoming request.
@@ -346,6 +389,8 @@ struct Change<'d> {
     /// Lines before the main one, with the names of their documents.
     earlier: Vec<(&'static str, Option<String>, Vec<&'static str>)>,
     message_id: Option<String>,
+    /// Open again (a reply to a new route is due).
+    open: bool,
     closed: bool,
     fallback: bool,
     durable: bool,
@@ -359,6 +404,7 @@ impl<'d> Change<'d> {
             documents: Vec::new(),
             earlier: Vec::new(),
             message_id: None,
+            open: false,
             closed: false,
             fallback: false,
             durable: true,
@@ -389,6 +435,7 @@ fn result_change(
     case_file: String,
 ) -> (ResultRecord, Vec<u8>, Change<'static>) {
     let now = clock::now();
+    let outcome = outcome.localised();
     let r = ResultRecord {
         request_id: rec.request_id,
         case_id: rec.case_id.clone(),
@@ -468,6 +515,7 @@ const ANY: &[State] = &[
 impl Store {
     /// Opens (creating) the file store and checks that it is writable.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
+        let root = &absolute(root)?;
         let backend = Backend::Files(files::Files::open(root)?);
         let store = Store {
             root: root.to_owned(),
@@ -522,6 +570,7 @@ impl Store {
         pool: usize,
         reader: bool,
     ) -> Result<Self, StoreError> {
+        let root = &absolute(root)?;
         let orphans = root.join(".orphans");
         fsio::create_dir_durable(&orphans).map_err(io(&orphans))?;
         let backend = pg::Pg::open(target, schema, pool, reader)?;
@@ -585,6 +634,7 @@ impl Store {
     /// Opens an existing store to read it only (`mezhved status`): no
     /// instance is registered, nothing is created.
     pub fn open_reader(root: &Path) -> Result<Self, StoreError> {
+        let root = &absolute(root)?;
         Ok(Store {
             root: root.to_owned(),
             backend: Arc::new(Backend::Files(files::Files::reader(root)?)),
@@ -620,6 +670,45 @@ impl Store {
             Backend::Files(f) => &f.instance().id,
             Backend::Postgres(p) => p.instance_id(),
         }
+    }
+
+    /// The daemons running on the store the settings name, as their lock
+    /// files describe them (the files backend; PostgreSQL instances on
+    /// other hosts are not looked for). Reads only.
+    pub fn running_instances(settings: &crate::config::Settings) -> Vec<instance::About> {
+        if settings.store.is_postgres() {
+            return Vec::new();
+        }
+        Instance::running(&settings.gateway.cases_root)
+    }
+
+    /// Records where this instance's ops server listens, for a second
+    /// daemon started on the same store to say.
+    pub fn announce(&self, ops: Option<&str>) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Files(f) => {
+                let dir = self.root.join(instance::DIR);
+                f.instance().describe(ops).map_err(io(&dir))
+            }
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// A clean stop: this instance's lock file is removed unless requests
+    /// are parked under its name (see [`Instance::retire`]). Returns how
+    /// many are parked.
+    pub fn retire(&self) -> Result<usize, StoreError> {
+        let me = self.instance_id().to_owned();
+        let parked = self
+            .open_requests()?
+            .iter()
+            .filter(|r| r.owner.as_deref() == Some(me.as_str()))
+            .count();
+        if let Backend::Files(f) = &*self.backend {
+            let dir = self.root.join(instance::DIR);
+            f.instance().retire(parked).map_err(io(&dir))?;
+        }
+        Ok(parked)
     }
 
     /// The instances sharing this store that have ended since the last
@@ -750,6 +839,7 @@ impl Store {
             verdict: None,
             reply,
             replied_at: None,
+            replied_to: Vec::new(),
             last_error: None,
         };
         let dir = self.request_dir(&rec);
@@ -875,7 +965,7 @@ impl Store {
                 documents,
                 earlier,
                 message_id: ch.message_id,
-                open: false,
+                open: ch.open,
                 closed: ch.closed,
                 fallback: ch.fallback,
                 durable: ch.durable,
@@ -1121,17 +1211,71 @@ impl Store {
         Ok(result.expect("a recorded result was built"))
     }
 
-    /// The reply was published (and confirmed by the broker).
-    pub fn mark_replied(&self, rec: &mut StateRecord) -> Result<(), StoreError> {
+    /// The reply was published (and confirmed by the broker), as
+    /// `answered` says.
+    pub fn mark_replied(
+        &self,
+        rec: &mut StateRecord,
+        answered: Answered,
+    ) -> Result<(), StoreError> {
         let done = [State::Completed, State::Failed];
         self.transition(rec, "a reply", &done, |rec| {
-            let first = rec.replied_at.is_none();
-            rec.replied_at = Some(clock::now());
-            let mut c = Change::new(if first { "replied" } else { "replied_again" }, None).lazily();
+            let first = rec.replied_to.is_empty() && rec.replied_at.is_none();
+            rec.replied_at = Some(answered.at);
+            let detail = format!(
+                "to {}{}",
+                answered.route.describe(),
+                if answered.via == "results" && answered.route.reply_to.is_some() {
+                    ": that queue does not exist, so to the results exchange"
+                } else {
+                    ""
+                }
+            );
+            rec.replied_to.retain(|a| a.route != answered.route);
+            rec.replied_to.push(answered);
+            let excess = rec.replied_to.len().saturating_sub(ANSWERED_KEPT);
+            rec.replied_to.drain(..excess);
+            let event = if first { "replied" } else { "replied_again" };
+            let mut c = Change::new(event, Some(detail)).lazily();
             c.closed = true;
             Ok(Some(c))
         })
         .map(|_| ())
+    }
+
+    /// The same `request_id` arrived again with `route`: recorded, and the
+    /// latest delivery's route is the one replies go to from now on. A
+    /// request whose result was already replied to elsewhere is opened
+    /// again until the reply to the new route is confirmed, so a restart
+    /// in between still sends it. Returns the stored record.
+    pub fn record_duplicate(
+        &self,
+        rec: &StateRecord,
+        route: &ReplyRoute,
+    ) -> Result<StateRecord, StoreError> {
+        let mut r = rec.clone();
+        self.transition(&mut r, "a duplicate", ANY, |rec| {
+            if rec.reply == *route {
+                return Ok(Some(Change::new(
+                    "duplicate",
+                    Some("the same request_id arrived again".into()),
+                )));
+            }
+            let detail = format!(
+                "the same request_id arrived again; replies now go to {} (before: {})",
+                route.describe(),
+                rec.reply.describe()
+            );
+            rec.reply = route.clone();
+            let reopen = rec.state.is_final() && rec.replied_at.is_some();
+            if reopen {
+                rec.replied_at = None;
+            }
+            let mut c = Change::new("duplicate", Some(detail));
+            c.open = reopen;
+            Ok(Some(c))
+        })?;
+        Ok(r)
     }
 
     pub fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {

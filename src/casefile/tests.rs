@@ -19,6 +19,14 @@ pub(super) fn request(case: &str, id: &str) -> LookupRequest {
 
 pub(super) const ID: &str = "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e01";
 
+pub(super) fn answered(route: &ReplyRoute, via: &str) -> Answered {
+    Answered {
+        at: clock::now(),
+        route: route.clone(),
+        via: via.into(),
+    }
+}
+
 pub(super) fn due(sent: OffsetDateTime) -> crate::calendar::Due {
     crate::calendar::Calendar::builtin().answer_due(sent)
 }
@@ -51,8 +59,33 @@ pub(super) fn lives_through_its_states(store: &Store, reader: &Store) -> StateRe
         1,
         "open until the reply is confirmed"
     );
-    store.mark_replied(&mut rec).unwrap();
+    let first = ReplyRoute {
+        reply_to: Some("case.replies".into()),
+        correlation_id: Some("c-1".into()),
+    };
+    store
+        .mark_replied(&mut rec, answered(&first, "reply_to"))
+        .unwrap();
     assert!(reader.open_requests().unwrap().is_empty());
+
+    // Published again with another reply_to: the latest route wins, the
+    // request is open until the reply to it is confirmed, and the state
+    // keeps both routes.
+    let second = ReplyRoute {
+        reply_to: Some("amq.gen-new".into()),
+        correlation_id: Some("c-2".into()),
+    };
+    let mut rec = store.record_duplicate(&rec, &second).unwrap();
+    assert_eq!(rec.reply, second);
+    assert_eq!(reader.open_requests().unwrap().len(), 1);
+    assert_eq!(reader.load(&req.request_id).unwrap().unwrap().reply, second);
+    store
+        .mark_replied(&mut rec, answered(&second, "reply_to"))
+        .unwrap();
+    assert!(reader.open_requests().unwrap().is_empty());
+    let stored = reader.load(&req.request_id).unwrap().unwrap();
+    let routes: Vec<_> = stored.replied_to.iter().map(|a| a.route.clone()).collect();
+    assert_eq!(routes, [first, second]);
 
     let dir = store.request_dir(&rec);
     for f in [REQUEST_FILE, ENVELOPE_FILE, RESPONSE_FILE, RESULT_FILE] {
@@ -68,9 +101,19 @@ pub(super) fn lives_through_its_states(store: &Store, reader: &Store) -> StateRe
             "sent",
             "answered",
             "completed",
-            "replied"
+            "replied",
+            "duplicate",
+            "replied_again"
         ]
     );
+    let detail = |i: usize| entries[i].detail.clone().unwrap_or_default();
+    assert_eq!(detail(5), "to reply_to case.replies (correlation_id c-1)");
+    assert!(
+        detail(6).contains("replies now go to reply_to amq.gen-new (correlation_id c-2)"),
+        "{}",
+        detail(6)
+    );
+    assert_eq!(detail(7), "to reply_to amq.gen-new (correlation_id c-2)");
     assert_eq!(entries[3].documents[0].1, sha256_hex(b"<resp/>"));
     assert_eq!(reader.final_results("LO-").unwrap().get(ID), Some(&1));
     rec
@@ -196,4 +239,25 @@ fn a_stale_copy_never_moves_a_request_backwards_or_gives_it_a_second_result() {
         .filter(|e| e == "completed" || e == "failed")
         .collect();
     assert_eq!(results, ["completed"]);
+}
+
+#[test]
+fn a_relative_case_root_still_names_case_files_absolutely() {
+    // Relative to the working directory, as in the default configuration.
+    let rel = std::path::PathBuf::from(format!("target/tmp/cases-{}", uuid::Uuid::new_v4()));
+    let store = Store::open(&rel).unwrap();
+    let req = request("LO-REL", ID);
+    let Acceptance::New(mut rec) = store.accept(&req, ReplyRoute::default()).unwrap() else {
+        panic!("expected a new request");
+    };
+    let result = store
+        .complete(&mut rec, Outcome::new(Verdict::NotFound))
+        .unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        std::path::Path::new(&result.case_file),
+        cwd.join(&rel).join("LO-REL").join(ID)
+    );
+    drop(store);
+    std::fs::remove_dir_all(&rel).unwrap();
 }

@@ -2,6 +2,11 @@
 //! emulator starts in-process, the sample requests of `fixtures/requests`
 //! go through the real pipeline (over RabbitMQ when it answers, through a
 //! spool directory otherwise), and a table shows where each one ended.
+//!
+//! It can run any number of times into the same directory: each run has a
+//! clean case store of its own there (files; the previous run's case files
+//! are removed), queues of its own on the broker (removed afterwards), and
+//! the same sample requests, so every run ends the same way.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +22,7 @@ use lapin::types::FieldTable;
 use mezhved::casefile::ResultRecord;
 use mezhved::emulator::{self, Fixtures};
 use mezhved::lookup::Registry;
+use mezhved::pipeline::refused::Refused;
 use mezhved::pipeline::{Gateway, credentials};
 use mezhved::request::Kind;
 use mezhved::transport::{self, DeadLetter, Outbox};
@@ -35,7 +41,52 @@ struct Sample {
 /// Where a sample ended.
 enum Ending {
     Result(Box<ResultRecord>),
+    /// The reply to a refused sample (over RabbitMQ).
+    Refused(Box<Refused>),
+    /// A refused sample's dead letter (the spool has no reply queue).
     Dead(Box<DeadLetter>),
+}
+
+/// Marks a directory as the demo's: a new run may clear its case store.
+const MARK: &str = ".mezhved-demo";
+
+/// Makes `out` the demo's directory for a new run: a clean case store
+/// (`cases/`) and spool, keys kept. A directory holding anything else is
+/// left alone. Says whether an earlier run's case files were removed.
+fn prepare_out(out: &Path) -> anyhow::Result<bool> {
+    let ours = ["cases", "state", MARK];
+    let names: Vec<String> = match std::fs::read_dir(out) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(anyhow::anyhow!("{}: {e}", out.display())),
+    };
+    if !out.join(MARK).exists()
+        && let Some(other) = names.iter().find(|n| !ours.contains(&n.as_str()))
+    {
+        anyhow::bail!(
+            "{} holds {other:?} and is not a demo directory (no {MARK}): choose another with --out",
+            out.display()
+        );
+    }
+    let cases = out.join("cases");
+    let cleared = cases.exists();
+    for dir in [cases, out.join("state").join("spool")] {
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow::anyhow!("clearing {}: {e}", dir.display())),
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    std::fs::write(
+        out.join(MARK),
+        "Written by `mezhved demo`: each run replaces cases/ and state/spool/ here.\n",
+    )
+    .with_context(|| out.display().to_string())?;
+    Ok(cleared)
 }
 
 pub async fn demo(
@@ -50,8 +101,12 @@ pub async fn demo(
     } else {
         super::init_logging(&settings.log.level, &settings.log.format);
     }
-    std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
-    settings.gateway.cases_root = out.join("cases");
+    let cleared = prepare_out(&out)?;
+    let configured_store = settings.store.backend.clone();
+    // The demo's own case store, whatever the configuration says: a run
+    // never meets an earlier run's requests.
+    settings.store.backend = "files".into();
+    settings.gateway.cases_root = std::path::absolute(out.join("cases"))?;
     settings.gateway.state_dir = out.join("state");
     settings.smev.poll_min_ms = 20;
     settings.smev.poll_max_ms = 200;
@@ -116,7 +171,20 @@ pub async fn demo(
         credentials::describe(gateway.signing_algorithm())
     );
     println!("  transport:  {via}");
-    println!("  case files: {}", settings.gateway.cases_root.display());
+    println!(
+        "  case store: files in {} ({}{})",
+        settings.gateway.cases_root.display(),
+        if cleared {
+            "a clean one: the previous demo run's case files were removed"
+        } else {
+            "new"
+        },
+        if configured_store == "files" {
+            String::new()
+        } else {
+            format!("; the configured {configured_store} store is not used by the demo")
+        }
+    );
     println!(
         "  requests:   {} samples from {}",
         samples.len(),
@@ -213,15 +281,8 @@ async fn through_amqp(
             FieldTable::default(),
         )
         .await?;
-    let dead_q = settings.amqp.queue_dead();
-    let mut from_dead = ch
-        .basic_consume(
-            dead_q.as_str().into(),
-            "demo-dead".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    // Every sample gets a reply, a refused one too (its dead letter stays
+    // in the dead-letter queue for the operator).
     let mut endings = HashMap::new();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while endings.len() < samples.len() {
@@ -231,12 +292,8 @@ async fn through_amqp(
                 let name = d.properties.correlation_id().as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default();
                 if let Ok(r) = serde_json::from_slice::<ResultRecord>(&d.data) {
                     endings.insert(name, Ending::Result(Box::new(r)));
-                }
-            }
-            Some(Ok(d)) = from_dead.next() => {
-                let _ = d.acker.ack(BasicAckOptions::default()).await;
-                if let Ok(l) = serde_json::from_slice::<DeadLetter>(&d.data) {
-                    endings.insert(l.message_id.clone().unwrap_or_default(), Ending::Dead(Box::new(l)));
+                } else if let Ok(r) = serde_json::from_slice::<Refused>(&d.data) {
+                    endings.insert(name, Ending::Refused(Box::new(r)));
                 }
             }
             _ = tokio::time::sleep_until(deadline) => break,
@@ -370,20 +427,21 @@ fn print_table(samples: &[Sample], endings: &HashMap<String, Ending>, fixtures: 
                     r.case_file
                 );
             }
-            Some(Ending::Dead(l)) => println!(
-                "{:<36} {:<20} {:<11} {:<11} dead letter: {} at {:?}: {}{}",
-                s.name,
-                kind_of(&s.body),
-                "refused",
-                exp,
-                l.reason.code,
-                l.reason.field,
-                l.reason.message,
-                if exp == "-" || exp == "refused" {
-                    ""
-                } else {
-                    "  <- differs"
-                }
+            Some(Ending::Dead(l)) => refused_row(
+                s,
+                &exp,
+                format!(
+                    "dead letter: {} at {:?}: {}",
+                    l.reason.code, l.reason.field, l.reason.message
+                ),
+            ),
+            Some(Ending::Refused(r)) => refused_row(
+                s,
+                &exp,
+                format!(
+                    "refused reply, dead letter {}: {} at {:?}: {}",
+                    r.dead_letter_id, r.reason.code, r.reason.field, r.reason.message
+                ),
             ),
             None => println!(
                 "{:<36} {:<20} {:<11} {:<11} (no final state yet)",
@@ -394,6 +452,22 @@ fn print_table(samples: &[Sample], endings: &HashMap<String, Ending>, fixtures: 
             ),
         }
     }
+}
+
+/// A refused sample's row: its reason, and whether it was meant to be.
+fn refused_row(s: &Sample, exp: &str, detail: String) {
+    println!(
+        "{:<36} {:<20} {:<11} {:<11} {detail}{}",
+        s.name,
+        kind_of(&s.body),
+        "refused",
+        exp,
+        if exp == "-" || exp == "refused" {
+            ""
+        } else {
+            "  <- differs"
+        }
+    );
 }
 
 fn kind_of(body: &[u8]) -> String {

@@ -1,8 +1,11 @@
 //! `mezhved publish`: put request files on the requests queue, as a case
-//! system does, with publisher confirms.
+//! system does, with publisher confirms. Each file is first checked with
+//! the daemon's own validation (`--no-check` sends it anyway); `--wait`
+//! declares a temporary reply queue and prints each reply's verdict.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -113,28 +116,237 @@ pub fn stem(path: &Path) -> String {
         .to_owned()
 }
 
+/// What `mezhved publish` does besides publishing.
+pub struct Options {
+    pub reply_to: Option<String>,
+    pub correlation_id: Option<String>,
+    /// Check each file with the daemon's own validation first.
+    pub check: bool,
+    /// Wait this long for the replies, on a temporary queue of its own.
+    pub wait: Option<Duration>,
+}
+
+/// Every reply came and none was a refusal (or, without `--wait`,
+/// everything was published).
+const EXIT_OK: u8 = 0;
+/// A request was refused: by the check before publishing (then nothing
+/// was published), or by the gateway (`--wait`).
+pub const EXIT_REFUSED: u8 = 2;
+/// `--wait`: a reply did not come in time.
+pub const EXIT_NO_REPLY: u8 = 3;
+
+/// One file to publish.
+struct Item {
+    path: PathBuf,
+    body: Vec<u8>,
+    correlation_id: String,
+    request_id: Option<String>,
+}
+
 pub async fn publish(
     config: Option<PathBuf>,
     files: Vec<PathBuf>,
-    reply_to: Option<String>,
-    correlation_id: Option<String>,
+    o: Options,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!files.is_empty(), "name at least one request file");
     let settings = super::load_settings(config)?;
-    require_queue(&settings.amqp).await?;
-    let publisher = Publisher::connect(&settings.amqp).await?;
+    let mut items = Vec::new();
     for f in &files {
         let body = std::fs::read(f).with_context(|| f.display().to_string())?;
-        let corr = correlation_id.clone().or_else(|| request_id_of(&body));
+        let request_id = request_id_of(&body);
+        let correlation_id = o
+            .correlation_id
+            .clone()
+            .or_else(|| request_id.clone())
+            .unwrap_or_else(|| stem(f));
+        items.push(Item {
+            path: f.clone(),
+            body,
+            correlation_id,
+            request_id,
+        });
+    }
+    if o.check {
+        // The daemon's own validation: what it would refuse is refused here,
+        // and nothing is published.
+        let today = mezhved::clock::moscow_today();
+        let refused: Vec<String> = items
+            .iter()
+            .filter_map(|i| {
+                mezhved::request::parse_request(&i.body, today)
+                    .err()
+                    .map(|e| format!("{}: refused, not published: {e}", i.path.display()))
+            })
+            .collect();
+        if !refused.is_empty() {
+            for r in &refused {
+                eprintln!("{r}");
+            }
+            eprintln!(
+                "mezhved publish: nothing published ({} of {} refused; --no-check sends them anyway)",
+                refused.len(),
+                items.len()
+            );
+            return Ok(ExitCode::from(EXIT_REFUSED));
+        }
+    }
+    require_queue(&settings.amqp).await?;
+    let publisher = Publisher::connect(&settings.amqp).await?;
+    let waiting = match o.wait {
+        Some(limit) => Some((ReplyQueue::declare(publisher.channel()).await?, limit)),
+        None => None,
+    };
+    let reply_to = waiting
+        .as_ref()
+        .map(|(q, _)| q.name.clone())
+        .or(o.reply_to.clone());
+    for i in &items {
         publisher
-            .publish(&body, &stem(f), reply_to.as_deref(), corr.as_deref())
+            .publish(
+                &i.body,
+                &stem(&i.path),
+                reply_to.as_deref(),
+                Some(&i.correlation_id),
+            )
             .await
-            .with_context(|| f.display().to_string())?;
+            .with_context(|| i.path.display().to_string())?;
         println!(
             "published {} to {}",
-            f.display(),
+            i.path.display(),
             settings.amqp.queue_requests()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    let Some((mut queue, limit)) = waiting else {
+        return Ok(ExitCode::from(EXIT_OK));
+    };
+    let mut pending: Vec<&Item> = items.iter().collect();
+    let mut refused = 0;
+    let deadline = tokio::time::Instant::now() + limit;
+    while !pending.is_empty() {
+        let Some((corr, reply)) = queue.next(deadline).await else {
+            break;
+        };
+        let rid = reply.get("request_id").and_then(|v| v.as_str());
+        let Some(at) = pending.iter().position(|i| {
+            corr.as_deref() == Some(i.correlation_id.as_str())
+                && (rid.is_none() || i.request_id.is_none() || i.request_id.as_deref() == rid)
+        }) else {
+            continue;
+        };
+        let item = pending.remove(at);
+        if reply["verdict"] == "refused" {
+            refused += 1;
+        }
+        println!("{}: {}", item.path.display(), describe_reply(&reply));
+    }
+    for i in &pending {
+        println!(
+            "{}: no reply within {} s (is `mezhved run` consuming {}?)",
+            i.path.display(),
+            limit.as_secs_f64(),
+            settings.amqp.queue_requests()
+        );
+    }
+    Ok(ExitCode::from(if !pending.is_empty() {
+        EXIT_NO_REPLY
+    } else if refused > 0 {
+        EXIT_REFUSED
+    } else {
+        EXIT_OK
+    }))
+}
+
+/// A reply in one line: the verdict and what it rests on.
+pub fn describe_reply(r: &serde_json::Value) -> String {
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    let verdict = s(&r["verdict"]);
+    if verdict == "refused" {
+        let why = &r["reason"];
+        return format!(
+            "refused: {} at {:?}: {} (dead letter {})",
+            s(&why["code"]),
+            s(&why["field"]),
+            s(&why["message"]),
+            s(&r["dead_letter_id"])
+        );
+    }
+    let mut out = format!("{verdict} ({}, case {})", s(&r["kind"]), s(&r["case_id"]));
+    if let Some(f) = r["failure"].as_object() {
+        out.push_str(&format!(": {}", s(&f["reason"])));
+    } else if let Some(j) = r["rejection"].as_object() {
+        out.push_str(&format!(
+            ": {} {} {}",
+            s(&j["by"]),
+            s(&j["code"]),
+            s(&j["text"])
+        ));
+    } else if let Some(n) = r["note"].as_str() {
+        out.push_str(&format!(": {n}"));
+    }
+    if r["fallback_required"] == true {
+        out.push_str("; fallback required");
+    }
+    if let Some(c) = r["case_file"].as_str() {
+        out.push_str(&format!("; case file {c}"));
+    }
+    out
+}
+
+/// A server-named, exclusive reply queue: gone when this connection closes.
+struct ReplyQueue {
+    name: String,
+    consumer: lapin::Consumer,
+}
+
+impl ReplyQueue {
+    async fn declare(ch: &Channel) -> anyhow::Result<Self> {
+        let q = ch
+            .queue_declare(
+                "".into(),
+                lapin::options::QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .context("declare a reply queue")?;
+        let name = q.name().as_str().to_owned();
+        let consumer = ch
+            .basic_consume(
+                name.as_str().into(),
+                "mezhved-publish".into(),
+                lapin::options::BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .context("consume the reply queue")?;
+        Ok(ReplyQueue { name, consumer })
+    }
+
+    /// The next reply (its correlation id and JSON body) before `deadline`.
+    async fn next(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> Option<(Option<String>, serde_json::Value)> {
+        use futures_util::StreamExt as _;
+        loop {
+            let d = match tokio::time::timeout_at(deadline, self.consumer.next()).await {
+                Ok(Some(Ok(d))) => d,
+                _ => return None,
+            };
+            let corr = d
+                .properties
+                .correlation_id()
+                .as_ref()
+                .map(|c| c.as_str().to_owned());
+            if let Ok(v) = serde_json::from_slice(&d.data) {
+                return Some((corr, v));
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@ use lapin::{Connection, ConnectionProperties};
 use mezhved::casefile::{State, Store};
 use mezhved::clock;
 use mezhved::config::{Settings, redact_url};
+use mezhved::i18n::{self, Lang, Msg};
 use mezhved::pipeline::metrics::{AGE_BANDS, age_band};
 use serde_json::{Value, json};
 
@@ -102,9 +103,17 @@ fn store_view(s: &Settings) -> Result<Value, String> {
                 })
                 .or_else(|| r.outcome.note.clone())
                 .unwrap_or_default();
+            let reason_ru = r
+                .outcome
+                .failure
+                .as_ref()
+                .map(|f| f.reason_ru.clone())
+                .filter(|s| !s.is_empty())
+                .or_else(|| r.outcome.note_ru.clone())
+                .unwrap_or_else(|| reason.clone());
             json!({ "completed_at": clock::rfc3339(r.completed_at), "request_id": r.request_id,
                     "case_id": r.case_id, "kind": r.kind, "verdict": r.outcome.verdict.as_str(),
-                    "reason": reason })
+                    "reason": reason, "reason_ru": reason_ru })
         })
         .collect();
     Ok(json!({
@@ -137,50 +146,46 @@ pub async fn status(
     config: Option<PathBuf>,
     json_out: bool,
     ops: Option<String>,
+    lang: Option<Lang>,
 ) -> anyhow::Result<ExitCode> {
     let s = super::load_settings(config)?;
+    let lang = lang.unwrap_or(s.ops.language);
+    let t = |m: Msg| m.render(lang);
     let mut attention: Vec<String> = Vec::new();
 
     let queues = queues(&s).await;
     match &queues {
-        Err(e) => attention.push(format!("RabbitMQ: {e}")),
+        Err(e) => attention.push(t(Msg::new("status.need_broker").arg("error", e))),
         Ok(qs) => {
             for q in qs {
                 let role = q["role"].as_str().unwrap_or("");
+                let name = q["name"].as_str().unwrap_or("");
                 if q["exists"] == false {
-                    attention.push(format!(
-                        "queue {} does not exist (has mezhved run started?)",
-                        q["name"].as_str().unwrap_or("")
-                    ));
+                    attention.push(t(Msg::new("status.need_queue").arg("queue", name)));
                 } else if role == "requests" && q["consumers"] == 0 {
-                    attention
-                        .push("nobody consumes the requests queue: no daemon is running".into());
+                    attention.push(t(Msg::new("status.need_consumer")));
                 } else if role == "dead" && q["messages"].as_u64().unwrap_or(0) > 0 {
-                    attention.push(format!(
-                        "{} dead letter(s) wait in {} (`mezhved dlq list`)",
-                        q["messages"],
-                        q["name"].as_str().unwrap_or("")
-                    ));
+                    attention.push(t(Msg::new("status.need_dlq")
+                        .arg("n", &q["messages"])
+                        .arg("queue", name)));
                 }
             }
         }
     }
     let store = store_view(&s);
     match &store {
-        Err(e) => attention.push(format!("case store: {e}")),
+        Err(e) => attention.push(t(Msg::new("status.need_store").arg("error", e))),
         Ok(v) => {
             let overdue = v["overdue"].as_array().map(Vec::len).unwrap_or(0);
             if overdue > 0 {
-                attention.push(format!("{overdue} request(s) overdue: tell the officers (fallback to paper or the public register)"));
+                attention.push(t(Msg::new("status.need_overdue").arg("n", overdue)));
             }
             let f = v["fallbacks_last_hour"]
                 .as_array()
                 .map(Vec::len)
                 .unwrap_or(0);
             if f > 0 {
-                attention.push(format!(
-                    "{f} result(s) in the last hour need the officer's fallback"
-                ));
+                attention.push(t(Msg::new("status.need_fallback").arg("n", f)));
             }
         }
     }
@@ -201,16 +206,19 @@ pub async fn status(
                 .flatten()
                 .filter(|c| c["ok"] == false)
                 .map(|c| {
+                    let name = c["name"].as_str().unwrap_or("");
                     format!(
                         "{}: {}",
-                        c["name"].as_str().unwrap_or(""),
-                        c["detail"].as_str().unwrap_or("")
+                        i18n::label(lang, "check.name", name),
+                        detail(c, lang)
                     )
                 })
                 .collect();
-            attention.push(format!("the daemon is not ready: {}", failing.join("; ")));
+            attention.push(t(
+                Msg::new("status.need_ready").arg("checks", failing.join("; "))
+            ));
         }
-        Some(Err(e)) => attention.push(format!("the daemon's ops server does not answer: {e}")),
+        Some(Err(e)) => attention.push(t(Msg::new("status.need_daemon").arg("error", e))),
         _ => {}
     }
 
@@ -228,7 +236,15 @@ pub async fn status(
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_human(&s, &queues, &store, &daemon, ops_url.as_deref(), &attention);
+        print_human(
+            lang,
+            &s,
+            &queues,
+            &store,
+            &daemon,
+            ops_url.as_deref(),
+            &attention,
+        );
     }
     Ok(if attention.is_empty() {
         ExitCode::SUCCESS
@@ -237,7 +253,18 @@ pub async fn status(
     })
 }
 
+/// A check's detail in `lang` (a daemon of an older version has only
+/// the English one).
+fn detail(c: &Value, lang: Lang) -> &str {
+    let en = c["detail"].as_str().unwrap_or("");
+    match lang {
+        Lang::Ru => c["detail_ru"].as_str().unwrap_or(en),
+        Lang::En => en,
+    }
+}
+
 fn print_human(
+    lang: Lang,
     s: &Settings,
     queues: &Result<Vec<Value>, String>,
     store: &Result<Value, String>,
@@ -245,16 +272,27 @@ fn print_human(
     ops_url: Option<&str>,
     attention: &[String],
 ) {
+    let t = |key: &'static str| i18n::text(lang, key);
+    let m = |key: &'static str| Msg::new(key);
+    let r = |msg: Msg| msg.render(lang);
     let now = clock::rfc3339(clock::now());
     println!(
-        "mezhved status, {} (Moscow time)\n",
-        &now[..19.min(now.len())].replace('T', " ")
+        "{}\n",
+        r(m("status.title").arg("at", now[..19.min(now.len())].replace('T', " ")))
     );
-    println!("Queues on {}", redact_url(&s.amqp.url));
+    println!(
+        "{}",
+        r(m("status.queues_on").arg("url", redact_url(&s.amqp.url)))
+    );
     match queues {
-        Err(e) => println!("  unreachable: {e}"),
+        Err(e) => println!("  {}", r(m("status.unreachable").arg("error", e))),
         Ok(qs) => {
-            println!("  {:<32} {:>9} {:>10}", "queue", "messages", "consumers");
+            println!(
+                "  {:<32} {:>9} {:>10}",
+                t("status.col_queue"),
+                t("status.col_messages"),
+                t("status.col_consumers")
+            );
             for q in qs {
                 if q["exists"] == true {
                     println!(
@@ -268,7 +306,7 @@ fn print_human(
                         "  {:<32} {:>9} {:>10}",
                         q["name"].as_str().unwrap_or(""),
                         "-",
-                        "missing"
+                        t("status.missing")
                     );
                 }
             }
@@ -276,25 +314,29 @@ fn print_human(
     }
     println!();
     match store {
-        Err(e) => println!("Case store: {e}"),
+        Err(e) => println!("{}", r(m("status.store_error").arg("error", e))),
         Ok(v) => {
             println!(
-                "Pending requests in {}: {} ({} overdue)",
-                v["cases_root"].as_str().unwrap_or(""),
-                v["pending"],
-                v["overdue"].as_array().map(Vec::len).unwrap_or(0)
+                "{}",
+                r(m("status.pending")
+                    .arg("root", v["cases_root"].as_str().unwrap_or(""))
+                    .arg("pending", &v["pending"])
+                    .arg(
+                        "overdue",
+                        v["overdue"].as_array().map(Vec::len).unwrap_or(0)
+                    ))
             );
             let states = ["accepted", "retrying", "sent", "overdue", "answered"];
             if let Some(kinds) = v["by_kind"].as_object().filter(|k| !k.is_empty()) {
-                print!("  {:<22}", "kind");
+                print!("  {:<26}", t("status.col_kind"));
                 for st in states {
-                    print!(" {st:>9}");
+                    print!(" {:>16}", i18n::label(lang, "state", st));
                 }
                 println!();
                 for (k, counts) in kinds {
-                    print!("  {k:<22}");
+                    print!("  {:<26}", i18n::label(lang, "kind", k));
                     for st in states {
-                        print!(" {:>9}", counts[st].as_u64().unwrap_or(0));
+                        print!(" {:>16}", counts[st].as_u64().unwrap_or(0));
                     }
                     println!();
                 }
@@ -303,71 +345,85 @@ fn print_human(
                     .map(|(b, _)| {
                         format!(
                             "{} {}",
-                            b.replace('_', " "),
+                            i18n::text(lang, &format!("status.age_{b}")),
                             v["by_age"][b].as_u64().unwrap_or(0)
                         )
                     })
                     .collect();
-                println!("  by age: {}", ages.join(", "));
+                println!("  {}", r(m("status.by_age").arg("list", ages.join(", "))));
             }
             for o in v["overdue"].as_array().into_iter().flatten().take(20) {
+                let kind = o["kind"].as_str().unwrap_or("");
                 println!(
-                    "  overdue: case {} {} (request {}), due {}",
-                    o["case_id"].as_str().unwrap_or(""),
-                    o["kind"].as_str().unwrap_or(""),
-                    o["request_id"].as_str().unwrap_or(""),
-                    o["due_date"].as_str().unwrap_or("?")
+                    "  {}",
+                    r(m("status.overdue_line")
+                        .arg("case", o["case_id"].as_str().unwrap_or(""))
+                        .arg("kind", i18n::label(lang, "kind", kind))
+                        .arg("request", o["request_id"].as_str().unwrap_or(""))
+                        .arg("due", o["due_date"].as_str().unwrap_or("?")))
                 );
             }
             let f = v["fallbacks_last_hour"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
-            println!(
-                "\nResults needing the officer's fallback in the last hour: {}",
-                f.len()
-            );
-            for r in f.iter().take(20) {
-                let at = r["completed_at"].as_str().unwrap_or("");
+            println!("\n{}", r(m("status.fallbacks").arg("n", f.len())));
+            for x in f.iter().take(20) {
+                let at = x["completed_at"].as_str().unwrap_or("");
+                let kind = x["kind"].as_str().unwrap_or("");
+                let verdict = x["verdict"].as_str().unwrap_or("");
+                let reason = match lang {
+                    Lang::Ru => x["reason_ru"].as_str(),
+                    Lang::En => None,
+                }
+                .or(x["reason"].as_str())
+                .unwrap_or("");
                 println!(
                     "  {}  {:<18} {:<20} {:<9} {}",
                     at.get(11..19).unwrap_or(at),
-                    r["case_id"].as_str().unwrap_or(""),
-                    r["kind"].as_str().unwrap_or(""),
-                    r["verdict"].as_str().unwrap_or(""),
-                    r["reason"].as_str().unwrap_or("")
+                    x["case_id"].as_str().unwrap_or(""),
+                    i18n::label(lang, "kind", kind),
+                    i18n::label(lang, "verdict", verdict),
+                    reason
                 );
             }
         }
     }
     println!();
     match (daemon, ops_url) {
-        (None, _) => println!(
-            "Daemon: no ops server address (ops.listen is off or on a random port; pass --ops URL)"
-        ),
-        (Some(Err(e)), _) => println!("Daemon: {e}"),
+        (None, _) => println!("{}", t("status.no_ops")),
+        (Some(Err(e)), _) => println!("{}", r(m("status.daemon_error").arg("error", e))),
         (Some(Ok(d)), url) => {
             println!(
-                "Daemon {} at {}: {}",
-                d["instance"].as_str().unwrap_or("?"),
-                url.unwrap_or("?"),
-                if d["ready"] == true {
-                    "ready"
-                } else {
-                    "NOT READY"
-                }
+                "{}",
+                r(m("status.daemon")
+                    .arg("instance", d["instance"].as_str().unwrap_or("?"))
+                    .arg("url", url.unwrap_or("?"))
+                    .arg(
+                        "state",
+                        t(if d["ready"] == true {
+                            "status.ready"
+                        } else {
+                            "status.not_ready"
+                        })
+                    ))
             );
             for c in d["checks"].as_array().into_iter().flatten() {
+                let name = c["name"].as_str().unwrap_or("");
                 println!(
-                    "  {} {:<12} {}",
-                    if c["ok"] == true { "ok  " } else { "FAIL" },
-                    c["name"].as_str().unwrap_or(""),
-                    c["detail"].as_str().unwrap_or("")
+                    "  {} {:<26} {}",
+                    t(if c["ok"] == true {
+                        "status.check_ok"
+                    } else {
+                        "status.check_fail"
+                    }),
+                    i18n::label(lang, "check.name", name),
+                    detail(c, lang)
                 );
             }
             let errors = d["errors"].as_array().cloned().unwrap_or_default();
             if !errors.is_empty() {
-                println!("  last warnings and errors:");
+                println!("  {}", t("status.last_errors"));
                 for e in errors.iter().take(10) {
                     let at = e["at"].as_str().unwrap_or("");
                     println!(
@@ -383,9 +439,9 @@ fn print_human(
     }
     println!();
     if attention.is_empty() {
-        println!("All well.");
+        println!("{}", t("status.all_well"));
     } else {
-        println!("Needs attention:");
+        println!("{}", t("status.attention"));
         for a in attention {
             println!("  - {a}");
         }

@@ -14,6 +14,7 @@ mod unreliable_supplier;
 
 use serde::{Deserialize, Serialize};
 
+use crate::i18n::{FailureCode, Lang};
 use crate::request::{Kind, LookupRequest, Subject};
 use crate::xml::{Document, NodeId};
 
@@ -105,7 +106,15 @@ pub struct Rejection {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
+    /// What kind of failure, as a stable code (absent from results
+    /// written before codes were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<FailureCode>,
+    /// The technical detail, for the operator.
     pub reason: String,
+    /// What it means for the officer, in Russian ([`crate::i18n`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason_ru: String,
 }
 
 /// A verdict with what supports it.
@@ -115,13 +124,19 @@ pub struct Outcome {
     /// The facts an officer needs, in a per-register shape (see README).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<serde_json::Value>,
+    /// Rejections and failures are boxed: they are the rare cases, and an
+    /// outcome travels by value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejection: Option<Rejection>,
+    pub rejection: Option<Box<Rejection>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<Failure>,
+    pub failure: Option<Box<Failure>>,
     /// Why a verdict is `unknown`, or anything else the officer should read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What the note means for the officer, in Russian (set with the note
+    /// when the result is written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_ru: Option<String>,
     /// The register's own source that answered (routes other than SMEV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceRef>,
@@ -146,6 +161,7 @@ impl Outcome {
             rejection: None,
             failure: None,
             note: None,
+            note_ru: None,
             source: None,
         }
     }
@@ -159,22 +175,40 @@ impl Outcome {
 
     pub fn rejected(by: RejectedBy, code: impl Into<String>, text: impl Into<String>) -> Self {
         Outcome {
-            rejection: Some(Rejection {
+            rejection: Some(Box::new(Rejection {
                 by,
                 code: code.into(),
                 text: text.into(),
-            }),
+            })),
             ..Outcome::new(Verdict::Rejected)
         }
     }
 
+    /// The agency's answer cannot be read as the answer to the request
+    /// (what the readers of the registers report).
     pub fn failed(reason: impl Into<String>) -> Self {
+        Self::failure(FailureCode::AnswerUnreadable, reason)
+    }
+
+    /// A failure of kind `code`; `reason` is the technical detail.
+    pub fn failure(code: FailureCode, reason: impl Into<String>) -> Self {
         Outcome {
-            failure: Some(Failure {
+            failure: Some(Box::new(Failure {
+                code: Some(code),
                 reason: reason.into(),
-            }),
+                reason_ru: code.text(Lang::Ru),
+            })),
             ..Outcome::new(Verdict::Failed)
         }
+    }
+
+    /// Adds the officer's Russian reading of the note, if there is a note
+    /// and none yet (when the result is written).
+    pub fn localised(mut self) -> Self {
+        if self.note.is_some() && self.note_ru.is_none() {
+            self.note_ru = Some(crate::i18n::note(Lang::Ru, self.verdict));
+        }
+        self
     }
 
     pub fn unknown(note: impl Into<String>) -> Self {

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use crate::calendar::Coverage;
 use crate::clock;
+use crate::i18n::{self, Both, Msg};
 use crate::pipeline::Gateway;
 use crate::provider::BreakerState;
 use crate::transport::QueueStat;
@@ -24,7 +25,10 @@ pub struct Check {
     /// A failing required check makes `/readyz` answer 503; the others are
     /// shown, and make `mezhved status` ask for attention.
     pub required: bool,
+    /// What it found, in English (logs, scripts) …
     pub detail: String,
+    /// … and in Russian (the dashboard and `mezhved status` in Russian).
+    pub detail_ru: String,
     #[serde(with = "clock::timestamp")]
     pub checked_at: OffsetDateTime,
     /// When `ok` last changed (or the first check).
@@ -38,7 +42,7 @@ pub struct Round {
     pub queues: Vec<QueueStat>,
 }
 
-fn check(name: &'static str, required: bool, result: Result<String, String>) -> Check {
+fn check(name: &'static str, required: bool, result: Result<Both, Both>) -> Check {
     let now = clock::now();
     let (ok, detail) = match result {
         Ok(d) => (true, d),
@@ -48,10 +52,15 @@ fn check(name: &'static str, required: bool, result: Result<String, String>) -> 
         name,
         ok,
         required,
-        detail,
+        detail: detail.en,
+        detail_ru: detail.ru,
         checked_at: now,
         since: now,
     }
+}
+
+fn msg(key: &'static str) -> Msg {
+    Msg::new(key)
 }
 
 /// Runs every check once.
@@ -76,17 +85,24 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
         "case_store",
         true,
         match writable {
-            Ok(Ok(Ok(()))) => Ok(format!("{} is writable", gw.store().root().display())),
-            Ok(Ok(Err(e))) => Err(format!("cannot write: {e}")),
-            Ok(Err(e)) => Err(format!("the check crashed: {e}")),
-            Err(_) => Err("a write did not finish within 5 s".into()),
+            Ok(Ok(Ok(()))) => Ok(msg("check.store.ok")
+                .arg("root", gw.store().root().display())
+                .into()),
+            Ok(Ok(Err(e))) => Err(msg("check.store.failed").arg("error", e).into()),
+            Ok(Err(e)) => Err(msg("check.store.crashed").arg("error", e).into()),
+            Err(_) => Err(msg("check.store.slow").into()),
         },
     );
     let signing = check("signing_key", true, signing_key(gw, warn_days));
     let smev = check("smev", true, smev(gw, probe_timeout).await);
     let trust = check("smev_trust", true, trust(gw, warn_days));
     let calendar = check("calendar", false, calendar(gw));
-    let registers = check("registers", false, gw.sources().readiness());
+    // The register sources' own wording: English in both languages so far.
+    let registers = check(
+        "registers",
+        false,
+        gw.sources().readiness().map(Both::same).map_err(Both::same),
+    );
     Round {
         checks: vec![
             broker, case_store, signing, smev, trust, calendar, registers,
@@ -96,118 +112,128 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
 }
 
 fn expiry(
-    what: &str,
+    what: &Msg,
     subject: &str,
     v: crate::xmldsig::Validity,
     warn_days: u32,
-) -> Result<String, String> {
+) -> Result<Both, Both> {
     let now = clock::now();
     let until = v
         .not_after
         .map(clock::rfc3339)
         .unwrap_or_else(|| "?".into());
+    let text = |key: &'static str, extra: &[(&'static str, String)]| {
+        Both::of(|l| {
+            let mut m = msg(key)
+                .arg("what", what.render(l))
+                .arg("subject", subject)
+                .arg("until", &until);
+            for (k, v) in extra {
+                m = m.arg(k, v);
+            }
+            m.render(l)
+        })
+    };
     if v.not_before.is_some_and(|t| now < t) {
-        return Err(format!(
-            "{what} {subject} is not valid yet (from {})",
-            v.not_before.map(clock::rfc3339).unwrap_or_default()
-        ));
+        let from = v.not_before.map(clock::rfc3339).unwrap_or_default();
+        return Err(text("check.cert.not_yet", &[("from", from)]));
     }
     if !v.covers(now) {
-        return Err(format!(
-            "{what} {subject} expired at {until}: SMEV refuses its signatures; install a renewed certificate (it is picked up without a restart)"
-        ));
+        return Err(text("check.cert.expired", &[]));
     }
-    let days = v.days_left(now);
-    if days < f64::from(warn_days) {
-        Ok(format!(
-            "{what} {subject} valid until {until}: {days:.0} days left, renew it soon"
-        ))
+    let days = format!("{:.0}", v.days_left(now));
+    if v.days_left(now) < f64::from(warn_days) {
+        Ok(text("check.cert.soon", &[("days", days)]))
     } else {
-        Ok(format!(
-            "{what} {subject} valid until {until} ({days:.0} days left)"
-        ))
+        Ok(text("check.cert.valid", &[("days", days)]))
     }
 }
 
-fn signing_key(gw: &Gateway, warn_days: u32) -> Result<String, String> {
-    let reloaded = gw.reload_key()?;
+fn signing_key(gw: &Gateway, warn_days: u32) -> Result<Both, Both> {
+    let reloaded = gw
+        .reload_key()
+        .map_err(|e| Both::from(msg("check.key.unloadable").arg("error", e)))?;
     let key = gw.key();
     let mut detail = expiry(
-        &format!("{} certificate", key.algorithm()),
+        &msg("check.cert.system").arg("algorithm", key.algorithm()),
         &key.subject(),
         key.validity(),
         warn_days,
     )?;
     if let Some(p) = gw.personal_key() {
-        detail.push_str("; ");
-        detail.push_str(&expiry(
-            "personal (ЭП-СП) certificate",
+        let personal = expiry(
+            &msg("check.cert.personal"),
             &p.subject(),
             p.validity(),
             warn_days,
-        )?);
+        )?;
+        detail = detail.join("; ", &personal);
     }
     if reloaded {
-        detail.push_str("; reloaded from its files");
+        detail = detail.join("; ", &msg("check.cert.reloaded").into());
     }
     Ok(detail)
 }
 
-async fn smev(gw: &Gateway, limit: Duration) -> Result<String, String> {
+async fn smev(gw: &Gateway, limit: Duration) -> Result<Both, Both> {
     let client = gw.client();
     let endpoint = crate::config::redact_url(client.endpoint());
-    client
-        .probe(limit)
-        .await
-        .map_err(|e| format!("{endpoint}: {e}"))?;
+    client.probe(limit).await.map_err(|e| {
+        Both::from(
+            msg("check.smev.down")
+                .arg("endpoint", &endpoint)
+                .arg("error", e),
+        )
+    })?;
     match client.breaker().state() {
-        BreakerState::Open => Err(format!(
-            "{endpoint} answers again, but the circuit is open after failed calls: requests wait for its next probe"
-        )),
-        s => Ok(format!("{endpoint} answers; circuit {}", s.as_str())),
+        BreakerState::Open => Err(msg("check.smev.open").arg("endpoint", &endpoint).into()),
+        s => Ok(Both::of(|l| {
+            msg("check.smev.ok")
+                .arg("endpoint", &endpoint)
+                .arg("circuit", i18n::text(l, &format!("circuit.{}", s.as_str())))
+                .render(l)
+        })),
     }
 }
 
-fn trust(gw: &Gateway, warn_days: u32) -> Result<String, String> {
+fn trust(gw: &Gateway, warn_days: u32) -> Result<Both, Both> {
     let now = clock::now();
     let certs = gw.trust().certificates();
     let valid: Vec<_> = certs.iter().filter(|(_, v)| v.covers(now)).collect();
     if valid.is_empty() {
-        return Err(format!(
-            "none of the {} certificates in smev.trust is valid now: SMEV answers cannot be verified",
-            certs.len()
-        ));
+        return Err(msg("check.trust.none").arg("total", certs.len()).into());
     }
-    let soon: Vec<String> = valid
+    let soon: Vec<_> = valid
         .iter()
         .filter(|(_, v)| v.days_left(now) < f64::from(warn_days))
-        .map(|(s, v)| format!("{s} ({:.0} days left)", v.days_left(now)))
         .collect();
-    Ok(if soon.is_empty() {
-        format!(
-            "{} of {} trusted certificates valid",
-            valid.len(),
-            certs.len()
-        )
-    } else {
-        format!(
-            "{} of {} trusted certificates valid; expiring soon: {}",
-            valid.len(),
-            certs.len(),
-            soon.join(", ")
-        )
-    })
+    Ok(Both::of(|l| {
+        let base = msg(if soon.is_empty() {
+            "check.trust.ok"
+        } else {
+            "check.trust.soon"
+        })
+        .arg("valid", valid.len())
+        .arg("total", certs.len());
+        let list: Vec<String> = soon
+            .iter()
+            .map(|(s, v)| {
+                msg("check.trust.days")
+                    .arg("subject", s)
+                    .arg("days", format!("{:.0}", v.days_left(now)))
+                    .render(l)
+            })
+            .collect();
+        base.arg("list", list.join(", ")).render(l)
+    }))
 }
 
-fn calendar(gw: &Gateway) -> Result<String, String> {
+fn calendar(gw: &Gateway) -> Result<Both, Both> {
     let year = clock::moscow_today().year();
+    let m = |key| Both::from(msg(key).arg("year", year));
     match gw.calendar().coverage(year) {
-        Coverage::Decree => Ok(format!("{year} is covered by the Government's decree")),
-        Coverage::RuleOnly => Err(format!(
-            "{year} has no decree in the calendar yet: deadlines follow the Labour Code's rule alone; add the decree to the calendar file"
-        )),
-        Coverage::Missing => Err(format!(
-            "{year} is not in the calendar: deadlines follow the Labour Code's rule alone; add the year to the calendar file"
-        )),
+        Coverage::Decree => Ok(m("check.calendar.ok")),
+        Coverage::RuleOnly => Err(m("check.calendar.rule_only")),
+        Coverage::Missing => Err(m("check.calendar.missing")),
     }
 }

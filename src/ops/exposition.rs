@@ -30,6 +30,7 @@ pub fn render(gw: &Gateway, checks: &[Check], queues: &[QueueStat]) -> String {
         &m.duplicates,
         &m.results,
         &m.replies,
+        &m.replies_unroutable,
         &m.overdue,
         &m.send_retries,
         &m.smev_calls,

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,6 +36,7 @@ use serde_json::{Value, json};
 
 use crate::clock;
 use crate::config::{ConfigError, secs};
+use crate::i18n::{self, Lang};
 use crate::logging::LogControl;
 use crate::pipeline::Gateway;
 use crate::transport::QueueStat;
@@ -78,20 +79,63 @@ pub struct Running {
     pub ops: Arc<Ops>,
 }
 
-/// Starts the server and its background checks; `None` when
-/// `ops.listen` is empty.
-pub async fn start(gw: Arc<Gateway>, log: LogControl) -> Result<Option<Running>, OpsError> {
-    let s = gw.settings.ops.clone();
+/// Takes the ops server's address (`ops.listen`) before anything else
+/// starts, so that a second daemon learns at once that it is taken;
+/// `None` when `ops.listen` is empty.
+pub async fn bind(s: &crate::config::OpsSettings) -> Result<Option<Listener>, OpsError> {
     if s.listen.is_empty() {
         return Ok(None);
     }
-    let token = s.token()?;
-    let listener = tokio::net::TcpListener::bind(&s.listen)
+    tokio::net::TcpListener::bind(&s.listen)
         .await
+        .map(|l| Some(Listener(l)))
         .map_err(|source| OpsError::Listen {
             addr: s.listen.clone(),
             source,
-        })?;
+        })
+}
+
+/// The ops server's address, taken ([`bind`]) but not yet served.
+pub struct Listener(tokio::net::TcpListener);
+
+/// What answers on `addr` (an `ops.listen` someone else holds), if it is
+/// a mezhved: its pid and instance, from its `/healthz`.
+pub async fn who_listens(addr: &str) -> Option<(u32, String)> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?;
+    let bytes = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .ok()?
+        .bytes()
+        .await
+        .ok()?;
+    let body: Value = serde_json::from_slice(&bytes).ok()?;
+    let pid = u32::try_from(body.get("pid")?.as_u64()?).ok()?;
+    let instance = body.get("instance")?.as_str()?.to_owned();
+    Some((pid, instance))
+}
+
+/// Starts the server and its background checks; `None` when
+/// `ops.listen` is empty.
+pub async fn start(gw: Arc<Gateway>, log: LogControl) -> Result<Option<Running>, OpsError> {
+    match bind(&gw.settings.ops).await? {
+        Some(l) => serve(l, gw, log).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Serves the ops server on `listener`, with its background checks.
+pub async fn serve(
+    Listener(listener): Listener,
+    gw: Arc<Gateway>,
+    log: LogControl,
+) -> Result<Running, OpsError> {
+    let s = gw.settings.ops.clone();
+    let token = s.token()?;
     let addr = listener.local_addr().map_err(|source| OpsError::Listen {
         addr: s.listen.clone(),
         source,
@@ -126,7 +170,7 @@ pub async fn start(gw: Arc<Gateway>, log: LogControl) -> Result<Option<Running>,
             tracing::error!(error = %e, "the ops server stopped");
         }
     });
-    Ok(Some(Running { addr, ops }))
+    Ok(Running { addr, ops })
 }
 
 async fn check_loop(ops: Arc<Ops>) {
@@ -319,8 +363,13 @@ macro_rules! authorized {
 }
 
 async fn healthz(State(ops): State<Arc<Ops>>) -> Response {
-    axum::Json(json!({ "status": "alive", "uptime_secs": ops.started.elapsed().as_secs() }))
-        .into_response()
+    axum::Json(json!({
+        "status": "alive",
+        "uptime_secs": ops.started.elapsed().as_secs(),
+        "pid": std::process::id(),
+        "instance": ops.gw.store().instance_id(),
+    }))
+    .into_response()
 }
 
 async fn readyz(State(ops): State<Arc<Ops>>, headers: HeaderMap) -> Response {
@@ -360,8 +409,40 @@ async fn metrics(State(ops): State<Arc<Ops>>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-async fn dashboard(State(ops): State<Arc<Ops>>, headers: HeaderMap) -> Response {
+/// The dashboard page in `lang`: its texts from the catalogue.
+pub fn dashboard_page(lang: Lang) -> String {
+    let texts = json!({
+        "lang": lang.as_str(),
+        "dash": i18n::table(lang, "dash."),
+        "verdict": i18n::table(lang, "verdict."),
+        "state": i18n::table(lang, "state."),
+        "kind": i18n::table(lang, "kind."),
+        "check": i18n::table(lang, "check.name."),
+        "circuit": i18n::table(lang, "circuit."),
+    });
+    // Inside a script element: no "</" may close it early.
+    let texts = texts.to_string().replace("</", "<\\/");
+    DASHBOARD
+        .replace("{{LANG}}", lang.as_str())
+        .replace("{{I18N}}", &texts)
+}
+
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    lang: Option<String>,
+}
+
+async fn dashboard(
+    State(ops): State<Arc<Ops>>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
     authorized!(ops, headers, false);
+    let lang = q
+        .lang
+        .as_deref()
+        .and_then(Lang::parse)
+        .unwrap_or(ops.gw.settings.ops.language);
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -371,7 +452,7 @@ async fn dashboard(State(ops): State<Arc<Ops>>, headers: HeaderMap) -> Response 
                 "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
             ),
         ],
-        DASHBOARD,
+        dashboard_page(lang),
     )
         .into_response()
 }

@@ -29,8 +29,8 @@ pub struct OverdueEvent {
     #[serde(with = "clock::opt_date")]
     pub due_date: Option<time::Date>,
     pub test: bool,
-    /// What the officer should know.
-    pub note: &'static str,
+    /// What the officer should know, in `ops.language`.
+    pub note: String,
 }
 
 impl Gateway {
@@ -92,7 +92,7 @@ impl Gateway {
             sending_timestamp: rec.sending_timestamp,
             due_date: rec.due_date,
             test: rec.test,
-            note: "Ответ на межведомственный запрос не получен в установленный срок (5 рабочих дней, ст. 7.2 210-ФЗ); запрос ожидает ответа, решение о повторном запросе или запросе на бумажном носителе принимает специалист.",
+            note: crate::i18n::text(self.settings.ops.language, "overdue.note").to_owned(),
         };
         let body = serde_json::to_vec(&event).expect("events serialise");
         let key = format!("overdue.{}", rec.kind);

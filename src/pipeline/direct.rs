@@ -25,6 +25,7 @@ use tracing::{info, warn};
 use super::{Gateway, blocking};
 use crate::casefile::{State, StateRecord, StoreError, UNSENT};
 use crate::clock;
+use crate::i18n::FailureCode;
 use crate::lookup::Outcome;
 use crate::registers::{Exchange, Query, RegisterSource, Route, SourceError};
 use crate::request::LookupRequest;
@@ -54,7 +55,8 @@ impl Gateway {
         }
         let Some(source) = self.sources.get(route).cloned() else {
             let reason = format!("route {route} has no source configured");
-            return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+            let failed = Outcome::failure(FailureCode::SourceNotConfigured, reason);
+            return self.finish(rec, UNSENT, failed).await;
         };
         let snapshot = route.snapshot().and_then(|s| self.sources.get(s).cloned());
         let _slot = tokio::select! {
@@ -72,7 +74,8 @@ impl Gateway {
                 None => return info!("stopping before the call; it resumes at the next start"),
                 Some(Ok(ex)) => return self.record_exchange(rec, ex, None).await,
                 Some(Err(SourceError::Failed(m))) => {
-                    return self.finish(rec, UNSENT, Outcome::failed(m)).await;
+                    let failed = Outcome::failure(FailureCode::SourceFailed, m);
+                    return self.finish(rec, UNSENT, failed).await;
                 }
                 Some(Err(SourceError::Unavailable(m))) => m,
             };
@@ -93,7 +96,8 @@ impl Gateway {
             }
             if attempt >= self.settings.retry.attempts {
                 let reason = format!("{route} did not answer after {attempt} attempts: {failure}");
-                return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+                let failed = Outcome::failure(FailureCode::SourceAttemptsExhausted, reason);
+                return self.finish(rec, UNSENT, failed).await;
             }
             let delay = self.settings.retry.backoff(attempt);
             let next = clock::now() + delay;
@@ -102,7 +106,8 @@ impl Gateway {
                     "{route} did not answer before the request's deadline ({}): {failure}",
                     clock::rfc3339(deadline)
                 );
-                return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+                let failed = Outcome::failure(FailureCode::SourceDeadlinePassed, reason);
+                return self.finish(rec, UNSENT, failed).await;
             }
             let store = self.store.clone();
             let (mut r, f) = (rec.clone(), failure.clone());

@@ -24,6 +24,7 @@ pub struct Metrics {
     pub duplicates: CounterVec,
     pub results: CounterVec,
     pub replies: CounterVec,
+    pub replies_unroutable: CounterVec,
     pub overdue: CounterVec,
     pub send_retries: CounterVec,
     pub smev_calls: CounterVec,
@@ -65,6 +66,11 @@ impl Default for Metrics {
             replies: CounterVec::new(
                 "mezhved_replies_total",
                 "Replies confirmed by the broker.",
+                &[],
+            ),
+            replies_unroutable: CounterVec::new(
+                "mezhved_replies_unroutable_total",
+                "Replies whose reply_to queue did not exist (sent to the results exchange instead).",
                 &[],
             ),
             overdue: CounterVec::new(
@@ -170,6 +176,8 @@ pub struct Notice {
     /// A verdict (`failed`, `rejected`…) or a refusal code.
     pub what: String,
     pub reason: String,
+    /// The reason as the Russian dashboard shows it.
+    pub reason_ru: String,
 }
 
 const RECENT: usize = 50;
@@ -216,7 +224,8 @@ impl Ledger {
         newest_first(&self.dead_letters)
     }
 
-    pub fn note_dead_letter(&self, code: &str, field: &str, message: &str) {
+    pub fn note_dead_letter(&self, why: &crate::request::Invalid) {
+        let (field, message) = (&why.field, &why.message);
         push(
             &self.dead_letters,
             Notice {
@@ -224,18 +233,25 @@ impl Ledger {
                 request_id: None,
                 case_id: None,
                 kind: None,
-                what: code.to_owned(),
+                what: why.code.to_string(),
                 reason: if field.is_empty() {
                     message.to_owned()
                 } else {
                     format!("{field}: {message}")
                 },
+                reason_ru: crate::i18n::refusal(crate::i18n::Lang::Ru, why.code, field),
             },
         );
     }
 
     /// Pushes a result that needs the officer's fallback.
-    pub fn note_fallback(&self, rec: &StateRecord, verdict: &str, reason: String) {
+    pub fn note_fallback(
+        &self,
+        rec: &StateRecord,
+        verdict: &str,
+        reason: String,
+        reason_ru: String,
+    ) {
         push(
             &self.failures,
             Notice {
@@ -245,6 +261,7 @@ impl Ledger {
                 kind: Some(rec.kind),
                 what: verdict.to_owned(),
                 reason,
+                reason_ru,
             },
         );
     }

@@ -21,6 +21,7 @@ mod direct;
 pub mod metrics;
 mod poll;
 mod recover;
+pub mod refused;
 mod send;
 mod tasks;
 
@@ -43,7 +44,7 @@ use crate::lookup::{Outcome, Registry};
 use crate::provider::{ProviderError, SmevClient};
 use crate::request::{Invalid, InvalidCode};
 use crate::smev::{Operation, Version};
-use crate::transport::{DeadLetter, Inbox, Incoming, Outbox};
+use crate::transport::{DeadLetter, Inbox, Incoming, Outbox, RESULT_TYPE, Reply, Routed};
 use crate::xmldsig::{self, SigningKey, TrustStore};
 
 pub use tasks::Tasks;
@@ -336,6 +337,15 @@ impl Gateway {
         for b in background {
             b.abort();
         }
+        let store = self.store.clone();
+        match blocking(move || store.retire()).await {
+            Ok(0) => info!("stopped cleanly; nothing is left under this instance"),
+            Ok(parked) => info!(
+                parked,
+                "stopped; requests wait in the case store under this instance for the next start or another instance"
+            ),
+            Err(e) => warn!(error = %e, "cannot remove this instance's lock file"),
+        }
         Ok(())
     }
 
@@ -432,15 +442,22 @@ impl Gateway {
                         redelivered = msg.redelivered,
                         "request id seen before: one result per request id"
                     );
-                    self.ack(msg).await;
+                    // The latest delivery's route is the one replied to
+                    // (recorded before the delivery is acknowledged).
                     let store = self.store.clone();
-                    let r2 = rec.clone();
-                    let _ = blocking(move || {
-                        store.note(&r2, "duplicate", "the same request_id arrived again")
-                    })
-                    .await;
+                    let (r2, route) = (rec.clone(), msg.reply.clone());
+                    let rec = match blocking(move || store.record_duplicate(&r2, &route)).await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            warn!(error = %e, "cannot record the duplicate; it stays on the queue");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            return self.give_back(msg).await;
+                        }
+                    };
+                    self.ack(msg).await;
                     if rec.state.is_final() {
-                        // The first reply may have been lost: send the same one again.
+                        // The stored result, to this delivery's route (the
+                        // first reply may also have been lost).
                         self.reply(rec).await;
                     }
                 }
@@ -486,12 +503,14 @@ impl Gateway {
         let letter = DeadLetter::new(invalid, msg);
         match self.outbox.publish_dead(&letter).await {
             Ok(()) => {
+                if !self.answer_refusal(msg, &letter).await {
+                    warn!(
+                        "stopping before the refusal was replied; the message goes back to the queue"
+                    );
+                    return self.give_back(msg).await;
+                }
                 self.metrics.refused.inc(&[letter.reason.code.as_str()]);
-                self.ledger.note_dead_letter(
-                    letter.reason.code.as_str(),
-                    &letter.reason.field,
-                    &letter.reason.message,
-                );
+                self.ledger.note_dead_letter(&letter.reason);
                 self.ack(msg).await
             }
             Err(e) => {
@@ -538,13 +557,17 @@ impl Gateway {
             .remove(&rec.request_id);
         let o = &result.outcome;
         if o.verdict.needs_fallback() {
-            let reason = match (&o.failure, &o.rejection, &o.note) {
-                (Some(f), _, _) => f.reason.clone(),
-                (_, Some(r), _) => format!("{} {}", r.code, r.text),
-                (_, _, Some(n)) => n.clone(),
-                _ => String::new(),
+            let (reason, reason_ru) = match (&o.failure, &o.rejection, &o.note) {
+                (Some(f), _, _) => (f.reason.clone(), f.reason_ru.clone()),
+                (_, Some(r), _) => {
+                    let r = format!("{} {}", r.code, r.text);
+                    (r.clone(), r)
+                }
+                (_, _, Some(n)) => (n.clone(), o.note_ru.clone().unwrap_or_else(|| n.clone())),
+                _ => (String::new(), String::new()),
             };
-            self.ledger.note_fallback(&rec, o.verdict.as_str(), reason);
+            self.ledger
+                .note_fallback(&rec, o.verdict.as_str(), reason, reason_ru);
         }
         info!(verdict = %o.verdict, state = rec.state.as_str(), "result written");
         crate::failpoint::at("completed");
@@ -574,32 +597,71 @@ impl Gateway {
         };
         let body = serde_json::to_vec(&result).expect("results serialise");
         let id = rec.request_id.to_string();
+        let reply = Reply {
+            route: &rec.reply,
+            routing_key: rec.kind.as_str().to_owned(),
+            message_type: RESULT_TYPE,
+            message_id: id.clone(),
+            body: &body,
+        };
+        let Some(routed) = self.publish_confirmed(&reply, "the reply").await else {
+            return warn!("stopping: the reply goes out at the next start");
+        };
+        crate::failpoint::at("replied-unrecorded");
+        self.metrics.replies.inc(&[]);
+        let answered = crate::casefile::Answered {
+            at: clock::now(),
+            route: rec.reply.clone(),
+            via: self.count_routed(&routed, &rec.reply).into(),
+        };
+        let store = self.store.clone();
+        let mut r = rec.clone();
+        if let Err(e) = blocking(move || store.mark_replied(&mut r, answered)).await {
+            warn!(error = %e, "reply published but not recorded; it may be sent again");
+        }
+        info!(verdict = %result.outcome.verdict, "replied")
+    }
+
+    /// Publishes `reply`, again and again with backoff until the broker
+    /// confirms it; `None` when the gateway stops first.
+    async fn publish_confirmed(&self, reply: &Reply<'_>, what: &str) -> Option<Routed> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self
-                .outbox
-                .publish_reply(&rec.reply, rec.kind, &id, &body)
-                .await
-            {
-                Ok(()) => {
-                    crate::failpoint::at("replied-unrecorded");
-                    self.metrics.replies.inc(&[]);
-                    let store = self.store.clone();
-                    let mut r = rec.clone();
-                    if let Err(e) = blocking(move || store.mark_replied(&mut r)).await {
-                        warn!(error = %e, "reply published but not recorded; it may be sent again");
-                    }
-                    return info!(verdict = %result.outcome.verdict, "replied");
-                }
+            match self.outbox.publish_reply(reply).await {
+                Ok(routed) => return Some(routed),
                 Err(e) => {
                     let pause = self.settings.retry.backoff(attempt);
-                    warn!(error = %e, attempt, retry_in_ms = pause.as_millis() as u64, "publishing the reply failed");
+                    warn!(error = %e, attempt, retry_in_ms = pause.as_millis() as u64, "publishing {what} failed");
                     if self.pause(pause).await {
-                        return warn!("stopping: the reply goes out at the next start");
+                        return None;
                     }
                 }
             }
+        }
+    }
+
+    /// Where a reply went, as recorded (`reply_to`, `results`, `spool`); a
+    /// `reply_to` queue that does not exist is warned about, by name, and
+    /// counted.
+    fn count_routed(&self, routed: &Routed, route: &crate::casefile::ReplyRoute) -> &'static str {
+        match routed {
+            Routed::ReplyTo => "reply_to",
+            Routed::Spool => "spool",
+            Routed::Results {
+                exchange,
+                routing_key,
+                missing: Some(queue),
+            } => {
+                self.metrics.replies_unroutable.inc(&[]);
+                warn!(
+                    reply_to = %queue,
+                    correlation_id = route.correlation_id.as_deref().unwrap_or(""),
+                    "the reply_to queue {queue} does not exist: the reply went to the exchange {exchange} (routing key {routing_key}) instead; a case system declares its reply queue before publishing"
+                );
+                "results"
+            }
+            Routed::Results { .. } => "results",
         }
     }
 

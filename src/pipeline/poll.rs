@@ -11,6 +11,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use super::{CallError, Gateway, blocking};
 use crate::casefile::{ANSWERED, State, StateRecord, StoreError};
 use crate::clock;
+use crate::i18n::FailureCode;
 use crate::lookup::{Outcome, RejectedBy};
 use crate::smev::{self, Operation, ResponseContent};
 use crate::xml;
@@ -196,9 +197,10 @@ impl Gateway {
                 Ok(()) => self.read_answer(&rec, doc, &resp).await,
                 Err(reason) => {
                     warn!(reason = %reason, "SMEV's signature on the answer did not verify");
-                    Read::Final(Outcome::failed(format!(
-                        "the answer's SMEV signature did not verify: {reason}"
-                    )))
+                    Read::Final(Outcome::failure(
+                        FailureCode::AnswerSignatureInvalid,
+                        format!("the answer's SMEV signature did not verify: {reason}"),
+                    ))
                 }
             };
             let outcome = match read {
@@ -266,9 +268,10 @@ impl Gateway {
                     self.finish(
                         rec,
                         ANSWERED,
-                        Outcome::failed(format!(
-                            "the answer's SMEV signature did not verify: {reason}"
-                        )),
+                        Outcome::failure(
+                            FailureCode::AnswerSignatureInvalid,
+                            format!("the answer's SMEV signature did not verify: {reason}"),
+                        ),
                     )
                     .await
                 }
@@ -277,13 +280,23 @@ impl Gateway {
                 self.finish(
                     rec,
                     ANSWERED,
-                    Outcome::failed(format!("the stored answer cannot be read: {e}")),
+                    Outcome::failure(
+                        FailureCode::StoredDocumentUnreadable,
+                        format!("the stored answer cannot be read: {e}"),
+                    ),
                 )
                 .await
             }
             (_, Ok(None)) => {
-                self.finish(rec, ANSWERED, Outcome::failed("the stored answer is empty"))
-                    .await
+                self.finish(
+                    rec,
+                    ANSWERED,
+                    Outcome::failure(
+                        FailureCode::StoredDocumentUnreadable,
+                        "the stored answer is empty",
+                    ),
+                )
+                .await
             }
         }
     }
@@ -319,7 +332,10 @@ impl Gateway {
                         &req,
                         &req.request_id.to_string(),
                     ),
-                    Err(e) => Outcome::failed(format!("the stored request cannot be read: {e}")),
+                    Err(e) => Outcome::failure(
+                        FailureCode::StoredDocumentUnreadable,
+                        format!("the stored request cannot be read: {e}"),
+                    ),
                 }
             }
             ResponseContent::Rejected(reasons) => {

@@ -13,6 +13,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use super::{Gateway, GatewayError, blocking};
 use crate::casefile::{State, StateRecord, UNSENT};
 use crate::config::secs;
+use crate::i18n::FailureCode;
 use crate::lookup::Outcome;
 
 impl Gateway {
@@ -53,7 +54,9 @@ impl Gateway {
                         }
                         Err(e) => {
                             let reason = format!("the stored request cannot be read: {e}");
-                            self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+                            let failed =
+                                Outcome::failure(FailureCode::StoredDocumentUnreadable, reason);
+                            self.finish(rec, UNSENT, failed).await;
                         }
                     }
                 }

@@ -12,6 +12,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::{CallError, Gateway, blocking};
 use crate::casefile::{State, StateRecord, StoreError, UNSENT};
 use crate::clock;
+use crate::i18n::FailureCode;
 use crate::lookup::{Outcome, RejectedBy};
 use crate::request::LookupRequest;
 use crate::smev::{self, FaultClass, Operation, SmevError};
@@ -81,7 +82,8 @@ impl Gateway {
                 Ok(e) => e,
                 Err(NoEnvelope::Superseded) => return,
                 Err(NoEnvelope::Failed(reason)) => {
-                    return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+                    let failed = Outcome::failure(FailureCode::SigningFailed, reason);
+                    return self.finish(rec, UNSENT, failed).await;
                 }
             };
             crate::failpoint::at("signed");
@@ -100,7 +102,8 @@ impl Gateway {
                 }
                 Attempt::Rejected(outcome) => return self.finish(rec, UNSENT, outcome).await,
                 Attempt::Failed(reason) => {
-                    return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+                    let failed = Outcome::failure(FailureCode::SendFailed, reason);
+                    return self.finish(rec, UNSENT, failed).await;
                 }
                 Attempt::Stopped => {
                     return info!("stopping before the send; it resumes at the next start");
@@ -117,7 +120,8 @@ impl Gateway {
             if attempt >= self.settings.retry.attempts {
                 let reason =
                     format!("SMEV did not accept the request after {attempt} attempts: {failure}");
-                return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+                let failed = Outcome::failure(FailureCode::SendAttemptsExhausted, reason);
+                return self.finish(rec, UNSENT, failed).await;
             }
             let delay = self.settings.retry.backoff(attempt);
             let next = clock::now() + delay;
@@ -126,7 +130,8 @@ impl Gateway {
                     "SMEV did not accept the request before its answer deadline ({}): {failure}",
                     clock::rfc3339(deadline)
                 );
-                return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
+                let failed = Outcome::failure(FailureCode::SendDeadlinePassed, reason);
+                return self.finish(rec, UNSENT, failed).await;
             }
             let store = self.store.clone();
             let (mut r, f) = (rec.clone(), failure.clone());

@@ -239,7 +239,8 @@ impl RegistersSettings {
                     .into(),
             );
         }
-        if !(self.snapshot_max_age_days > 0.0) {
+        // Written so that NaN fails too.
+        if self.snapshot_max_age_days.is_nan() || self.snapshot_max_age_days <= 0.0 {
             return Err("registers.snapshot_max_age_days must be more than 0".into());
         }
         Ok(())

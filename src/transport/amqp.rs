@@ -12,10 +12,9 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
-use super::{AckToken, DeadLetter, Inbox, Incoming, Outbox, TransportError};
+use super::{AckToken, DeadLetter, Inbox, Incoming, Outbox, Reply, Routed, TransportError};
 use crate::casefile::ReplyRoute;
 use crate::config::{AmqpSettings, redact_url};
-use crate::request::Kind;
 
 /// How long a publish may wait for the broker's confirm before it counts
 /// as failed (and is tried again on a new connection).
@@ -502,38 +501,34 @@ impl AmqpOutbox {
             .map(|_| ())
     }
 
-    pub async fn publish_reply(
-        &self,
-        route: &ReplyRoute,
-        kind: Kind,
-        request_id: &str,
-        body: &[u8],
-    ) -> Result<(), TransportError> {
+    pub async fn publish_reply(&self, reply: &Reply<'_>) -> Result<Routed, TransportError> {
         let mut props = BasicProperties::default()
             .with_content_type("application/json".into())
-            .with_message_id(request_id.into())
-            .with_type("mezhved.result".into());
-        if let Some(c) = &route.correlation_id {
+            .with_message_id(reply.message_id.as_str().into())
+            .with_type(reply.message_type.into());
+        if let Some(c) = &reply.route.correlation_id {
             props = props.with_correlation_id(c.as_str().into());
         }
-        if let Some(q) = &route.reply_to {
-            let c = self.publish("", q, true, body, props.clone()).await?;
+        let mut missing = None;
+        if let Some(q) = &reply.route.reply_to {
+            // Mandatory: a queue that does not exist returns the message
+            // (the broker's basic.return) instead of dropping it.
+            let c = self.publish("", q, true, reply.body, props.clone()).await?;
             if c.take_message().is_none() {
-                return Ok(());
+                return Ok(Routed::ReplyTo);
             }
-            // The reply queue is gone; the result still reaches the results
-            // exchange, and it is in the case file.
-            tracing::warn!(reply_to = %q, request_id, "reply queue does not exist; publishing to the results exchange");
+            missing = Some(q.clone());
         }
-        self.publish(
-            &self.link.topology.results,
-            kind.as_str(),
-            false,
-            body,
-            props,
-        )
-        .await
-        .map(|_| ())
+        // No reply queue asked for, or it is gone: the results exchange
+        // (its `replies` queue keeps it; the result is in the case file).
+        let exchange = self.link.topology.results.clone();
+        self.publish(&exchange, &reply.routing_key, false, reply.body, props)
+            .await?;
+        Ok(Routed::Results {
+            exchange,
+            routing_key: reply.routing_key.clone(),
+            missing,
+        })
     }
 
     pub async fn publish_dead(

@@ -10,7 +10,7 @@ mod spool;
 use serde::Serialize;
 
 use crate::casefile::ReplyRoute;
-use crate::request::{Invalid, Kind};
+use crate::request::Invalid;
 
 pub use amqp::{AmqpInbox, AmqpLink, AmqpOutbox, Topology, connect_amqp, declare_topology};
 pub use spool::{SpoolInbox, SpoolOutbox, spool};
@@ -119,19 +119,14 @@ impl Outbox {
         }
     }
 
-    /// Publishes a result: to `reply_to` with the `correlation_id` when the
-    /// case system asked for it, otherwise to the results exchange with the
-    /// kind as routing key.
-    pub async fn publish_reply(
-        &self,
-        route: &ReplyRoute,
-        kind: Kind,
-        request_id: &str,
-        body: &[u8],
-    ) -> Result<(), TransportError> {
+    /// Publishes a reply (a result or a refusal): to `reply_to` with the
+    /// `correlation_id` when the case system asked for it, otherwise (or
+    /// when that queue does not exist) to the results exchange with the
+    /// reply's routing key. Says where it went.
+    pub async fn publish_reply(&self, reply: &Reply<'_>) -> Result<Routed, TransportError> {
         match self {
-            Outbox::Amqp(o) => o.publish_reply(route, kind, request_id, body).await,
-            Outbox::Spool(o) => o.publish_reply(request_id, body),
+            Outbox::Amqp(o) => o.publish_reply(reply).await,
+            Outbox::Spool(o) => o.publish_reply(reply).map(|()| Routed::Spool),
         }
     }
 
@@ -167,31 +162,80 @@ impl Outbox {
     /// The transport's health: connected and consuming, with the depths
     /// of its queues.
     pub async fn health(&self) -> Health {
+        use crate::i18n::Msg;
         match self {
             Outbox::Amqp(o) => match o.queue_stats().await {
                 Ok(queues) if o.consuming() => Health {
                     ok: true,
-                    detail: "connected to RabbitMQ; consuming the requests queue".into(),
+                    detail: Msg::new("check.broker.ok").into(),
                     queues,
                 },
                 Ok(queues) => Health {
                     ok: false,
-                    detail: "connected to RabbitMQ, but not consuming the requests queue".into(),
+                    detail: Msg::new("check.broker.not_consuming").into(),
                     queues,
                 },
                 Err(e) => Health {
                     ok: false,
-                    detail: e.to_string(),
+                    detail: Msg::new("check.broker.failed").arg("error", e).into(),
                     queues: Vec::new(),
                 },
             },
             Outbox::Spool(o) => Health {
                 ok: true,
-                detail: o.describe(),
+                detail: Msg::new("check.broker.spool")
+                    .arg("dir", o.dir().display())
+                    .into(),
                 queues: o.queue_stats(),
             },
         }
     }
+}
+
+/// A reply to publish.
+pub struct Reply<'a> {
+    pub route: &'a ReplyRoute,
+    /// The routing key on the results exchange: the kind for a result,
+    /// `refused.<kind>` for a refusal.
+    pub routing_key: String,
+    /// The AMQP `type`: [`RESULT_TYPE`] or [`REFUSED_TYPE`].
+    pub message_type: &'static str,
+    /// The AMQP `message_id`: the `request_id` of a result, the dead
+    /// letter's id of a refusal.
+    pub message_id: String,
+    pub body: &'a [u8],
+}
+
+/// The AMQP `type` of a result.
+pub const RESULT_TYPE: &str = "mezhved.result";
+/// The AMQP `type` of the reply to a refused message.
+pub const REFUSED_TYPE: &str = "mezhved.refused";
+
+impl Reply<'_> {
+    /// The file name of the reply in the spool's `out/`.
+    fn spool_name(&self) -> String {
+        if self.message_type == REFUSED_TYPE {
+            format!("refused-{}.json", self.message_id)
+        } else {
+            format!("{}.json", self.message_id)
+        }
+    }
+}
+
+/// Where a published reply went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Routed {
+    /// To the `reply_to` queue.
+    ReplyTo,
+    /// To the results exchange with this routing key: no `reply_to` was
+    /// asked for, or (`missing`) that queue does not exist.
+    Results {
+        exchange: String,
+        routing_key: String,
+        missing: Option<String>,
+    },
+    /// To the spool's `out/` directory.
+    Spool,
 }
 
 /// Messages waiting in one of the gateway's queues.
@@ -207,7 +251,7 @@ pub struct QueueStat {
 #[derive(Clone, Debug)]
 pub struct Health {
     pub ok: bool,
-    pub detail: String,
+    pub detail: crate::i18n::Both,
     pub queues: Vec<QueueStat>,
 }
 

@@ -132,13 +132,17 @@ impl SpoolOutbox {
         format!("spool directory {}", self.dir.display())
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Drops a request into the spool, as a case system would.
     pub fn submit(&self, name: &str, body: &[u8]) -> Result<(), TransportError> {
         write_atomic(&self.dir.join("in"), &format!("{name}.json"), body)
     }
 
-    pub fn publish_reply(&self, request_id: &str, body: &[u8]) -> Result<(), TransportError> {
-        write_atomic(&self.dir.join("out"), &format!("{request_id}.json"), body)
+    pub fn publish_reply(&self, reply: &super::Reply<'_>) -> Result<(), TransportError> {
+        write_atomic(&self.dir.join("out"), &reply.spool_name(), reply.body)
     }
 
     pub fn publish_dead(&self, body: &[u8]) -> Result<(), TransportError> {
