@@ -26,6 +26,20 @@ pub struct Settings {
     pub log: LogSettings,
     pub ops: OpsSettings,
     pub store: StoreSettings,
+    pub limits: LimitsSettings,
+}
+
+/// Bounds on what hostile or broken input may cost (`[limits]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// While the case store cannot write, how often it is probed.
+    pub store_probe_secs: f64,
+    /// Verified answers for no known request kept under `.orphans/`: at
+    /// most this many files…
+    pub orphan_max_count: u64,
+    /// …and this many bytes.
+    pub orphan_max_bytes: u64,
 }
 
 /// Where request state, idempotency keys and the journal live.
@@ -69,6 +83,10 @@ pub struct OpsSettings {
     pub sample_secs: f64,
     pub probe_timeout_secs: f64,
     pub cert_warn_days: u32,
+    /// DNS names the server answers to besides loopback and its listen
+    /// address (`Host:`); `"*"` for any.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl OpsSettings {
@@ -324,6 +342,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("smev.trust")
+                .with_list_parse_key("ops.allowed_hosts")
                 .with_list_parse_key("lookup.tax_debt_flags.debt")
                 .with_list_parse_key("lookup.tax_debt_flags.no_debt")
                 .try_parsing(true)
@@ -434,6 +453,7 @@ impl Settings {
             ("ops.check_secs", self.ops.check_secs),
             ("ops.sample_secs", self.ops.sample_secs),
             ("ops.probe_timeout_secs", self.ops.probe_timeout_secs),
+            ("limits.store_probe_secs", self.limits.store_probe_secs),
         ] {
             if !(v > 0.0 && v <= 3600.0) {
                 return Err(ConfigError::Invalid(format!(

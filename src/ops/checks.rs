@@ -67,6 +67,7 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
         },
     );
     let store = gw.store().clone();
+    let paused = gw.store_gate().failing();
     let writable = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::task::spawn_blocking(move || store.check_writable()),
@@ -75,19 +76,30 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
     let case_store = check(
         "case_store",
         true,
-        match writable {
-            Ok(Ok(Ok(()))) => Ok(format!("{} is writable", gw.store().root().display())),
-            Ok(Ok(Err(e))) => Err(format!("cannot write: {e}")),
-            Ok(Err(e)) => Err(format!("the check crashed: {e}")),
-            Err(_) => Err("a write did not finish within 5 s".into()),
+        match (paused, writable) {
+            // Red until the gateway's own probe found it writable and
+            // resumed, whatever this check's small write says.
+            (Some(f), _) => Err(format!(
+                "cannot write since {}: {}; intake paused (deliveries held, none returned to the queue), probing every {} s",
+                clock::rfc3339(f.since),
+                f.reason,
+                gw.settings.limits.store_probe_secs
+            )),
+            (None, writable) => match writable {
+                Ok(Ok(Ok(()))) => Ok(format!("{} is writable", gw.store().root().display())),
+                Ok(Ok(Err(e))) => Err(format!("cannot write: {e}")),
+                Ok(Err(e)) => Err(format!("the check crashed: {e}")),
+                Err(_) => Err("a write did not finish within 5 s".into()),
+            },
         },
     );
     let signing = check("signing_key", true, signing_key(gw, warn_days));
     let smev = check("smev", true, smev(gw, probe_timeout).await);
     let trust = check("smev_trust", true, trust(gw, warn_days));
     let calendar = check("calendar", false, calendar(gw));
+    let orphans = check("orphans", false, gw.orphans_check().await);
     Round {
-        checks: vec![broker, case_store, signing, smev, trust, calendar],
+        checks: vec![broker, case_store, signing, smev, trust, calendar, orphans],
         queues: health.queues,
     }
 }

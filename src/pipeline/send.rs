@@ -126,9 +126,14 @@ impl Gateway {
                 return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
             }
             let store = self.store.clone();
-            let (mut r, f) = (rec.clone(), failure.clone());
-            match blocking(move || store.record_attempt(&mut r, attempt, &f, next).map(|_| r)).await
-            {
+            let (r, f) = (rec.clone(), failure.clone());
+            let (recorded, _) = self
+                .durably(move || {
+                    let mut r = r.clone();
+                    store.record_attempt(&mut r, attempt, &f, next).map(|_| r)
+                })
+                .await;
+            match recorded {
                 Ok(r) => rec = r,
                 Err(e @ StoreError::Superseded { .. }) => {
                     // The answer overtook SMEV's acceptance: nothing left to send.
@@ -198,10 +203,16 @@ impl Gateway {
             .sign_envelope(req, &message_id)
             .map_err(NoEnvelope::Failed)?;
         let store = self.store.clone();
-        let mut r = rec.clone();
+        let r = rec.clone();
         let (mid, b) = (message_id.to_string(), bytes.clone());
-        *rec = blocking(move || store.record_envelope(&mut r, &mid, &b).map(|_| r))
+        // Stored before it is sent; a store that cannot write holds it.
+        *rec = self
+            .durably(move || {
+                let mut r = r.clone();
+                store.record_envelope(&mut r, &mid, &b).map(|_| r)
+            })
             .await
+            .0
             .map_err(failed)?;
         debug!(message_id = %message_id, new_eol, "signed");
         Ok(bytes)
@@ -233,14 +244,16 @@ impl Gateway {
     }
 
     /// SMEV has the request: record it with its due date and await the answer.
-    async fn mark_sent(&self, mut rec: StateRecord, ts: Option<OffsetDateTime>, how: &str) {
+    async fn mark_sent(&self, rec: StateRecord, ts: Option<OffsetDateTime>, how: &str) {
         let (store, cal) = (self.store.clone(), self.calendar.clone());
-        let result = blocking(move || {
-            store
-                .record_sent(&mut rec, ts, |sent| cal.answer_due(sent))
-                .map(|_| rec)
-        })
-        .await;
+        let (result, _) = self
+            .durably(move || {
+                let mut rec = rec.clone();
+                store
+                    .record_sent(&mut rec, ts, |sent| cal.answer_due(sent))
+                    .map(|_| rec)
+            })
+            .await;
         match result {
             Ok(rec) => {
                 info!(
