@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `panic-on-case=ID` | the handler panics on a request of case `ID` (a poison message) |
 //! | `abort-on-case=ID` | the process aborts on a request of case `ID` |
-//! | `gate-at=STAGE`, `gate-file=PATH` | at `STAGE` (`result-journal`: a result's documents written, its journal lines not yet), while `PATH` exists the writer waits for it to be removed (a test changes the world meanwhile: fills the disk) |
+//! | `gate-at=STAGE`, `gate-file=PATH` | at `STAGE` (`result`: a result is about to be written, documents and journal), while `PATH` exists the writer waits for it to be removed (a test changes the world meanwhile: fills the disk) |
 //! | `abort-at=STAGE` | the process aborts at that point of a request's life: `accepted` (recorded, not acknowledged), `acked`, `signed` (envelope stored, not sent), `sent-unrecorded` (SMEV accepted, not recorded), `sent`, `answered` (answer stored, no Ack), `answer-acked`, `completed` (result written, no reply), `replied-unrecorded` (reply confirmed, not recorded) |
 
 use std::sync::OnceLock;

@@ -168,9 +168,6 @@ impl Files {
             fsio::symlink_exclusive(&rid, &p).map_err(io(&p))?;
         }
         let dir = self.case_dir(&c.rec.case_id);
-        if matches!(c.event, "completed" | "failed") {
-            crate::failpoint::gate("result-journal");
-        }
         journal::append_all(&dir, c.entries(), false).map_err(io(&dir))?;
         let after = |what: &str, r: std::io::Result<()>| {
             if let Err(e) = r {

@@ -395,6 +395,7 @@ fn result_change(
     outcome: Outcome,
     case_file: String,
 ) -> (ResultRecord, Vec<u8>, Change<'static>) {
+    crate::failpoint::gate("result");
     let now = clock::now();
     let r = ResultRecord {
         request_id: rec.request_id,
