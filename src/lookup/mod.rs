@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::request::{Kind, LookupRequest, Subject};
 use crate::xml::{Document, NodeId};
 
+pub(crate) use foreign_agent::agent_data;
 pub use tax_debt::DebtFlags;
+pub(crate) use unreliable_supplier::{RnpData, RnpRecordData, rnp_data};
 
 /// The normalised answer to one lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -32,7 +34,8 @@ pub enum Verdict {
     /// The answer does not establish the fact (unknown flag or code); never
     /// read as the favourable answer.
     Unknown,
-    /// РНП / foreign agents: the subject is in the register now.
+    /// Foreign agents: the subject is in the register now. РНП: it was in
+    /// the register during the lookback before `as_of`.
     Listed,
     NotListed,
     /// The agency or SMEV refused to answer; code and text are kept.
@@ -119,6 +122,20 @@ pub struct Outcome {
     /// Why a verdict is `unknown`, or anything else the officer should read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The register's own source that answered (routes other than SMEV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
+}
+
+/// Where an answer came from when it did not come through SMEV: the
+/// source (`eis`, `minjust`, `eis-snapshot`, `minjust-snapshot`), the
+/// address asked, and the register's own date of the data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub register: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 impl Outcome {
@@ -129,6 +146,7 @@ impl Outcome {
             rejection: None,
             failure: None,
             note: None,
+            source: None,
         }
     }
 
@@ -241,6 +259,11 @@ pub struct LookupConfig {
     /// Values of `ПрЗадолж` read as "debt" and as "no debt"; anything else
     /// is `unknown`.
     pub tax_debt_flags: DebtFlags,
+    /// РНП: a supplier is `listed` when a record placed it in the register
+    /// at any moment of this many years before `as_of` (§2.10(12)).
+    pub rnp_lookback_years: u32,
+    /// Which source answers each kind that has a choice.
+    pub routes: crate::registers::Routes,
 }
 
 impl Default for LookupConfig {
@@ -252,6 +275,8 @@ impl Default for LookupConfig {
             unreliable_supplier_namespace: unreliable_supplier::NAMESPACE.into(),
             foreign_agent_namespace: foreign_agent::NAMESPACE.into(),
             tax_debt_flags: DebtFlags::default(),
+            rnp_lookback_years: 2,
+            routes: crate::registers::Routes::default(),
         }
     }
 }
@@ -272,6 +297,7 @@ impl Registry {
             )),
             Box::new(unreliable_supplier::UnreliableSupplier::new(
                 &cfg.unreliable_supplier_namespace,
+                cfg.rnp_lookback_years,
             )),
             Box::new(foreign_agent::ForeignAgent::new(
                 &cfg.foreign_agent_namespace,

@@ -97,9 +97,12 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
     let smev = check("smev", true, smev(gw, probe_timeout).await);
     let trust = check("smev_trust", true, trust(gw, warn_days));
     let calendar = check("calendar", false, calendar(gw));
+    let registers = check("registers", false, gw.sources().readiness());
     let orphans = check("orphans", false, gw.orphans_check().await);
     Round {
-        checks: vec![broker, case_store, signing, smev, trust, calendar, orphans],
+        checks: vec![
+            broker, case_store, signing, smev, trust, calendar, registers, orphans,
+        ],
         queues: health.queues,
     }
 }

@@ -20,7 +20,7 @@ use crate::xmldsig::{self, ReferenceTransforms, VerifyPolicy};
 
 /// What an answer says.
 enum Read {
-    Final(Outcome),
+    Final(Box<Outcome>),
     Interim(String),
 }
 
@@ -201,7 +201,7 @@ impl Gateway {
                 return;
             }
             let outcome = match self.read_answer(&rec, doc, &resp).await {
-                Read::Final(o) => o,
+                Read::Final(o) => *o,
                 Read::Interim(what) => return self.interim_answer(rec, bytes, &smev_id, what).await,
             };
             // The answer and its result are stored in one change before
@@ -303,7 +303,7 @@ impl Gateway {
         resp: &smev::IncomingResponse,
     ) {
         match self.read_answer(&rec, doc, resp).await {
-            Read::Final(outcome) => self.finish(rec, ANSWERED, outcome).await,
+            Read::Final(outcome) => self.finish(rec, ANSWERED, *outcome).await,
             Read::Interim(what) => self.interim(rec, what).await,
         }
     }
@@ -315,7 +315,7 @@ impl Gateway {
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
     ) -> Read {
-        Read::Final(match &resp.content {
+        Read::Final(Box::new(match &resp.content {
             ResponseContent::Primary(root) => {
                 let store = self.store.clone();
                 let r = rec.clone();
@@ -367,7 +367,7 @@ impl Gateway {
             ResponseContent::Status { code, description } => {
                 return Read::Interim(format!("provider status {code}: {description}"));
             }
-        })
+        }))
     }
 
     /// A status instead of the answer: stored, acknowledged, and the

@@ -34,13 +34,16 @@ enum Attempt {
         new_message_id: bool,
         new_eol: bool,
     },
-    Rejected(Outcome),
+    Rejected(Box<Outcome>),
     Failed(String),
     Stopped,
 }
 
 impl Gateway {
     pub(super) async fn send(self: Arc<Self>, mut rec: StateRecord, req: LookupRequest) {
+        if let Some(route) = self.direct_route(rec.kind) {
+            return self.fetch(rec, req, route).await;
+        }
         if rec.state == State::Retrying
             && let Some(at) = rec.next_attempt_at
         {
@@ -95,7 +98,7 @@ impl Gateway {
                         .mark_sent(rec, None, "MessageIsAlreadySent: SMEV already has it")
                         .await;
                 }
-                Attempt::Rejected(outcome) => return self.finish(rec, UNSENT, outcome).await,
+                Attempt::Rejected(outcome) => return self.finish(rec, UNSENT, *outcome).await,
                 Attempt::Failed(reason) => {
                     return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
                 }
@@ -301,7 +304,7 @@ fn fault(f: smev::SoapFault) -> Attempt {
             new_message_id: false,
             new_eol: true,
         },
-        FaultClass::Permanent => Attempt::Rejected(Outcome::rejected(
+        FaultClass::Permanent => Attempt::Rejected(Box::new(Outcome::rejected(
             RejectedBy::Smev,
             f.kind.element_name(),
             format!(
@@ -309,6 +312,6 @@ fn fault(f: smev::SoapFault) -> Attempt {
                 f.faultstring,
                 f.description.map(|d| format!(": {d}")).unwrap_or_default()
             ),
-        )),
+        ))),
     }
 }
