@@ -186,6 +186,30 @@ struct Report {
     result: String,
 }
 
+impl Report {
+    /// A failure found before any certificate was looked at.
+    fn failed(
+        signature: String,
+        element: String,
+        read_by_smev: Option<bool>,
+        result: String,
+    ) -> Self {
+        Report {
+            signature,
+            element,
+            algorithm: None,
+            accepted_by_smev: None,
+            subject: None,
+            valid_from: None,
+            valid_to: None,
+            trust: "-".into(),
+            read_by_smev,
+            ok: false,
+            result,
+        }
+    }
+}
+
 fn path_of(doc: &xml::Document, id: NodeId) -> String {
     let mut parts = vec![doc.element(id).local.clone()];
     let mut cur = doc.parent(id);
@@ -238,19 +262,12 @@ pub fn verify(
             ),
         };
         let Some(target) = target else {
-            reports.push(Report {
-                signature: path_of(&doc, sig),
-                element: "-".into(),
-                algorithm: None,
-                accepted_by_smev: None,
-                subject: None,
-                valid_from: None,
-                valid_to: None,
-                trust: "-".into(),
-                read_by_smev: None,
-                ok: false,
-                result: format!("{container}: the element it should sign is missing"),
-            });
+            reports.push(Report::failed(
+                path_of(&doc, sig),
+                "-".into(),
+                None,
+                format!("{container}: the element it should sign is missing"),
+            ));
             continue;
         };
         let report = match xmldsig::verify(&doc, sig, target, &policy) {
@@ -387,22 +404,14 @@ fn covers_what_is_read(doc: &xml::Document, reports: &mut Vec<Report>, policy: &
         {
             continue;
         }
-        reports.push(Report {
-            signature: read
-                .signature
+        reports.push(Report::failed(
+            read.signature
                 .map(|s| path_of(doc, s))
                 .unwrap_or_else(|| "(none)".into()),
             element,
-            algorithm: None,
-            accepted_by_smev: None,
-            subject: None,
-            valid_from: None,
-            valid_to: None,
-            trust: "-".into(),
-            read_by_smev: Some(true),
-            ok: false,
+            Some(true),
             result,
-        });
+        ));
     }
 }
 

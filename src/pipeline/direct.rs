@@ -104,15 +104,7 @@ impl Gateway {
                 );
                 return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
             }
-            let store = self.store.clone();
-            let (r, f) = (rec.clone(), failure.clone());
-            let (recorded, _) = self
-                .durably(move || {
-                    let mut r = r.clone();
-                    store.record_attempt(&mut r, attempt, &f, next).map(|_| r)
-                })
-                .await;
-            match recorded {
+            match self.record_attempt(&rec, attempt, &failure, next).await {
                 Ok(r) => rec = r,
                 Err(e @ StoreError::Superseded { .. }) => return info!("{e}"),
                 Err(e) => warn!(error = %e, "cannot record the failed attempt"),

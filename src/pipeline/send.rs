@@ -128,15 +128,7 @@ impl Gateway {
                 );
                 return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
             }
-            let store = self.store.clone();
-            let (r, f) = (rec.clone(), failure.clone());
-            let (recorded, _) = self
-                .durably(move || {
-                    let mut r = r.clone();
-                    store.record_attempt(&mut r, attempt, &f, next).map(|_| r)
-                })
-                .await;
-            match recorded {
+            match self.record_attempt(&rec, attempt, &failure, next).await {
                 Ok(r) => rec = r,
                 Err(e @ StoreError::Superseded { .. }) => {
                     // The answer overtook SMEV's acceptance: nothing left to send.
@@ -150,6 +142,25 @@ impl Gateway {
                 return info!("stopping: the retry stays scheduled in the case store");
             }
         }
+    }
+
+    /// Records a failed attempt and when the next is due; a store that
+    /// cannot write holds it until it can.
+    pub(super) async fn record_attempt(
+        &self,
+        rec: &StateRecord,
+        attempt: u32,
+        failure: &str,
+        next: OffsetDateTime,
+    ) -> Result<StateRecord, StoreError> {
+        let store = self.store.clone();
+        let (r, f) = (rec.clone(), failure.to_owned());
+        self.durably(move || {
+            let mut r = r.clone();
+            store.record_attempt(&mut r, attempt, &f, next).map(|_| r)
+        })
+        .await
+        .0
     }
 
     /// One `SendRequest`, classified.
