@@ -852,17 +852,20 @@ impl Store {
         let Some(stored) = self.read_file(&existing, REQUEST_FILE)? else {
             return Ok(Acceptance::Existing(existing));
         };
-        let same = crate::request::parse_request(
-            &stored,
-            clock::moscow_today()
-                .next_day()
-                .unwrap_or(clock::moscow_today()),
-        )
-        .is_ok_and(|s| s == *req);
-        if same {
+        let received = serde_json::to_vec_pretty(req).expect("requests serialise");
+        if stored == received {
             return Ok(Acceptance::Existing(existing));
         }
-        let received = serde_json::to_vec_pretty(req).expect("requests serialise");
+        let today = clock::moscow_today();
+        match crate::request::parse_request(&stored, today.next_day().unwrap_or(today)) {
+            Ok(s) if s == *req => return Ok(Acceptance::Existing(existing)),
+            Ok(_) => {}
+            // What cannot be compared is not called another request.
+            Err(e) => {
+                tracing::warn!(request_id = %req.request_id, error = %e, "the stored request cannot be read to compare it with a new delivery");
+                return Ok(Acceptance::Existing(existing));
+            }
+        }
         Ok(Acceptance::Reused {
             stored_sha256: sha256_hex(&stored),
             received_sha256: sha256_hex(&received),
