@@ -27,6 +27,20 @@ pub struct Settings {
     pub ops: OpsSettings,
     pub store: StoreSettings,
     pub registers: crate::registers::RegistersSettings,
+    pub limits: LimitsSettings,
+}
+
+/// Bounds on what hostile or broken input may cost (`[limits]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSettings {
+    /// While the case store cannot write, how often it is probed.
+    pub store_probe_secs: f64,
+    /// Verified answers for no known request kept under `.orphans/`: at
+    /// most this many files…
+    pub orphan_max_count: u64,
+    /// …and this many bytes.
+    pub orphan_max_bytes: u64,
 }
 
 /// Where request state, idempotency keys and the journal live.
@@ -71,6 +85,10 @@ pub struct OpsSettings {
     pub probe_timeout_secs: f64,
     pub cert_warn_days: u32,
     pub language: crate::i18n::Lang,
+    /// DNS names the server answers to besides loopback and its listen
+    /// address (`Host:`); `"*"` for any.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl OpsSettings {
@@ -448,6 +466,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("smev.trust")
+                .with_list_parse_key("ops.allowed_hosts")
                 .with_list_parse_key("registers.eis.snapshot_urls")
                 .with_list_parse_key("lookup.tax_debt_flags.debt")
                 .with_list_parse_key("lookup.tax_debt_flags.no_debt")
@@ -566,6 +585,7 @@ impl Settings {
             ("ops.check_secs", self.ops.check_secs),
             ("ops.sample_secs", self.ops.sample_secs),
             ("ops.probe_timeout_secs", self.ops.probe_timeout_secs),
+            ("limits.store_probe_secs", self.limits.store_probe_secs),
         ] {
             if !(v > 0.0 && v <= 3600.0) {
                 return Err(ConfigError::Invalid(format!(

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `panic-on-case=ID` | the handler panics on a request of case `ID` (a poison message) |
 //! | `abort-on-case=ID` | the process aborts on a request of case `ID` |
+//! | `gate-at=STAGE`, `gate-file=PATH` | at `STAGE` (`result`: a result is about to be written, documents and journal), while `PATH` exists the writer waits for it to be removed (a test changes the world meanwhile: fills the disk) |
 //! | `abort-at=STAGE` | the process aborts at that point of a request's life: `accepted` (recorded, not acknowledged), `acked`, `signed` (envelope stored, not sent), `sent-unrecorded` (SMEV accepted, not recorded), `sent`, `answered` (answer stored, no Ack), `answer-acked`, `completed` (result written, no reply), `replied-unrecorded` (reply confirmed, not recorded) |
 
 use std::sync::OnceLock;
@@ -47,5 +48,26 @@ pub fn at(stage: &str) {
     if is_set("abort-at", stage) {
         eprintln!("failpoint abort-at={stage}");
         std::process::abort();
+    }
+}
+
+/// Waits at `stage` while the gate file exists, if `gate-at` names it.
+pub fn gate(stage: &str) {
+    if !is_set("gate-at", stage) {
+        return;
+    }
+    let Some((_, file)) = points().iter().find(|(k, _)| k == "gate-file") else {
+        return;
+    };
+    let file = std::path::Path::new(file);
+    if file.exists() {
+        eprintln!(
+            "failpoint gate-at={stage}: waiting for {} to go",
+            file.display()
+        );
+        while file.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        eprintln!("failpoint gate-at={stage}: passed");
     }
 }

@@ -198,6 +198,8 @@ pub fn refusal(lang: Lang, code: crate::request::InvalidCode, field: &str) -> St
         C::InvalidCheckDigit => "refusal.invalid_check_digit",
         C::UnsafeCaseId => "refusal.unsafe_case_id",
         C::RequestIdReused => "refusal.request_id_reused",
+        C::DuplicateKey => "refusal.duplicate_key",
+        C::UnsafeReplyTo => "refusal.unsafe_reply_to",
     };
     fill(lang, key, &[("field", &field_label(lang, field))])
 }
@@ -271,12 +273,23 @@ pub static CATALOGUE: &[Entry] = &[
     ),
     e(
         "refusal.request_id_reused",
-        "The request was not accepted: {field} already belongs to another case; give the request a new one.",
-        "Запрос не принят: {field} уже использован в другом деле; присвойте запросу новый.",
+        "The request was not accepted: {field} already belongs to another request (another case, or other content in the same case); give the request a new one.",
+        "Запрос не принят: {field} уже принадлежит другому запросу (в другом деле или с другим содержанием в этом деле); присвойте запросу новый.",
+    ),
+    e(
+        "refusal.duplicate_key",
+        "The request was not accepted: {field} is given twice in one object; give each key once.",
+        "Запрос не принят: {field} указан в одном объекте дважды; каждый ключ указывается один раз.",
+    ),
+    e(
+        "refusal.unsafe_reply_to",
+        "The request was not accepted: {field} names one of the gateway's own queues; name the case system's reply queue.",
+        "Запрос не принят: {field} указывает на собственную очередь шлюза; укажите очередь ответов системы делопроизводства.",
     ),
     // Field names in refusals.
     e("field.message", "the message", "сообщение"),
     e("field.request_id", "request id", "идентификатор запроса"),
+    e("field.reply_to", "reply queue", "очередь ответов"),
     e("field.case_id", "case number", "номер дела"),
     e("field.kind", "kind of lookup", "вид запроса"),
     e("field.subject", "subject", "сведения о субъекте"),
@@ -476,6 +489,11 @@ pub static CATALOGUE: &[Entry] = &[
         "{root} доступен для записи",
     ),
     e(
+        "check.store.paused",
+        "cannot write since {since}: {reason}; intake paused (deliveries held, none returned to the queue), probing every {secs} s",
+        "запись невозможна с {since}: {reason}; приём запросов приостановлен (сообщения удерживаются, в очередь не возвращаются), проверка каждые {secs} с",
+    ),
+    e(
         "check.store.failed",
         "cannot write: {error}",
         "запись невозможна: {error}",
@@ -613,6 +631,16 @@ pub static CATALOGUE: &[Entry] = &[
     ),
     e("dash.tile_q_replies", "replies queue", "очередь ответов"),
     e("dash.tile_q_retrying", "waiting to retry", "ждут повтора"),
+    e(
+        "dash.tile_answers_rejected",
+        "answers refused (signature)",
+        "ответы отклонены (подпись)",
+    ),
+    e(
+        "dash.tile_orphans",
+        "answers for no request kept",
+        "сохранено ответов без запроса",
+    ),
     e(
         "dash.chart_throughput",
         "Throughput, last hour (per second)",

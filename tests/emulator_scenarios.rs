@@ -358,7 +358,7 @@ async fn answers_late_never_rejected_or_with_processing_codes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn broken_answers_are_survived_and_bad_signatures_fail_the_request() {
+async fn broken_answers_are_survived() {
     if !broker_or_skip("emulator_scenarios").await {
         return;
     }
@@ -381,18 +381,6 @@ async fn broken_answers_are_survived_and_bad_signatures_fail_the_request() {
             json!({ "duplicate": true }),
             "not_found",
             "delivered",
-        ),
-        (
-            "wrong signature",
-            json!({ "signature": "wrong" }),
-            "failed",
-            "accepted=false",
-        ),
-        (
-            "missing signature",
-            json!({ "signature": "missing" }),
-            "failed",
-            "accepted=false",
         ),
         (
             "async schema error",
@@ -436,18 +424,6 @@ async fn broken_answers_are_survived_and_bad_signatures_fail_the_request() {
             "{what}: {trace:?}"
         );
         match *what {
-            "wrong signature" | "missing signature" => {
-                assert!(
-                    case_dir(r).join("response.xml").is_file(),
-                    "kept for the record"
-                );
-                assert!(
-                    r["failure"]["reason"]
-                        .as_str()
-                        .unwrap()
-                        .contains("did not verify")
-                );
-            }
             "async schema error" => assert_eq!(r["rejection"]["code"], json!("028122")),
             "sync schema error" => assert_eq!(r["rejection"]["code"], json!("InvalidContent")),
             "duplicate" => {
@@ -465,6 +441,96 @@ async fn broken_answers_are_survived_and_bad_signatures_fail_the_request() {
             }
             _ => {}
         }
+    }
+    h.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answers_failing_their_smev_signature_change_nothing_and_stay_in_smev() {
+    if !broker_or_skip("emulator_scenarios").await {
+        return;
+    }
+    let h = start("badsig").await;
+    let cases = [
+        (
+            "wrong signature",
+            json!({ "signature": "wrong" }),
+            "untrusted",
+        ),
+        (
+            "missing signature",
+            json!({ "signature": "missing" }),
+            "unsigned",
+        ),
+    ];
+    let client = Client::connect().await;
+    let reply_q = client.reply_queue().await;
+    let mut ids = Vec::new();
+    for (i, (_, s, _)) in cases.iter().enumerate() {
+        let inn = fresh_inn(320 + i as u32);
+        h.scenario(Kind::Egrul, &inn, s.clone()).await;
+        let msg = request_json(Kind::Egrul, json!({ "inn": inn }));
+        ids.push(
+            msg["request_id"]
+                .as_str()
+                .unwrap()
+                .parse::<uuid::Uuid>()
+                .unwrap(),
+        );
+        client
+            .publish(
+                &h.settings.amqp.queue_requests(),
+                msg.to_string().as_bytes(),
+                Some(&reply_q),
+                None,
+            )
+            .await;
+    }
+    // Delivered again and again (never acknowledged), refused each time.
+    let replies = client.take(&reply_q, 1, Duration::from_secs(4)).await;
+    assert!(
+        replies.is_empty(),
+        "no result from an unverified answer: {:?}",
+        replies[0].body
+    );
+    for ((what, _, reason), id) in cases.iter().zip(&ids) {
+        let rec = h.gateway.store().load(id).unwrap().unwrap();
+        assert_eq!(
+            rec.state,
+            mezhved::casefile::State::Sent,
+            "{what}: still waiting"
+        );
+        assert!(
+            !h.gateway
+                .store()
+                .request_dir(&rec)
+                .join("response.xml")
+                .exists(),
+            "{what}: nothing unverified is stored"
+        );
+        let trace = h.trace_of(&[rec.message_id.clone().unwrap()]);
+        let deliveries = trace
+            .iter()
+            .filter(|t| t.operation == "GetResponse")
+            .count();
+        assert!(
+            deliveries >= 2,
+            "{what}: left in SMEV and delivered again: {trace:?}"
+        );
+        assert!(
+            !trace.iter().any(|t| t.operation == "Ack"),
+            "{what}: not acknowledged (an Ack of any kind takes it out of SMEV's queue): {trace:?}"
+        );
+        let counted: u64 = h
+            .gateway
+            .metrics
+            .answers_rejected
+            .snapshot()
+            .into_iter()
+            .filter(|(k, _)| k[0] == *reason)
+            .map(|(_, n)| n)
+            .sum();
+        assert!(counted >= 2, "{what}: counted as {reason}: {counted}");
     }
     h.cleanup().await;
 }

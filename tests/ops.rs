@@ -1082,3 +1082,59 @@ async fn status_and_check_config_say_what_needs_attention() {
     drop(d);
     setup.cleanup().await;
 }
+
+/// One HTTP/1.1 GET with the `Host:` header given, over a plain socket
+/// (no client library second-guessing the header); the status code.
+async fn get_with_host(addr: &str, path: &str, host: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_under_a_foreign_host_name_gets_421_dns_rebinding_reads_nothing() {
+    if !broker_or_skip("ops").await {
+        return;
+    }
+    let setup = Setup::new(&prefix("hosts")).await;
+    let d = setup.spawn(&[("MEZHVED__OPS__ALLOWED_HOSTS", "mezhved.region.local")]);
+    let base = d.ops_url();
+    let addr = base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let port = addr.rsplit(':').next().unwrap();
+    for path in ["/", "/api/dashboard", "/metrics", "/readyz", "/api/status"] {
+        // What a rebinding page's requests carry: its own name.
+        assert_eq!(
+            get_with_host(&addr, path, &format!("evil.example:{port}")).await,
+            421,
+            "{path}"
+        );
+        assert_eq!(
+            get_with_host(&addr, path, "localhost.evil.example").await,
+            421,
+            "{path}"
+        );
+        for ok in [
+            addr.clone(),
+            format!("localhost:{port}"),
+            "mezhved.region.local".into(),
+        ] {
+            let status = get_with_host(&addr, path, &ok).await;
+            assert!(status == 200 || status == 503, "{path} as {ok}: {status}");
+        }
+    }
+    // Liveness says nothing and answers any name (load balancers, probes).
+    assert_eq!(get_with_host(&addr, "/healthz", "evil.example").await, 200);
+    drop(d);
+    setup.cleanup().await;
+}

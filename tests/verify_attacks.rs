@@ -352,3 +352,77 @@ fn comments_and_reformatting_inside_signed_info_do_not_break_a_genuine_signature
     assert!(check(with_comment.as_bytes(), &policy(&trust)).is_ok());
     let _ = SMEV_NS;
 }
+
+/// The genuine, signed `ResponseMessage` moved into a SOAP Header, and an
+/// unsigned forgery in the Body where every SMEV reader looks.
+fn signed_copy_in_a_header(bytes: &[u8]) -> Vec<u8> {
+    let mut doc = xml::parse(bytes).unwrap();
+    let resp = find(&doc, "Response");
+    let msg = doc.parent(resp).unwrap();
+    let grr = doc.parent(msg).unwrap();
+    let header = doc.append_element(doc.root(), Some("soap"), "Header", Some(SOAP));
+    let root = doc.root();
+    doc.element_mut(root).children.rotate_right(1);
+    doc.reparent(msg, header);
+    let forged_msg = doc.append_element(grr, Some("ns2"), "ResponseMessage", Some(SMEV_NS));
+    forged_response(&mut doc, resp, forged_msg);
+    xml::to_bytes(&doc)
+}
+
+#[test]
+fn mezhved_verify_fails_when_the_answer_read_is_not_the_one_signed() {
+    let (key, trust, bytes) = setup();
+    let attack = signed_copy_in_a_header(&bytes);
+    // The gateway reads the Body's answer, which carries no signature.
+    let doc = xml::parse(&attack).unwrap();
+    let resp = smev::parse_get_response_response(&doc).unwrap().unwrap();
+    assert!(
+        resp.smev_signature.is_none(),
+        "the gateway finds no signature over what it reads"
+    );
+    let _ = trust;
+
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("smev.pem");
+    std::fs::write(&cert, key.certificate().to_pem().unwrap()).unwrap();
+    let run = |file: &str, data: &[u8], json: bool| {
+        let path = dir.path().join(file);
+        std::fs::write(&path, data).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mezhved"));
+        cmd.arg("verify").arg(&path).arg("--trust").arg(&cert);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    // The genuine answer: every signature OK, and it covers what is read.
+    let ok = run("genuine.xml", &bytes, false);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert!(text.contains("read     yes"), "{text}");
+
+    let bad = run("attack.xml", &attack, false);
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success(), "verify must fail:\n{text}");
+    assert!(
+        text.contains("no SMEV reader takes this element"),
+        "the Header copy's signature is shown for what it is:\n{text}"
+    );
+    assert!(
+        text.contains("a SMEV reader takes the answer at /Envelope/Body/GetResponseResponse/ResponseMessage/Response, and it carries no signature"),
+        "{text}"
+    );
+    let json = run("attack.xml", &attack, true);
+    let reports: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let reports = reports.as_array().unwrap();
+    assert!(
+        reports
+            .iter()
+            .any(|r| r["ok"] == true && r["read_by_smev"] == false)
+    );
+    assert!(
+        reports
+            .iter()
+            .any(|r| r["ok"] == false && r["read_by_smev"] == true && r["signature"] == "(none)")
+    );
+}

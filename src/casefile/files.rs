@@ -150,7 +150,11 @@ impl Files {
         Ok(out)
     }
 
-    /// Writes the change (durable at the next group flush).
+    /// Writes the change (durable at the next group flush). The journal
+    /// lines are the commit point: written whole or not at all. What
+    /// follows them (the `state.json` copy, the fallback and closed
+    /// indexes) only mirrors them, so a failure there (a full disk) is
+    /// logged and does not undo a change the journal already holds.
     fn commit(&self, c: &Commit) -> Result<(), StoreError> {
         let rid = c.rec.request_id.to_string();
         // Indexes a reader may find first are made before the state that
@@ -164,20 +168,33 @@ impl Files {
             fsio::symlink_exclusive(&rid, &p).map_err(io(&p))?;
         }
         let dir = self.case_dir(&c.rec.case_id);
-        for entry in c.entries() {
-            journal::append_with(&dir, entry, false).map_err(io(&dir))?;
-        }
+        journal::append_all(&dir, c.entries(), false).map_err(io(&dir))?;
+        let after = |what: &str, r: std::io::Result<()>| {
+            if let Err(e) = r {
+                tracing::warn!(request_id = %rid, error = %e, "{what} not updated (the journal holds the change)");
+            }
+        };
         let req_dir = dir.join(&rid);
         let state = serde_json::to_vec_pretty(&c.rec).expect("state records serialise");
-        fsio::rewrite_in_place(&req_dir.join(STATE_FILE), &state).map_err(io(&req_dir))?;
+        let state_path = req_dir.join(STATE_FILE);
+        after(
+            "state.json",
+            fsio::rewrite_in_place(&state_path, &state).inspect_err(|_| {
+                // Better no copy than a half-written one.
+                let _ = std::fs::remove_file(&state_path);
+            }),
+        );
         if c.fallback {
             let p = self.index("fallback", &rid);
-            fsio::symlink_exclusive(&c.rec.case_id, &p).map_err(io(&p))?;
+            after(
+                "the fallback index",
+                fsio::symlink_exclusive(&c.rec.case_id, &p).map(|_| ()),
+            );
         }
         if c.closed {
             // Moved, not removed: a removal frees an inode (see above).
             let (from, to) = (self.index("open", &rid), self.index("closed", &rid));
-            fsio::move_entry(&from, &to).map_err(io(&from))?;
+            after("the closed index", fsio::move_entry(&from, &to));
         }
         Ok(())
     }

@@ -64,10 +64,29 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub fn write_document(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
     let path = dir.join(name);
     match OpenOptions::new().write(true).create_new(true).open(&path) {
-        Ok(mut f) => f.write_all(data),
+        Ok(mut f) => f.write_all(data).inspect_err(|_| {
+            // A document is whole or absent: never left half-written (a
+            // full disk) to look like one.
+            drop(f);
+            let _ = std::fs::remove_file(&path);
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => atomic_write(dir, name, data),
         Err(e) => Err(e),
     }
+}
+
+/// Writes `size` bytes to a new file under `dir`, syncs and removes it:
+/// whether the file system takes a document-sized write now (a probe of a
+/// store that was full).
+pub fn probe_space(dir: &Path, size: usize) -> std::io::Result<()> {
+    let path = dir.join(format!(".probe-space-{}", fastrand::u64(..)));
+    let result = (|| {
+        let mut f = File::create(&path)?;
+        f.write_all(&vec![0u8; size])?;
+        f.sync_all()
+    })();
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 /// Makes `path` a symbolic link to `target` unless the name is taken; true

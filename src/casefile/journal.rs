@@ -58,7 +58,17 @@ pub fn append(dir: &Path, entry: Entry) -> std::io::Result<Entry> {
 
 /// As [`append`]; with `sync` false the line is durable at the next group
 /// flush, which the caller waits for.
-pub fn append_with(dir: &Path, mut entry: Entry, sync: bool) -> std::io::Result<Entry> {
+pub fn append_with(dir: &Path, entry: Entry, sync: bool) -> std::io::Result<Entry> {
+    let mut sealed = append_all(dir, vec![entry], sync)?;
+    Ok(sealed.pop().expect("one entry in, one out"))
+}
+
+/// Appends the lines of one change, chained in order, in a single write:
+/// all of them or none. A write that fails part way (a full disk, an I/O
+/// error) is cut back at once, under the lock, so no torn line stays for
+/// a reader to trip on; should even the cut fail, the torn tail never
+/// counts (it has no newline) and the next append removes it.
+pub fn append_all(dir: &Path, entries: Vec<Entry>, sync: bool) -> std::io::Result<Vec<Entry>> {
     let path = dir.join(FILE);
     let mut f = OpenOptions::new()
         .read(true)
@@ -66,16 +76,29 @@ pub fn append_with(dir: &Path, mut entry: Entry, sync: bool) -> std::io::Result<
         .create(true)
         .open(&path)?;
     f.lock()?;
-    let prev = tail_hash(&mut f, &path)?.unwrap_or_else(|| GENESIS.to_owned());
-    entry = entry.seal(&prev);
-    let mut line = serde_json::to_vec(&entry).expect("journal entries serialise");
-    line.push(b'\n');
-    f.write_all(&line)?;
-    if sync {
-        f.sync_data()?;
+    let mut prev = tail_hash(&mut f, &path)?.unwrap_or_else(|| GENESIS.to_owned());
+    let before = f.seek(SeekFrom::End(0))?;
+    let mut buf = Vec::new();
+    let mut sealed = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let e = entry.seal(&prev);
+        prev = e.hash.clone();
+        serde_json::to_writer(&mut buf, &e).expect("journal entries serialise");
+        buf.push(b'\n');
+        sealed.push(e);
+    }
+    let written = f
+        .write_all(&buf)
+        .and_then(|()| if sync { f.sync_data() } else { Ok(()) });
+    if let Err(e) = written {
+        if f.set_len(before).is_ok() {
+            let _ = f.sync_data();
+        }
+        tracing::warn!(journal = %path.display(), error = %e, "a journal append failed; the partial line was cut back");
+        return Err(e);
     }
     f.unlock()?;
-    Ok(entry)
+    Ok(sealed)
 }
 
 /// The hash of the last line, read from the file's tail in one go. A crash
@@ -285,6 +308,25 @@ mod tests {
             .map(|e| e.event)
             .collect();
         assert_eq!(events, ["accepted", "sent"]);
+    }
+
+    #[test]
+    fn the_lines_of_one_change_are_chained_and_written_together() {
+        let dir = tempfile::tempdir().unwrap();
+        append(dir.path(), entry("accepted")).unwrap();
+        let sealed = append_all(
+            dir.path(),
+            vec![entry("answered"), entry("completed")],
+            false,
+        )
+        .unwrap();
+        assert_eq!(sealed[1].prev, sealed[0].hash);
+        let events: Vec<String> = verify(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(events, ["accepted", "answered", "completed"]);
     }
 
     #[test]

@@ -318,6 +318,13 @@ pub enum Acceptance {
     Existing(StateRecord),
     /// The `request_id` already belongs to another case.
     Conflict { case_id: String },
+    /// The `request_id` already names another request of the same case
+    /// (other subject, kind or details): digests of the stored
+    /// `request.json` and of this request in the same form.
+    Reused {
+        stored_sha256: String,
+        received_sha256: String,
+    },
 }
 
 /// Told of every change the store records, after it is durable (metrics,
@@ -434,6 +441,7 @@ fn result_change(
     outcome: Outcome,
     case_file: String,
 ) -> (ResultRecord, Vec<u8>, Change<'static>) {
+    crate::failpoint::gate("result");
     let now = clock::now();
     let outcome = outcome.localised();
     let r = ResultRecord {
@@ -773,6 +781,39 @@ impl Store {
         }
     }
 
+    /// Proves the store takes document-sized writes now: its own check,
+    /// and 64 KiB written and synced under `cases_root` (where the
+    /// documents go with either backend). A store that filled up is
+    /// probed with this before work resumes.
+    pub fn check_space(&self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        fsio::probe_space(&self.root, 64 * 1024).map_err(io(&self.root))
+    }
+
+    /// Whether a store error says that the store cannot write now (full,
+    /// read-only, a failing device, out of file handles): the work waits
+    /// and is tried again rather than failed.
+    pub fn cannot_write(e: &StoreError) -> bool {
+        let StoreError::Io { source, .. } = e else {
+            return false;
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(
+                libc::ENOSPC
+                    | libc::EDQUOT
+                    | libc::EROFS
+                    | libc::EIO
+                    | libc::EPERM
+                    | libc::EACCES
+                    | libc::EFBIG
+                    | libc::ENFILE
+                    | libc::EMFILE
+                    | libc::ENOMEM
+            )
+        )
+    }
+
     pub fn case_dir(&self, case_id: &str) -> PathBuf {
         self.root.join(case_id)
     }
@@ -814,7 +855,7 @@ impl Store {
                 return Ok(Acceptance::Conflict { case_id: owner });
             }
             if let Some(existing) = self.load(&req.request_id)? {
-                return Ok(Acceptance::Existing(existing));
+                return self.existing(existing, req);
             }
             // Claimed, but the crash came before the state was written:
             // the delivery was never acknowledged, so finish accepting it.
@@ -885,8 +926,40 @@ impl Store {
                 self.notify(None, &rec);
                 Ok(Acceptance::New(rec))
             }
-            Err(existing) => Ok(Acceptance::Existing(existing)),
+            Err(existing) => self.existing(existing, req),
         }
+    }
+
+    /// A request id seen before: the same request again (a redelivery, a
+    /// republication), or another request under a used id. Compared as
+    /// requests, not as bytes, so that a stored form written by an
+    /// earlier version still matches.
+    fn existing(
+        &self,
+        existing: StateRecord,
+        req: &LookupRequest,
+    ) -> Result<Acceptance, StoreError> {
+        let Some(stored) = self.read_file(&existing, REQUEST_FILE)? else {
+            return Ok(Acceptance::Existing(existing));
+        };
+        let received = serde_json::to_vec_pretty(req).expect("requests serialise");
+        if stored == received {
+            return Ok(Acceptance::Existing(existing));
+        }
+        let today = clock::moscow_today();
+        match crate::request::parse_request(&stored, today.next_day().unwrap_or(today)) {
+            Ok(s) if s == *req => return Ok(Acceptance::Existing(existing)),
+            Ok(_) => {}
+            // What cannot be compared is not called another request.
+            Err(e) => {
+                tracing::warn!(request_id = %req.request_id, error = %e, "the stored request cannot be read to compare it with a new delivery");
+                return Ok(Acceptance::Existing(existing));
+            }
+        }
+        Ok(Acceptance::Reused {
+            stored_sha256: sha256_hex(&stored),
+            received_sha256: sha256_hex(&received),
+        })
     }
 
     fn locked<T>(
@@ -1406,16 +1479,63 @@ impl Store {
         }
     }
 
-    /// Keeps an answer that matches no request, for the operator.
-    pub fn store_orphan(&self, message_id: &str, data: &[u8]) -> Result<PathBuf, StoreError> {
+    /// Files and bytes kept under `.orphans/`.
+    pub fn orphan_usage(&self) -> Result<(u64, u64), StoreError> {
+        let dir = self.root.join(".orphans");
+        let (mut count, mut bytes) = (0, 0);
+        for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if let Ok(m) = entry.metadata()
+                && m.is_file()
+            {
+                count += 1;
+                bytes += m.len();
+            }
+        }
+        Ok((count, bytes))
+    }
+
+    /// Keeps a verified answer that matches no request, for the operator,
+    /// if `.orphans/` stays within `max_count` files and `max_bytes`
+    /// bytes; durable when it returns `Stored`.
+    pub fn store_orphan(
+        &self,
+        message_id: &str,
+        data: &[u8],
+        max_count: u64,
+        max_bytes: u64,
+    ) -> Result<OrphanKept, StoreError> {
         let dir = self.root.join(".orphans");
         let name = match Uuid::parse_str(message_id) {
             Ok(u) => format!("{u}.xml"),
             Err(_) => format!("unnamed-{}.xml", sha256_hex(data)),
         };
+        let (mut count, mut bytes) = self.orphan_usage()?;
+        // The same answer delivered again replaces its copy.
+        if let Ok(m) = std::fs::metadata(dir.join(&name)) {
+            count -= 1;
+            bytes -= m.len();
+        }
+        if count + 1 > max_count || bytes + data.len() as u64 > max_bytes {
+            return Ok(OrphanKept::OverQuota { count, bytes });
+        }
         fsio::atomic_write(&dir, &name, data).map_err(io(&dir))?;
-        Ok(dir.join(name))
+        Ok(OrphanKept::Stored(dir.join(name)))
     }
+}
+
+/// What became of an answer for no known request.
+#[derive(Debug)]
+pub enum OrphanKept {
+    Stored(PathBuf),
+    /// Not stored: `.orphans/` holds `count` files of `bytes` already.
+    OverQuota {
+        count: u64,
+        bytes: u64,
+    },
 }
 
 #[cfg(test)]

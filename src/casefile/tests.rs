@@ -145,6 +145,35 @@ fn the_same_request_id_is_recorded_once() {
         Acceptance::Conflict { case_id } => assert_eq!(case_id, "LO-1"),
         other => panic!("{other:?}"),
     }
+    // Same case, another subject: not the same request.
+    let mut other_subject = req.clone();
+    other_subject.subject.id =
+        crate::request::SubjectId::Inn(crate::request::Inn::parse_legal("4703123451").unwrap());
+    let stored = std::fs::read(store.case_dir("LO-1").join(ID).join(REQUEST_FILE)).unwrap();
+    match store.accept(&other_subject, ReplyRoute::default()).unwrap() {
+        Acceptance::Reused {
+            stored_sha256,
+            received_sha256,
+        } => {
+            assert_eq!(stored_sha256, sha256_hex(&stored));
+            assert_eq!(
+                received_sha256,
+                sha256_hex(&serde_json::to_vec_pretty(&other_subject).unwrap())
+            );
+            assert_ne!(stored_sha256, received_sha256);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The stored request is untouched, and the same one again is still
+    // recognised.
+    assert_eq!(
+        std::fs::read(store.case_dir("LO-1").join(ID).join(REQUEST_FILE)).unwrap(),
+        stored
+    );
+    assert!(matches!(
+        store.accept(&req, ReplyRoute::default()).unwrap(),
+        Acceptance::Existing(_)
+    ));
 }
 
 #[test]
@@ -165,8 +194,45 @@ fn message_ids_from_the_network_cannot_name_other_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     assert!(store.find_by_message("../requests/x").unwrap().is_none());
-    let p = store.store_orphan("../../etc/passwd", b"x").unwrap();
+    let OrphanKept::Stored(p) = store
+        .store_orphan("../../etc/passwd", b"x", 10, 100)
+        .unwrap()
+    else {
+        panic!("within the quota");
+    };
     assert!(p.starts_with(dir.path().join(".orphans")));
+}
+
+#[test]
+fn orphans_are_kept_within_their_quota_of_files_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let id = |n: u32| format!("0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b{n:04}");
+    for n in 0..3 {
+        assert!(matches!(
+            store.store_orphan(&id(n), &[b'x'; 100], 3, 1000).unwrap(),
+            OrphanKept::Stored(_)
+        ));
+    }
+    assert_eq!(store.orphan_usage().unwrap(), (3, 300));
+    // A fourth file is over the count; the same answer again replaces its copy.
+    assert!(matches!(
+        store.store_orphan(&id(3), b"y", 3, 1000).unwrap(),
+        OrphanKept::OverQuota {
+            count: 3,
+            bytes: 300
+        }
+    ));
+    assert!(matches!(
+        store.store_orphan(&id(2), &[b'z'; 150], 3, 1000).unwrap(),
+        OrphanKept::Stored(_)
+    ));
+    assert_eq!(store.orphan_usage().unwrap(), (3, 350));
+    // And bytes count too.
+    assert!(matches!(
+        store.store_orphan(&id(1), &[b'z'; 800], 5, 1000).unwrap(),
+        OrphanKept::OverQuota { .. }
+    ));
 }
 
 #[test]

@@ -178,8 +178,36 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     valid_to: Option<String>,
     trust: String,
+    /// Whether a SMEV reader takes the element it covers (`false`: a copy
+    /// elsewhere, say in a Header, that no reader looks at).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_by_smev: Option<bool>,
     ok: bool,
     result: String,
+}
+
+impl Report {
+    /// A failure found before any certificate was looked at.
+    fn failed(
+        signature: String,
+        element: String,
+        read_by_smev: Option<bool>,
+        result: String,
+    ) -> Self {
+        Report {
+            signature,
+            element,
+            algorithm: None,
+            accepted_by_smev: None,
+            subject: None,
+            valid_from: None,
+            valid_to: None,
+            trust: "-".into(),
+            read_by_smev,
+            ok: false,
+            result,
+        }
+    }
 }
 
 fn path_of(doc: &xml::Document, id: NodeId) -> String {
@@ -221,7 +249,7 @@ pub fn verify(
         .into_iter()
         .filter(|id| doc.element(*id).is(xmldsig::DS_NS, "Signature"))
         .collect();
-    if signatures.is_empty() {
+    if signatures.is_empty() && signatures::signed_reads(&doc).is_err() {
         bail!("{}: no ds:Signature in the document", file.display());
     }
     let mut reports = Vec::new();
@@ -234,18 +262,12 @@ pub fn verify(
             ),
         };
         let Some(target) = target else {
-            reports.push(Report {
-                signature: path_of(&doc, sig),
-                element: "-".into(),
-                algorithm: None,
-                accepted_by_smev: None,
-                subject: None,
-                valid_from: None,
-                valid_to: None,
-                trust: "-".into(),
-                ok: false,
-                result: format!("{container}: the element it should sign is missing"),
-            });
+            reports.push(Report::failed(
+                path_of(&doc, sig),
+                "-".into(),
+                None,
+                format!("{container}: the element it should sign is missing"),
+            ));
             continue;
         };
         let report = match xmldsig::verify(&doc, sig, target, &policy) {
@@ -262,6 +284,7 @@ pub fn verify(
                 } else {
                     "not checked (give --trust)".into()
                 },
+                read_by_smev: None,
                 ok: true,
                 result: if v.reformatted_after_signing {
                     "OK (SignedInfo was reformatted after signing)".into()
@@ -282,12 +305,14 @@ pub fn verify(
                 } else {
                     "not checked".into()
                 },
+                read_by_smev: None,
                 ok: false,
                 result: format!("FAILED: {e}"),
             },
         };
         reports.push(report);
     }
+    covers_what_is_read(&doc, &mut reports, &policy);
     let all_ok = reports.iter().all(|r| r.ok);
     if json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
@@ -312,6 +337,16 @@ pub fn verify(
                 );
             }
             println!("  trust    {}", r.trust);
+            if let Some(read) = r.read_by_smev {
+                println!(
+                    "  read     {}",
+                    if read {
+                        "yes: what a SMEV reader takes"
+                    } else {
+                        "no: a copy no SMEV reader takes"
+                    }
+                );
+            }
             println!("  result   {}", r.result);
         }
     }
@@ -320,6 +355,64 @@ pub fn verify(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Checks what a SMEV reader of the message would take as signed — found
+/// by the gateway's own parsers ([`signatures::signed_reads`]) — against
+/// the signatures: each report says whether its element is the one read,
+/// and an element read without a valid signature over it is a failure of
+/// its own (a signature over a copy in a Header does not make the Body's
+/// answer signed).
+fn covers_what_is_read(doc: &xml::Document, reports: &mut Vec<Report>, policy: &VerifyPolicy<'_>) {
+    let Ok(reads) = signatures::signed_reads(doc) else {
+        // Not a SMEV message: the signatures speak for themselves.
+        return;
+    };
+    let read_paths: Vec<String> = reads.iter().map(|r| path_of(doc, r.element)).collect();
+    for r in reports.iter_mut() {
+        if r.element == "-" {
+            continue;
+        }
+        let read = read_paths.contains(&r.element);
+        r.read_by_smev = Some(read);
+        if r.ok && !read {
+            r.result = format!("{} (but no SMEV reader takes this element)", r.result);
+        }
+    }
+    for read in reads {
+        let element = path_of(doc, read.element);
+        let failure = match read.signature {
+            None => Some(format!(
+                "FAILED: a SMEV reader takes {} at {element}, and it carries no signature where the reader looks",
+                read.what
+            )),
+            Some(sig) => xmldsig::verify(doc, sig, read.element, policy)
+                .err()
+                .map(|e| {
+                    format!(
+                        "FAILED: a SMEV reader takes {} at {element}, and its signature does not cover it: {e}",
+                        read.what
+                    )
+                }),
+        };
+        let Some(result) = failure else { continue };
+        // Reported already, by the signature in the reader's place.
+        if read.signature.is_some()
+            && reports
+                .iter()
+                .any(|r| r.element == element && !r.ok && r.read_by_smev == Some(true))
+        {
+            continue;
+        }
+        reports.push(Report::failed(
+            read.signature
+                .map(|s| path_of(doc, s))
+                .unwrap_or_else(|| "(none)".into()),
+            element,
+            Some(true),
+            result,
+        ));
+    }
 }
 
 /// The element a signature's Reference names (when it is unique).

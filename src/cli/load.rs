@@ -484,11 +484,16 @@ async fn show_progress(
 async fn accepted_by(url: &str) -> anyhow::Result<HashMap<String, u64>> {
     let base = url.trim_end_matches('/').trim_end_matches("/smev");
     let endpoint = format!("{base}/control/accepted");
-    let body = reqwest::get(&endpoint)
+    let limit = mezhved::provider::http::BodyLimit::new(
+        64 * 1024 * 1024,
+        std::time::Duration::from_secs(30),
+    );
+    let resp = mezhved::provider::http::send_bounded(reqwest::Client::new().get(&endpoint), limit)
         .await
-        .and_then(|r| r.error_for_status())
-        .with_context(|| format!("asking the emulator at {endpoint}"))?
-        .bytes()
-        .await?;
+        .with_context(|| format!("asking the emulator at {endpoint}"))?;
+    if !(200..300).contains(&resp.status) {
+        anyhow::bail!("asking the emulator at {endpoint}: HTTP {}", resp.status);
+    }
+    let body = resp.body;
     serde_json::from_slice(&body).with_context(|| format!("reading {endpoint}"))
 }

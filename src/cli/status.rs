@@ -133,11 +133,13 @@ async fn daemon(url: &str, token: Option<&str>) -> Result<Value, String> {
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let resp = req.send().await.map_err(|e| format!("{url}: {e}"))?;
-    let status = resp.status();
-    let body = resp.bytes().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("{url}: HTTP {status}"));
+    let limit = mezhved::provider::http::BodyLimit::new(4 * 1024 * 1024, Duration::from_secs(5));
+    let resp = mezhved::provider::http::send_bounded(req, limit)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let body = resp.body;
+    if !(200..300).contains(&resp.status) {
+        return Err(format!("{url}: HTTP {}", resp.status));
     }
     serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))
 }

@@ -76,6 +76,7 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
         },
     );
     let store = gw.store().clone();
+    let paused = gw.store_gate().failing();
     let writable = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::task::spawn_blocking(move || store.check_writable()),
@@ -84,13 +85,20 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
     let case_store = check(
         "case_store",
         true,
-        match writable {
-            Ok(Ok(Ok(()))) => Ok(msg("check.store.ok")
+        match (paused, writable) {
+            // Red until the gateway's own probe found it writable and
+            // resumed, whatever this check's small write says.
+            (Some(f), _) => Err(msg("check.store.paused")
+                .arg("since", clock::rfc3339(f.since))
+                .arg("reason", &f.reason)
+                .arg("secs", gw.settings.limits.store_probe_secs)
+                .into()),
+            (None, Ok(Ok(Ok(())))) => Ok(msg("check.store.ok")
                 .arg("root", gw.store().root().display())
                 .into()),
-            Ok(Ok(Err(e))) => Err(msg("check.store.failed").arg("error", e).into()),
-            Ok(Err(e)) => Err(msg("check.store.crashed").arg("error", e).into()),
-            Err(_) => Err(msg("check.store.slow").into()),
+            (None, Ok(Ok(Err(e)))) => Err(msg("check.store.failed").arg("error", e).into()),
+            (None, Ok(Err(e))) => Err(msg("check.store.crashed").arg("error", e).into()),
+            (None, Err(_)) => Err(msg("check.store.slow").into()),
         },
     );
     let signing = check("signing_key", true, signing_key(gw, warn_days));
@@ -103,9 +111,14 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
         false,
         gw.sources().readiness().map(Both::same).map_err(Both::same),
     );
+    let orphans = check(
+        "orphans",
+        false,
+        gw.orphans_check().await.map(Both::same).map_err(Both::same),
+    );
     Round {
         checks: vec![
-            broker, case_store, signing, smev, trust, calendar, registers,
+            broker, case_store, signing, smev, trust, calendar, registers, orphans,
         ],
         queues: health.queues,
     }

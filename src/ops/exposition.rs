@@ -38,11 +38,38 @@ pub fn render(gw: &Gateway, checks: &[Check], queues: &[QueueStat]) -> String {
         &m.signatures,
         &m.handler_crashes,
         &m.taken_over,
+        &m.answers_rejected,
+        &m.orphans,
         &m.register_calls,
         &m.register_fallbacks,
     ] {
         e.counter(c);
     }
+    let paused = gw.store_gate().failing().is_some();
+    e.gauge(
+        "mezhved_store_paused",
+        "1 while the case store cannot write (intake paused, work held).",
+        &[],
+        [(vec![], if paused { 1.0 } else { 0.0 })],
+    );
+    e.counter_value(
+        "mezhved_store_write_failures_total",
+        "Case-store writes that failed because the store could not write (held and tried again).",
+        gw.store_gate().failures(),
+    );
+    let (count, bytes) = gw.orphan_usage();
+    e.gauge(
+        "mezhved_orphans_stored",
+        "Answers for no known request kept in .orphans (limits.orphan_max_count).",
+        &[],
+        [(vec![], count as f64)],
+    );
+    e.gauge(
+        "mezhved_orphans_stored_bytes",
+        "Bytes of the answers kept in .orphans (limits.orphan_max_bytes).",
+        &[],
+        [(vec![], bytes as f64)],
+    );
     let (flushes, waits) = gw.store().flush_stats();
     e.counter_value(
         "mezhved_store_flushes_total",

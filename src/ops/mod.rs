@@ -13,6 +13,9 @@
 //! | `GET /api/dlq`, `GET /api/dlq/{id}` | dead letters, with the messages | always |
 //! | `POST /api/dlq/{id}/replay` | replay one (body: `{"set": ["subject.inn=…"]}` or `{"body": {…}}`) | always |
 //!
+//! Every path but `/healthz` answers only the host names it is known by
+//! (`ops.allowed_hosts`, see [`hosts`]); others get 421.
+//!
 //! "Token" means `Authorization: Bearer <token>` (or HTTP Basic with the
 //! token as the password, for browsers). Without a configured token the
 //! endpoints that always need one answer 403; a listener off loopback
@@ -21,6 +24,7 @@
 pub mod checks;
 mod exposition;
 mod history;
+pub mod hosts;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -71,6 +75,7 @@ pub struct Ops {
     round: Mutex<(Vec<Check>, Vec<QueueStat>)>,
     history: history::History,
     started: Instant,
+    hosts: hosts::AllowedHosts,
 }
 
 /// The running server.
@@ -149,6 +154,7 @@ pub async fn serve(
         round: Mutex::new((Vec::new(), Vec::new())),
         history: history::History::new(keep),
         started: Instant::now(),
+        hosts: hosts::AllowedHosts::new(&s.allowed_hosts, addr),
     });
     tokio::spawn(check_loop(ops.clone()));
     tokio::spawn(sample_loop(ops.clone()));
@@ -164,6 +170,10 @@ pub async fn serve(
         .route("/api/dlq/{id}", get(dlq_show))
         .route("/api/dlq/{id}/replay", post(dlq_replay))
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            ops.clone(),
+            known_host,
+        ))
         .with_state(ops.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -327,7 +337,10 @@ impl Ops {
                 "replies": m.replies.total(),
                 "duplicates": m.duplicates.total(),
                 "retries": m.send_retries.total(),
+                "answers_rejected": m.answers_rejected.total(),
+                "orphans_stored": gw.orphan_usage().0,
             },
+            "store_paused": gw.store_gate().failing().map(|f| f.reason),
             "verdicts": verdicts,
             "queues": queues,
             "retrying": retrying,
@@ -348,6 +361,32 @@ impl Ops {
             "log_level": self.log.level(),
         })
     }
+}
+
+/// Refuses requests addressed to a name this server is not known by (a
+/// DNS-rebinding page in an operator's browser); `/healthz` says nothing
+/// and answers every name.
+async fn known_host(
+    State(ops): State<Arc<Ops>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if request.uri().path() == "/healthz" || ops.hosts.allows(host.as_deref()) {
+        return next.run(request).await;
+    }
+    tracing::warn!(host = host.as_deref().unwrap_or(""), path = %request.uri().path(), "ops request for an unknown host name refused");
+    problem(
+        StatusCode::MISDIRECTED_REQUEST,
+        &format!(
+            "this server does not answer to the host name {:?}: add it to ops.allowed_hosts",
+            host.unwrap_or_default()
+        ),
+    )
 }
 
 fn problem(status: StatusCode, message: &str) -> Response {

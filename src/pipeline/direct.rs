@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
-use super::{Gateway, blocking};
+use super::Gateway;
 use crate::casefile::{State, StateRecord, StoreError, UNSENT};
 use crate::clock;
 use crate::i18n::FailureCode;
@@ -109,10 +109,7 @@ impl Gateway {
                 let failed = Outcome::failure(FailureCode::SourceDeadlinePassed, reason);
                 return self.finish(rec, UNSENT, failed).await;
             }
-            let store = self.store.clone();
-            let (mut r, f) = (rec.clone(), failure.clone());
-            match blocking(move || store.record_attempt(&mut r, attempt, &f, next).map(|_| r)).await
-            {
+            match self.record_attempt(&rec, attempt, &failure, next).await {
                 Ok(r) => rec = r,
                 Err(e @ StoreError::Superseded { .. }) => return info!("{e}"),
                 Err(e) => warn!(error = %e, "cannot record the failed attempt"),
@@ -167,15 +164,25 @@ impl Gateway {
         info!(route = %ex.route, url = %ex.url, register_date = ex.register_date.as_deref().unwrap_or(""), verdict = %ex.outcome.verdict, "the register answered");
         let detail = ex.detail();
         let store = self.store.clone();
-        let mut r = rec;
-        let stored = blocking(move || {
-            store
-                .complete_with_exchange(&mut r, &ex.documents, detail, ex.outcome)
-                .map(|res| (r, res))
-        })
-        .await;
+        let id = rec.request_id;
+        // A store that cannot write holds the answer here until it can.
+        let (stored, retried) = self
+            .durably(move || {
+                let mut r = rec.clone();
+                store
+                    .complete_with_exchange(
+                        &mut r,
+                        &ex.documents,
+                        detail.clone(),
+                        ex.outcome.clone(),
+                    )
+                    .map(|res| (r, res))
+            })
+            .await;
         match stored {
             Ok((rec, result)) => self.after_result(rec, result).await,
+            // Written by the try that seemed to fail: reply.
+            Err(StoreError::Superseded { .. }) if retried => self.reply_stored(id).await,
             Err(e @ StoreError::Superseded { .. }) => info!("{e}"),
             Err(e) => {
                 warn!(error = %e, "cannot store the register's answer; the lookup is asked again at the next start")

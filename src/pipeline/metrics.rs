@@ -32,6 +32,8 @@ pub struct Metrics {
     pub signatures: CounterVec,
     pub handler_crashes: CounterVec,
     pub taken_over: CounterVec,
+    pub answers_rejected: CounterVec,
+    pub orphans: CounterVec,
     pub call_seconds: HistogramVec,
     pub register_calls: CounterVec,
     pub register_fallbacks: CounterVec,
@@ -107,6 +109,16 @@ impl Default for Metrics {
                 "mezhved_requests_taken_over_total",
                 "Requests taken over from instances that ended.",
                 &[],
+            ),
+            answers_rejected: CounterVec::new(
+                "mezhved_answers_rejected_total",
+                "Answers from SMEV whose signature did not verify, by reason (unsigned, untrusted, altered, unverifiable): never stored, never read.",
+                &["reason"],
+            ),
+            orphans: CounterVec::new(
+                "mezhved_orphan_answers_total",
+                "Verified answers for no known request, by outcome (stored, over_quota: left in SMEV).",
+                &["outcome"],
             ),
             call_seconds: HistogramVec::new(
                 "mezhved_smev_call_seconds",

@@ -14,11 +14,15 @@
 //! | polling, answers, acknowledgements | [`poll`] |
 //! | restart and takeover | [`recover`] |
 //! | overdue requests | [`deadline`] |
+//! | a case store that cannot write | [`backpressure`] |
+//! | answers for no known request | [`orphans`] |
 
+mod backpressure;
 pub mod credentials;
 mod deadline;
 mod direct;
 pub mod metrics;
+mod orphans;
 mod poll;
 mod recover;
 pub mod refused;
@@ -47,6 +51,7 @@ use crate::smev::{Operation, Version};
 use crate::transport::{DeadLetter, Inbox, Incoming, Outbox, RESULT_TYPE, Reply, Routed};
 use crate::xmldsig::{self, SigningKey, TrustStore};
 
+pub use backpressure::{Failing, StoreGate};
 pub use tasks::Tasks;
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +123,10 @@ pub struct Gateway {
     /// Turns true when the gateway stops: waits end, work is parked.
     stop: watch::Sender<bool>,
     tasks: Tasks,
+    /// Whether the case store takes writes (see [`backpressure`]).
+    store_gate: StoreGate,
+    /// What `.orphans/` holds (see [`orphans`]).
+    orphans: orphans::Orphans,
     pub metrics: Arc<metrics::Metrics>,
     pub ledger: Arc<metrics::Ledger>,
 }
@@ -204,6 +213,8 @@ impl Gateway {
             wake_poller: Notify::new(),
             stop,
             tasks: Tasks::default(),
+            store_gate: StoreGate::default(),
+            orphans: orphans::Orphans::default(),
             metrics,
             ledger,
             settings,
@@ -212,6 +223,11 @@ impl Gateway {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Whether the case store takes writes now.
+    pub fn store_gate(&self) -> &StoreGate {
+        &self.store_gate
     }
 
     pub fn calendar(&self) -> &Calendar {
@@ -313,10 +329,20 @@ impl Gateway {
             tokio::spawn(self.clone().poll_loop()),
             tokio::spawn(self.clone().deadline_loop()),
             tokio::spawn(self.clone().watch_instances()),
+            tokio::spawn(self.clone().store_probe_loop()),
         ];
         loop {
+            // A store that cannot write takes no new deliveries: they stay
+            // with the broker (see `backpressure`).
+            if self.store_gate.failing().is_some() {
+                tokio::select! {
+                    _ = turns_true(&mut shutdown) => break,
+                    _ = self.store_gate.writable() => continue,
+                }
+            }
             tokio::select! {
                 _ = turns_true(&mut shutdown) => break,
+                _ = self.store_gate.failed() => continue,
                 msg = inbox.recv() => match msg {
                     Ok(Some(m)) => self.clone().spawn_handler(m),
                     Ok(None) => {
@@ -395,6 +421,9 @@ impl Gateway {
     /// One delivery: refused input goes to the dead-letter queue; a valid
     /// request is recorded, then acknowledged, then sent.
     async fn handle_incoming(self: &Arc<Self>, msg: &Incoming) {
+        if let Some(invalid) = crate::transport::unsafe_reply_to(&msg.reply, &self.settings.amqp) {
+            return self.dead_letter(msg, invalid).await;
+        }
         let req = match crate::request::parse_request(&msg.body, clock::moscow_today()) {
             Ok(r) => r,
             Err(invalid) => return self.dead_letter(msg, invalid).await,
@@ -423,11 +452,28 @@ impl Gateway {
             };
             let store = self.store.clone();
             let (r, route) = (req.clone(), msg.reply.clone());
-            let accepted = blocking(move || match &signed {
-                Some((mid, envelope)) => store.accept_signed(&r, route, mid, envelope),
-                None => store.accept(&r, route),
-            });
-            match accepted.await {
+            let signed_id = signed.as_ref().map(|(m, _)| m.clone());
+            // A store that cannot write holds the delivery here,
+            // unacknowledged and not returned, until it can.
+            let (accepted, retried) = self
+                .durably(move || match &signed {
+                    Some((mid, envelope)) => store.accept_signed(&r, route.clone(), mid, envelope),
+                    None => store.accept(&r, route.clone()),
+                })
+                .await;
+            let accepted = match accepted {
+                // An earlier try failed after writing our own record.
+                Ok(Acceptance::Existing(rec))
+                    if retried
+                        && rec.state == crate::casefile::State::Accepted
+                        && rec.message_id == signed_id
+                        && rec.owner.as_deref() == Some(self.store.instance_id()) =>
+                {
+                    Ok(Acceptance::New(rec))
+                }
+                other => other,
+            };
+            match accepted {
                 Ok(Acceptance::New(rec)) => {
                     info!(subject = %req.subject.describe(), test = req.test, "accepted");
                     crate::failpoint::at("accepted");
@@ -472,6 +518,26 @@ impl Gateway {
                     };
                     self.dead_letter(msg, invalid).await;
                 }
+                Ok(Acceptance::Reused {
+                    stored_sha256,
+                    received_sha256,
+                }) => {
+                    let invalid = Invalid {
+                        code: InvalidCode::RequestIdReused,
+                        field: "request_id".into(),
+                        message: format!(
+                            "request_id {} already names another request of case {} (stored request sha256 {stored_sha256}, this one sha256 {received_sha256}): a new request needs a new request_id",
+                            req.request_id, req.case_id
+                        ),
+                    };
+                    let conflict = crate::transport::Conflict {
+                        case_id: req.case_id.as_str().to_owned(),
+                        stored_sha256,
+                        received_sha256,
+                    };
+                    // The dead letter's refusal reply tells the new sender.
+                    self.dead_letter_with(msg, invalid, Some(conflict)).await;
+                }
                 Err(e) => {
                     // Not recorded, so not acknowledged: the broker keeps it.
                     error!(error = %e, "cannot record the request; it stays on the queue");
@@ -499,23 +565,38 @@ impl Gateway {
     }
 
     async fn dead_letter(&self, msg: &Incoming, invalid: Invalid) {
+        self.dead_letter_with(msg, invalid, None).await;
+    }
+
+    /// As [`Gateway::dead_letter`], with the digests of a reused id; true
+    /// when the letter was published (and the delivery acknowledged).
+    async fn dead_letter_with(
+        &self,
+        msg: &Incoming,
+        invalid: Invalid,
+        conflict: Option<crate::transport::Conflict>,
+    ) -> bool {
         warn!(code = %invalid.code, field = %invalid.field, reason = %invalid.message, "refused; to the dead-letter queue");
-        let letter = DeadLetter::new(invalid, msg);
+        let mut letter = DeadLetter::new(invalid, msg);
+        letter.conflict = conflict;
         match self.outbox.publish_dead(&letter).await {
             Ok(()) => {
                 if !self.answer_refusal(msg, &letter).await {
                     warn!(
                         "stopping before the refusal was replied; the message goes back to the queue"
                     );
-                    return self.give_back(msg).await;
+                    self.give_back(msg).await;
+                    return false;
                 }
                 self.metrics.refused.inc(&[letter.reason.code.as_str()]);
                 self.ledger.note_dead_letter(&letter.reason);
-                self.ack(msg).await
+                self.ack(msg).await;
+                true
             }
             Err(e) => {
                 error!(error = %e, "cannot publish the dead letter; the message stays on the queue");
                 self.give_back(msg).await;
+                false
             }
         }
     }
@@ -524,7 +605,7 @@ impl Gateway {
     /// and replies.
     async fn finish(
         &self,
-        mut rec: StateRecord,
+        rec: StateRecord,
         from: &'static [crate::casefile::State],
         outcome: Outcome,
     ) {
@@ -534,17 +615,33 @@ impl Gateway {
             .remove(&rec.request_id);
         let verdict = outcome.verdict;
         let store = self.store.clone();
-        match blocking(move || {
-            store
-                .complete_from(&mut rec, from, outcome)
-                .map(|r| (rec, r))
-        })
-        .await
-        {
+        let id = rec.request_id;
+        // A store that cannot write holds the result here until it can.
+        let (written, retried) = self
+            .durably(move || {
+                let mut r = rec.clone();
+                store
+                    .complete_from(&mut r, from, outcome.clone())
+                    .map(|res| (r, res))
+            })
+            .await;
+        match written {
             Ok((rec, result)) => self.after_result(rec, result).await,
+            // Written by the try that seemed to fail: reply.
+            Err(StoreError::Superseded { .. }) if retried => self.reply_stored(id).await,
             // Whoever moved it on writes the result and replies.
             Err(e @ StoreError::Superseded { .. }) => info!(verdict = %verdict, "{e}"),
             Err(e) => error!(error = %e, "cannot write the result; it will be written on restart"),
+        }
+    }
+
+    /// Replies with the stored result of request `id`, if it has one.
+    async fn reply_stored(&self, id: uuid::Uuid) {
+        let store = self.store.clone();
+        match blocking(move || store.load(&id)).await {
+            Ok(Some(rec)) if rec.state.is_final() => self.reply(rec).await,
+            Ok(_) => {}
+            Err(e) => error!(error = %e, "cannot read the request back"),
         }
     }
 
@@ -615,8 +712,11 @@ impl Gateway {
             via: self.count_routed(&routed, &rec.reply).into(),
         };
         let store = self.store.clone();
-        let mut r = rec.clone();
-        if let Err(e) = blocking(move || store.mark_replied(&mut r, answered)).await {
+        let r = rec.clone();
+        let (marked, _) = self
+            .durably(move || store.mark_replied(&mut r.clone(), answered.clone()))
+            .await;
+        if let Err(e) = marked {
             warn!(error = %e, "reply published but not recorded; it may be sent again");
         }
         info!(verdict = %result.outcome.verdict, "replied")

@@ -1,13 +1,15 @@
 //! Polling SMEV's response queue: one `GetResponse` at a time while
 //! answers are awaited (slowly when none are, to collect answers for
-//! requests another instance sent), each answer matched to its request,
-//! stored, acknowledged, verified and read.
+//! requests another instance sent), each answer verified, matched to its
+//! request, read, stored and acknowledged. Answers that do not verify or
+//! match nothing: [`super::orphans`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{Instrument, error, info, info_span, warn};
 
+use super::orphans::Rejected;
 use super::{CallError, Gateway, blocking};
 use crate::casefile::{ANSWERED, State, StateRecord, StoreError};
 use crate::clock;
@@ -19,7 +21,7 @@ use crate::xmldsig::{self, ReferenceTransforms, VerifyPolicy};
 
 /// What an answer says.
 enum Read {
-    Final(Outcome),
+    Final(Box<Outcome>),
     Interim(String),
 }
 
@@ -47,6 +49,14 @@ impl Gateway {
         loop {
             if self.stopping() {
                 return;
+            }
+            // No answer is taken while it could not be stored.
+            if self.store_gate.failing().is_some() {
+                tokio::select! {
+                    _ = self.store_gate.writable() => {}
+                    _ = self.stopped() => return,
+                }
+                continue;
             }
             // SMEV refuses requests signed with an expired certificate.
             if !self.key_usable() {
@@ -120,7 +130,7 @@ impl Gateway {
         }
     }
 
-    async fn send_ack(&self, message_id: &str, accepted: bool) {
+    pub(super) async fn send_ack(&self, message_id: &str, accepted: bool) {
         let (mut doc, target, container) = smev::ack_request(self.version, message_id, accepted);
         let signed = xmldsig::sign_element(
             &mut doc,
@@ -156,8 +166,8 @@ impl Gateway {
         }
     }
 
-    /// A message from the response queue: match it, store it, acknowledge
-    /// it, read it.
+    /// A message from the response queue: verify it, match it, read it,
+    /// store it, acknowledge it.
     async fn handle_response(
         &self,
         doc: &xml::Document,
@@ -166,17 +176,16 @@ impl Gateway {
     ) {
         let smev_id = resp.message_id.clone().unwrap_or_default();
         let original = resp.original_message_id.clone().unwrap_or_default();
+        // Verified before anything in it is believed, OriginalMessageId
+        // included.
+        if let Err(why) = self.verify_answer(doc, &resp) {
+            return self.unverified_answer(&smev_id, &original, why).await;
+        }
         let store = self.store.clone();
         let o = original.clone();
         let rec = match blocking(move || store.find_by_message(&o)).await {
             Ok(Some(rec)) => rec,
-            Ok(None) => {
-                let store = self.store.clone();
-                let (id, data) = (smev_id.clone(), bytes.to_vec());
-                let kept = blocking(move || store.store_orphan(&id, &data)).await;
-                warn!(original_message_id = %original, kept = ?kept.ok(), "an answer for no known request; kept for the operator");
-                return self.send_ack(&smev_id, true).await;
-            }
+            Ok(None) => return self.orphan(&smev_id, &original, bytes).await,
             Err(e) => {
                 return error!(error = %e, "cannot look the answer up; not acknowledged, SMEV will deliver it again");
             }
@@ -192,34 +201,30 @@ impl Gateway {
                 }
                 return;
             }
-            let verified = self.verify_answer(doc, &resp);
-            let read = match &verified {
-                Ok(()) => self.read_answer(&rec, doc, &resp).await,
-                Err(reason) => {
-                    warn!(reason = %reason, "SMEV's signature on the answer did not verify");
-                    Read::Final(Outcome::failure(
-                        FailureCode::AnswerSignatureInvalid,
-                        format!("the answer's SMEV signature did not verify: {reason}"),
-                    ))
-                }
-            };
-            let outcome = match read {
-                Read::Final(o) => o,
+            let outcome = match self.read_answer(&rec, doc, &resp).await {
+                Read::Final(o) => *o,
                 Read::Interim(what) => return self.interim_answer(rec, bytes, &smev_id, what).await,
             };
             // The answer and its result are stored in one change before
-            // the Ack, so SMEV delivers it again until it is on disk.
+            // the Ack, so SMEV delivers it again until it is on disk; a
+            // store that cannot write holds them here until it can.
             let store = self.store.clone();
-            let mut r = rec.clone();
-            let data = bytes.to_vec();
-            let stored = blocking(move || {
-                store
-                    .complete_with_answer(&mut r, &data, outcome)
-                    .map(|res| (r, res))
-            })
-            .await;
+            let (r, data) = (rec.clone(), bytes.to_vec());
+            let (stored, retried) = self
+                .durably(move || {
+                    let mut r = r.clone();
+                    store
+                        .complete_with_answer(&mut r, &data, outcome.clone())
+                        .map(|res| (r, res))
+                })
+                .await;
             let (rec, result) = match stored {
                 Ok(x) => x,
+                // The try that seemed to fail had stored it: reply.
+                Err(StoreError::Superseded { .. }) if retried => {
+                    self.send_ack(&smev_id, true).await;
+                    return self.reply_stored(rec.request_id).await;
+                }
                 Err(e @ StoreError::Superseded { .. }) => {
                     info!("{e}; acknowledging the delivery");
                     return self.send_ack(&smev_id, true).await;
@@ -227,7 +232,7 @@ impl Gateway {
                 Err(e) => return error!(error = %e, "cannot store the answer; not acknowledged, SMEV will deliver it again"),
             };
             crate::failpoint::at("answered");
-            self.send_ack(&smev_id, verified.is_ok()).await;
+            self.send_ack(&smev_id, true).await;
             crate::failpoint::at("answer-acked");
             self.after_result(rec, result).await;
         }
@@ -239,10 +244,10 @@ impl Gateway {
         &self,
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
-    ) -> Result<(), String> {
+    ) -> Result<(), Rejected> {
         let Some(sig) = resp.smev_signature else {
             self.count_signature("verify", false);
-            return Err("the answer carries no SMEVSignature".into());
+            return Err(Rejected::unsigned());
         };
         let policy = VerifyPolicy {
             trust: Some(&self.trust),
@@ -251,7 +256,7 @@ impl Gateway {
         };
         let verified = xmldsig::verify(doc, sig, resp.response, &policy);
         self.count_signature("verify", verified.is_ok());
-        verified.map(|_| ()).map_err(|e| e.to_string())
+        verified.map(|_| ()).map_err(|e| Rejected::of(&e))
     }
 
     /// Re-reads a stored answer (after a restart) and finishes the request.
@@ -264,13 +269,16 @@ impl Gateway {
         match (parsed, resp) {
             (Ok(doc), Ok(Some(resp))) => match self.verify_answer(&doc, &resp) {
                 Ok(()) => self.process_parsed(rec, &doc, &resp).await,
-                Err(reason) => {
+                Err(why) => {
                     self.finish(
                         rec,
                         ANSWERED,
                         Outcome::failure(
                             FailureCode::AnswerSignatureInvalid,
-                            format!("the answer's SMEV signature did not verify: {reason}"),
+                            format!(
+                                "the stored answer's SMEV signature does not verify any more: {}",
+                                why.detail
+                            ),
                         ),
                     )
                     .await
@@ -309,7 +317,7 @@ impl Gateway {
         resp: &smev::IncomingResponse,
     ) {
         match self.read_answer(&rec, doc, resp).await {
-            Read::Final(outcome) => self.finish(rec, ANSWERED, outcome).await,
+            Read::Final(outcome) => self.finish(rec, ANSWERED, *outcome).await,
             Read::Interim(what) => self.interim(rec, what).await,
         }
     }
@@ -321,7 +329,7 @@ impl Gateway {
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
     ) -> Read {
-        Read::Final(match &resp.content {
+        Read::Final(Box::new(match &resp.content {
             ResponseContent::Primary(root) => {
                 let store = self.store.clone();
                 let r = rec.clone();
@@ -376,16 +384,21 @@ impl Gateway {
             ResponseContent::Status { code, description } => {
                 return Read::Interim(format!("provider status {code}: {description}"));
             }
-        })
+        }))
     }
 
     /// A status instead of the answer: stored, acknowledged, and the
     /// request keeps waiting.
     async fn interim_answer(&self, rec: StateRecord, bytes: &[u8], smev_id: &str, what: String) {
         let store = self.store.clone();
-        let mut r = rec.clone();
-        let data = bytes.to_vec();
-        let rec = match blocking(move || store.record_response(&mut r, &data).map(|_| r)).await {
+        let (r, data) = (rec.clone(), bytes.to_vec());
+        let (stored, _) = self
+            .durably(move || {
+                let mut r = r.clone();
+                store.record_response(&mut r, &data).map(|_| r)
+            })
+            .await;
+        let rec = match stored {
             Ok(rec) => rec,
             Err(e @ StoreError::Superseded { .. }) => {
                 info!("{e}; acknowledging the delivery");
@@ -400,10 +413,13 @@ impl Gateway {
     }
 
     /// An intermediate status: noted, and the request keeps waiting.
-    async fn interim(&self, mut rec: StateRecord, what: String) {
+    async fn interim(&self, rec: StateRecord, what: String) {
         info!(status = %what, "interim status; still waiting for the answer");
         let store = self.store.clone();
-        if let Err(e) = blocking(move || store.record_interim(&mut rec, what)).await {
+        let (recorded, _) = self
+            .durably(move || store.record_interim(&mut rec.clone(), what.clone()))
+            .await;
+        if let Err(e) = recorded {
             warn!(error = %e, "cannot record the interim status");
         }
     }

@@ -35,7 +35,7 @@ enum Attempt {
         new_message_id: bool,
         new_eol: bool,
     },
-    Rejected(Outcome),
+    Rejected(Box<Outcome>),
     Failed(String),
     Stopped,
 }
@@ -100,7 +100,7 @@ impl Gateway {
                         .mark_sent(rec, None, "MessageIsAlreadySent: SMEV already has it")
                         .await;
                 }
-                Attempt::Rejected(outcome) => return self.finish(rec, UNSENT, outcome).await,
+                Attempt::Rejected(outcome) => return self.finish(rec, UNSENT, *outcome).await,
                 Attempt::Failed(reason) => {
                     let failed = Outcome::failure(FailureCode::SendFailed, reason);
                     return self.finish(rec, UNSENT, failed).await;
@@ -133,10 +133,7 @@ impl Gateway {
                 let failed = Outcome::failure(FailureCode::SendDeadlinePassed, reason);
                 return self.finish(rec, UNSENT, failed).await;
             }
-            let store = self.store.clone();
-            let (mut r, f) = (rec.clone(), failure.clone());
-            match blocking(move || store.record_attempt(&mut r, attempt, &f, next).map(|_| r)).await
-            {
+            match self.record_attempt(&rec, attempt, &failure, next).await {
                 Ok(r) => rec = r,
                 Err(e @ StoreError::Superseded { .. }) => {
                     // The answer overtook SMEV's acceptance: nothing left to send.
@@ -150,6 +147,25 @@ impl Gateway {
                 return info!("stopping: the retry stays scheduled in the case store");
             }
         }
+    }
+
+    /// Records a failed attempt and when the next is due; a store that
+    /// cannot write holds it until it can.
+    pub(super) async fn record_attempt(
+        &self,
+        rec: &StateRecord,
+        attempt: u32,
+        failure: &str,
+        next: OffsetDateTime,
+    ) -> Result<StateRecord, StoreError> {
+        let store = self.store.clone();
+        let (r, f) = (rec.clone(), failure.to_owned());
+        self.durably(move || {
+            let mut r = r.clone();
+            store.record_attempt(&mut r, attempt, &f, next).map(|_| r)
+        })
+        .await
+        .0
     }
 
     /// One `SendRequest`, classified.
@@ -206,10 +222,16 @@ impl Gateway {
             .sign_envelope(req, &message_id)
             .map_err(NoEnvelope::Failed)?;
         let store = self.store.clone();
-        let mut r = rec.clone();
+        let r = rec.clone();
         let (mid, b) = (message_id.to_string(), bytes.clone());
-        *rec = blocking(move || store.record_envelope(&mut r, &mid, &b).map(|_| r))
+        // Stored before it is sent; a store that cannot write holds it.
+        *rec = self
+            .durably(move || {
+                let mut r = r.clone();
+                store.record_envelope(&mut r, &mid, &b).map(|_| r)
+            })
             .await
+            .0
             .map_err(failed)?;
         debug!(message_id = %message_id, new_eol, "signed");
         Ok(bytes)
@@ -241,14 +263,16 @@ impl Gateway {
     }
 
     /// SMEV has the request: record it with its due date and await the answer.
-    async fn mark_sent(&self, mut rec: StateRecord, ts: Option<OffsetDateTime>, how: &str) {
+    async fn mark_sent(&self, rec: StateRecord, ts: Option<OffsetDateTime>, how: &str) {
         let (store, cal) = (self.store.clone(), self.calendar.clone());
-        let result = blocking(move || {
-            store
-                .record_sent(&mut rec, ts, |sent| cal.answer_due(sent))
-                .map(|_| rec)
-        })
-        .await;
+        let (result, _) = self
+            .durably(move || {
+                let mut rec = rec.clone();
+                store
+                    .record_sent(&mut rec, ts, |sent| cal.answer_due(sent))
+                    .map(|_| rec)
+            })
+            .await;
         match result {
             Ok(rec) => {
                 info!(
@@ -296,7 +320,7 @@ fn fault(f: smev::SoapFault) -> Attempt {
             new_message_id: false,
             new_eol: true,
         },
-        FaultClass::Permanent => Attempt::Rejected(Outcome::rejected(
+        FaultClass::Permanent => Attempt::Rejected(Box::new(Outcome::rejected(
             RejectedBy::Smev,
             f.kind.element_name(),
             format!(
@@ -304,6 +328,6 @@ fn fault(f: smev::SoapFault) -> Attempt {
                 f.faultstring,
                 f.description.map(|d| format!(": {d}")).unwrap_or_default()
             ),
-        )),
+        ))),
     }
 }

@@ -3,6 +3,7 @@
 //! dead node is not hammered.
 
 pub mod breaker;
+pub mod http;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,9 @@ use crate::smev::Operation;
 
 /// The largest SMEV answer read; larger payloads travel as attachments.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+/// What the readiness probe reads of the node's WSDL: enough to see its
+/// `definitions` element, never the whole document.
+pub const PROBE_BYTES: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -133,20 +137,12 @@ impl SmevClient {
             .await
             .map_err(|e| self.classify(e))?;
         let status = resp.status().as_u16();
-        if resp
-            .content_length()
-            .is_some_and(|n| n as usize > MAX_RESPONSE_BYTES)
-        {
-            return Err(ProviderError::TooLarge);
-        }
-        let mut body = Vec::new();
-        let mut resp = resp;
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(ProviderError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+        // The client's timeout covers the whole exchange; the body is
+        // streamed and reading stops at the cap.
+        let limit = http::BodyLimit::new(MAX_RESPONSE_BYTES, self.timeout);
+        let body = http::read_bounded(resp, limit)
+            .await
+            .map_err(|e| self.read_failed(e))?;
         let looks_soap = body
             .windows(8)
             .take(512)
@@ -178,6 +174,17 @@ impl SmevClient {
         }
     }
 
+    fn read_failed(&self, e: http::ReadError) -> ProviderError {
+        match e {
+            http::ReadError::TooLarge { .. } => ProviderError::TooLarge,
+            http::ReadError::Timeout => ProviderError::Timeout {
+                endpoint: self.endpoint.clone(),
+                secs: self.timeout.as_secs(),
+            },
+            http::ReadError::Transport(e) => self.classify(e),
+        }
+    }
+
     /// Whether the node answers at all, without touching any queue: HTTP
     /// GET of its WSDL (`<endpoint>?wsdl`), which SMEV nodes serve.
     pub async fn probe(&self, limit: Duration) -> Result<(), ProviderError> {
@@ -190,8 +197,12 @@ impl SmevClient {
             .await
             .map_err(|e| self.classify(e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| self.classify(e))?;
-        let wsdl = body.windows(11).take(4096).any(|w| w == b"definitions");
+        // The first few KB say whether it is a WSDL; a node answering with
+        // a huge one is not read further.
+        let body = http::read_prefix(resp, http::BodyLimit::new(PROBE_BYTES, limit))
+            .await
+            .map_err(|e| self.read_failed(e))?;
+        let wsdl = body.windows(11).any(|w| w == b"definitions");
         if status == 200 && wsdl {
             return Ok(());
         }

@@ -112,40 +112,33 @@ impl SourceClient {
     }
 
     async fn read(&self, req: reqwest::RequestBuilder) -> Result<Answer, SourceError> {
-        let mut resp = req.send().await.map_err(|e| self.classify(e))?;
-        let status = resp.status().as_u16();
-        if resp
-            .content_length()
-            .is_some_and(|n| n > self.max_bytes as u64)
-        {
-            return Err(SourceError::Failed(format!(
+        use crate::provider::http::{BodyLimit, ReadError, send_bounded};
+        // Streamed and stopped at the cap, headers and body within the
+        // timeout in all (one place for every body from the network).
+        let limit = BodyLimit::new(self.max_bytes, self.timeout);
+        let a = send_bounded(req, limit).await.map_err(|e| match e {
+            ReadError::TooLarge { .. } => SourceError::Failed(format!(
                 "{}: the answer exceeds {} bytes",
                 self.name, self.max_bytes
-            )));
-        }
+            )),
+            ReadError::Timeout => SourceError::Unavailable(format!(
+                "{} did not answer within {} s",
+                self.name,
+                self.timeout.as_secs()
+            )),
+            ReadError::Transport(e) => self.classify(e),
+        })?;
         let header = |h: reqwest::header::HeaderName| {
-            resp.headers()
+            a.headers
                 .get(h)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-        let last_modified = header(reqwest::header::LAST_MODIFIED);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
-            if body.len() + chunk.len() > self.max_bytes {
-                return Err(SourceError::Failed(format!(
-                    "{}: the answer exceeds {} bytes",
-                    self.name, self.max_bytes
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
         Ok(Answer {
-            status,
-            body,
-            content_type,
-            last_modified,
+            status: a.status,
+            content_type: header(reqwest::header::CONTENT_TYPE).unwrap_or_default(),
+            last_modified: header(reqwest::header::LAST_MODIFIED),
+            body: a.body,
         })
     }
 

@@ -200,8 +200,13 @@ pub enum InvalidCode {
     InvalidCheckDigit,
     /// The case id could escape the case directory or is not a case number.
     UnsafeCaseId,
-    /// The `request_id` was already used for another case.
+    /// The `request_id` was already used for another case, or for
+    /// another request in the same case.
     RequestIdReused,
+    /// A key appears twice in one JSON object.
+    DuplicateKey,
+    /// The AMQP `reply_to` names one of mezhved's own queues.
+    UnsafeReplyTo,
 }
 
 impl InvalidCode {
@@ -216,6 +221,8 @@ impl InvalidCode {
             InvalidCode::InvalidCheckDigit => "invalid_check_digit",
             InvalidCode::UnsafeCaseId => "unsafe_case_id",
             InvalidCode::RequestIdReused => "request_id_reused",
+            InvalidCode::DuplicateKey => "duplicate_key",
+            InvalidCode::UnsafeReplyTo => "unsafe_reply_to",
         }
     }
 }
@@ -252,13 +259,7 @@ pub fn parse_request(body: &[u8], today: Date) -> Result<LookupRequest, Invalid>
             ),
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        Invalid::new(
-            InvalidCode::MalformedJson,
-            "",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    let value = json::parse_strict(body)?;
     let root = Obj::root(&value)?;
     root.allow_only(&[
         "request_id",

@@ -173,6 +173,51 @@ fn stored_form_parses_back_to_the_same_request() {
 }
 
 #[test]
+fn a_key_given_twice_is_refused_at_any_depth() {
+    let text = valid().to_string();
+    // Top level: the second subject would win in a last-wins reader.
+    let top = text.replacen(
+        "\"kind\":\"egrul\"",
+        "\"kind\":\"egrul\",\"subject\":{\"inn\":\"4703123451\"}",
+        1,
+    );
+    let e = parse_request(top.as_bytes(), TODAY).unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (InvalidCode::DuplicateKey, "subject")
+    );
+    assert!(e.message.contains("\"subject\""), "{}", e.message);
+    // Nested, two levels down.
+    let nested = text.replacen(
+        "\"inn\":\"4704987655\"",
+        "\"inn\":\"4704987655\",\"inn\":\"7707083893\"",
+        1,
+    );
+    assert_ne!(nested, text);
+    let e = parse_request(nested.as_bytes(), TODAY).unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (InvalidCode::DuplicateKey, "details.requesting_body.inn")
+    );
+    // Inside an array element too (an unknown field, but the duplicate is
+    // what the reader sees first).
+    let e = parse_request(br#"{"x":[{"a":1},{"b":1,"b":2}]}"#, TODAY).unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (InvalidCode::DuplicateKey, "x[1].b")
+    );
+    // The same name in different objects is fine.
+    assert!(parse(&valid()).is_ok());
+    // Trailing garbage is still malformed.
+    let mut trailing = text.clone().into_bytes();
+    trailing.extend_from_slice(b" {}");
+    assert_eq!(
+        parse_request(&trailing, TODAY).unwrap_err().code,
+        InvalidCode::MalformedJson
+    );
+}
+
+#[test]
 fn unreliable_supplier_takes_as_of_not_in_the_future() {
     let mut v = valid();
     v["kind"] = json!("unreliable_supplier");

@@ -153,3 +153,67 @@ fn version_of(doc: &Document, id: NodeId) -> Result<Version, SmevError> {
         .and_then(Version::of_namespace)
         .ok_or_else(|| SmevError::shape(format!("{} is not a SMEV element", doc.element(id))))
 }
+
+/// An element a SMEV reader takes as signed, and the signature that must
+/// cover it.
+#[derive(Clone, Copy, Debug)]
+pub struct SignedRead {
+    /// What it is, for people (`the answer`, `the request`…).
+    pub what: &'static str,
+    pub element: NodeId,
+    /// The signature in the place the reader looks (`None`: there is none).
+    pub signature: Option<NodeId>,
+}
+
+/// What a reader of this message takes as signed, found by the very
+/// parsers the gateway and the emulator read messages with (a copy of an
+/// element elsewhere, in a `Header` say, is not what they take). Empty for
+/// a message without such content (an empty `GetResponseResponse`); an
+/// error for one that is not a SMEV message-exchange message.
+pub fn signed_reads(doc: &Document) -> Result<Vec<SignedRead>, SmevError> {
+    let body = super::body_child(doc)?;
+    let read = |what, element, signature| SignedRead {
+        what,
+        element,
+        signature,
+    };
+    Ok(match doc.element(body).local.as_str() {
+        "GetResponseResponse" => super::parse_get_response_response(doc)?
+            .map(|r| read("the answer", r.response, r.smev_signature))
+            .into_iter()
+            .collect(),
+        "SendRequestResponse" => {
+            let a = super::parse_send_request_response(doc)?;
+            vec![read("SMEV's acceptance", a.metadata, a.signature)]
+        }
+        "GetStatusResponse" => super::parse_get_status_response(doc)?
+            .map(|s| read("the status", s.data, s.smev_signature))
+            .into_iter()
+            .collect(),
+        "SendRequestRequest" => {
+            let r = super::parse_send_request(doc)?;
+            let mut out = vec![read("the request", r.sender_provided, r.signature)];
+            if let Some(p) = r.personal_signature {
+                out.push(read("the business content", r.primary, Some(p)));
+            }
+            out
+        }
+        "GetResponseRequest" => {
+            let r = super::parse_get_response_request(doc)?;
+            vec![read("the selector", r.selector, r.signature)]
+        }
+        "AckRequest" => {
+            let r = super::parse_ack_request(doc)?;
+            vec![read("the acknowledgement", r.target, r.signature)]
+        }
+        "GetStatusRequest" => {
+            let r = super::parse_get_status_request(doc)?;
+            vec![read("the timestamp", r.timestamp, r.signature)]
+        }
+        other => {
+            return Err(SmevError::shape(format!(
+                "{other} is not a message mezhved reads"
+            )));
+        }
+    })
+}

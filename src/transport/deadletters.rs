@@ -53,6 +53,18 @@ pub struct Letter {
     /// …otherwise in base64.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_base64: Option<String>,
+    /// The original's size and SHA-256, as mezhved received it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_sha256: Option<String>,
+    /// Only the first bytes of the original were kept (it was over the
+    /// size limit): a replay needs a whole new body.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub original_truncated: bool,
+    /// For `request_id_reused`: the stored request's and this one's digests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<super::Conflict>,
     #[serde(skip)]
     body: Vec<u8>,
 }
@@ -74,6 +86,7 @@ impl Letter {
         let ours = serde_json::from_slice::<DeadLetter>(data)
             .ok()
             .filter(|_| props.kind().as_ref().map(|k| k.as_str()) == Some("mezhved.dead-letter"));
+        let mut kept = (None, None, false, None);
         let (body, reason, received_at, reply) = match ours {
             Some(d) => {
                 let body = match (d.original, d.original_base64) {
@@ -83,6 +96,12 @@ impl Letter {
                         .unwrap_or_default(),
                     (None, None) => Vec::new(),
                 };
+                kept = (
+                    d.original_bytes,
+                    d.original_sha256,
+                    d.original_truncated,
+                    d.conflict,
+                );
                 (body, Some(d.reason), Some(d.received_at), d.reply)
             }
             None => (
@@ -104,13 +123,8 @@ impl Letter {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         };
-        let (original, original_base64) = match std::str::from_utf8(&body) {
-            Ok(t) => (Some(t.to_owned()), None),
-            Err(_) => (
-                None,
-                Some(base64::engine::general_purpose::STANDARD.encode(&body)),
-            ),
-        };
+        let (original, original_base64) = super::body_for_letter(&body);
+        let (original_bytes, original_sha256, original_truncated, conflict) = kept;
         Letter {
             id,
             reason,
@@ -121,12 +135,24 @@ impl Letter {
             case_id: field("case_id"),
             original,
             original_base64,
+            original_bytes,
+            original_sha256,
+            original_truncated,
+            conflict,
             body,
         }
     }
 
     /// The body a replay publishes after `fix`.
     pub fn fixed_body(&self, fix: &Fix) -> Result<Vec<u8>, String> {
+        if self.original_truncated && !matches!(fix, Fix::Body(_)) {
+            return Err(format!(
+                "letter {}: only the first {} of its {} bytes were kept (it was over the size limit); replay it with a whole new body",
+                self.id,
+                self.body.len(),
+                self.original_bytes.unwrap_or_default()
+            ));
+        }
         match fix {
             Fix::None => Ok(self.body.clone()),
             Fix::Body(b) => Ok(b.clone()),

@@ -256,7 +256,10 @@ pub struct Health {
 }
 
 /// A refused message as it lands in the dead-letter queue: the reason, and
-/// the original untouched so that it can be fixed and replayed.
+/// the original untouched so that it can be fixed and replayed. A body
+/// over the request size limit keeps only its first
+/// [`DEAD_LETTER_EXCERPT`] bytes (with its size and SHA-256), so a letter
+/// stays small whatever was published.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DeadLetter {
     /// This letter's own id (`mezhved dlq show|replay ID`).
@@ -264,38 +267,119 @@ pub struct DeadLetter {
     pub id: String,
     pub reason: Invalid,
     pub received_at: String,
-    /// The original body when it is UTF-8 text…
+    /// The original body when it is UTF-8 text without control
+    /// characters…
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<String>,
     /// …otherwise in base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_base64: Option<String>,
+    /// The body's size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_bytes: Option<u64>,
+    /// The body's SHA-256 (hex), to match it with what the publisher sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_sha256: Option<String>,
+    /// Only the beginning of the body is kept (it was over the limit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub original_truncated: bool,
+    /// For `request_id_reused`: the digests of the stored request and of
+    /// this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<Conflict>,
     #[serde(default)]
     pub reply: ReplyRoute,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
 }
 
+/// Two different requests under one `request_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Conflict {
+    pub case_id: String,
+    /// SHA-256 of the stored `request.json`.
+    pub stored_sha256: String,
+    /// SHA-256 of this request in the same (stored) form.
+    pub received_sha256: String,
+}
+
+/// How much of an oversized body a dead letter keeps.
+pub const DEAD_LETTER_EXCERPT: usize = 4096;
+
+/// A body's text for a letter: UTF-8 without control characters other
+/// than tab and line ends is kept as text (JSON escapes it at most twice
+/// over); anything else as base64 (4/3), never an escaped copy that grows
+/// sixfold. A cut that splits a UTF-8 character drops the partial one.
+pub fn body_for_letter(body: &[u8]) -> (Option<String>, Option<String>) {
+    use base64::Engine as _;
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => Some(t),
+        // An excerpt cut inside a character: the text before it.
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&body[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    match text {
+        Some(t)
+            if !t
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) =>
+        {
+            (Some(t.to_owned()), None)
+        }
+        _ => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(body)),
+        ),
+    }
+}
+
 impl DeadLetter {
     pub fn new(reason: Invalid, msg: &Incoming) -> Self {
-        use base64::Engine as _;
-        let (original, original_base64) = match std::str::from_utf8(&msg.body) {
-            Ok(s) => (Some(s.to_owned()), None),
-            Err(_) => (
-                None,
-                Some(base64::engine::general_purpose::STANDARD.encode(&msg.body)),
-            ),
+        let body = &msg.body;
+        let truncated = body.len() > crate::request::MAX_BODY_BYTES;
+        let kept = if truncated {
+            &body[..DEAD_LETTER_EXCERPT]
+        } else {
+            &body[..]
         };
+        let (original, original_base64) = body_for_letter(kept);
         DeadLetter {
             id: uuid::Uuid::new_v4().to_string(),
             reason,
             received_at: crate::clock::rfc3339(crate::clock::now()),
             original,
             original_base64,
+            original_bytes: Some(body.len() as u64),
+            original_sha256: Some(crate::casefile::sha256_hex(body)),
+            original_truncated: truncated,
+            conflict: None,
             reply: msg.reply.clone(),
             message_id: msg.message_id.clone(),
         }
     }
+}
+
+/// Why a delivery's `reply_to` cannot be honoured: it names one of the
+/// gateway's own queues or its results exchange, where a reply would be
+/// read as a request, hidden among dead letters, or mixed into the
+/// replies of others.
+pub fn unsafe_reply_to(route: &ReplyRoute, amqp: &crate::config::AmqpSettings) -> Option<Invalid> {
+    let to = route.reply_to.as_deref()?;
+    let own = [
+        amqp.queue_requests(),
+        amqp.queue_dead(),
+        amqp.queue_replies(),
+        amqp.exchange_results(),
+    ];
+    own.iter().any(|n| n == to).then(|| {
+        Invalid::new(
+            crate::request::InvalidCode::UnsafeReplyTo,
+            "reply_to",
+            format!(
+                "reply_to {to:?} names one of the gateway's own queues; give the case system's reply queue"
+            ),
+        )
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -306,4 +390,82 @@ pub enum TransportError {
     Nacked(String),
     #[error("spool directory {path}: {message}")]
     Spool { path: String, message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming(body: Vec<u8>) -> Incoming {
+        Incoming {
+            body,
+            reply: ReplyRoute::default(),
+            message_id: None,
+            redelivered: false,
+            delivery_count: 0,
+            token: AckToken::Spool(std::path::PathBuf::new()),
+        }
+    }
+
+    fn reason() -> Invalid {
+        Invalid::new(crate::request::InvalidCode::TooLarge, "", "too large")
+    }
+
+    #[test]
+    fn a_huge_body_leaves_a_bounded_letter_with_its_size_and_digest() {
+        // 25 MB of control characters: escaped, they would be 150 MB.
+        let body = vec![1u8; 25 * 1024 * 1024];
+        let letter = DeadLetter::new(reason(), &incoming(body.clone()));
+        let json = serde_json::to_vec(&letter).unwrap();
+        assert!(json.len() < 8 * 1024, "{} bytes", json.len());
+        assert!(letter.original_truncated);
+        assert_eq!(letter.original_bytes, Some(body.len() as u64));
+        assert_eq!(
+            letter.original_sha256.as_deref(),
+            Some(crate::casefile::sha256_hex(&body).as_str())
+        );
+        use base64::Engine as _;
+        let excerpt = base64::engine::general_purpose::STANDARD
+            .decode(letter.original_base64.unwrap())
+            .unwrap();
+        assert_eq!(excerpt, &body[..DEAD_LETTER_EXCERPT]);
+    }
+
+    #[test]
+    fn a_small_body_is_kept_whole_text_or_base64() {
+        let text = r#"{"case_id":"Ы"}"#.as_bytes().to_vec();
+        let l = DeadLetter::new(reason(), &incoming(text.clone()));
+        assert_eq!(l.original.as_deref().map(str::as_bytes), Some(&text[..]));
+        assert!(!l.original_truncated);
+        let ctl = b"{\"a\":\"\x01\"}".to_vec();
+        let l = DeadLetter::new(reason(), &incoming(ctl));
+        assert!(l.original.is_none() && l.original_base64.is_some());
+        // A cut in the middle of a character keeps the text before it.
+        let mut long = "я".repeat(40_000).into_bytes();
+        long.push(b'!');
+        let l = DeadLetter::new(reason(), &incoming(long));
+        let kept = l.original.unwrap();
+        assert!(kept.len() <= DEAD_LETTER_EXCERPT && kept.len() >= DEAD_LETTER_EXCERPT - 1);
+        assert!(kept.chars().all(|c| c == 'я'));
+    }
+
+    #[test]
+    fn reply_to_may_not_name_the_gateways_own_queues() {
+        let s = crate::config::Settings::load_with_env(None, []).unwrap();
+        let route = |q: &str| ReplyRoute {
+            reply_to: Some(q.into()),
+            correlation_id: None,
+        };
+        for own in [
+            "mezhved.dead",
+            "mezhved.requests",
+            "mezhved.replies",
+            "mezhved.results",
+        ] {
+            let r = unsafe_reply_to(&route(own), &s.amqp).expect(own);
+            assert_eq!(r.code, crate::request::InvalidCode::UnsafeReplyTo);
+        }
+        assert!(unsafe_reply_to(&route("cs.replies"), &s.amqp).is_none());
+        assert!(unsafe_reply_to(&ReplyRoute::default(), &s.amqp).is_none());
+    }
 }

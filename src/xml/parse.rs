@@ -47,6 +47,12 @@ pub fn parse_with(bytes: &[u8], limits: &Limits) -> Result<Document, XmlError> {
     }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| XmlError::Encoding(e.to_string()))?;
+    if text.starts_with('\u{FEFF}') {
+        return Err(XmlError::syntax(
+            0,
+            "a second byte-order mark before the document",
+        ));
+    }
     Builder::new(limits).run(text)
 }
 
@@ -96,6 +102,7 @@ impl<'l> Builder<'l> {
                     if !at_start || pos != 0 {
                         return Err(XmlError::syntax(pos, "XML declaration not at the start"));
                     }
+                    check_declaration(&d, pos)?;
                     if let Some(enc) = d.encoding() {
                         let enc = enc.map_err(|e| XmlError::syntax(pos, e.to_string()))?;
                         let enc = enc.to_ascii_lowercase();
@@ -109,6 +116,7 @@ impl<'l> Builder<'l> {
                 Event::DocType(_) => return Err(XmlError::Dtd),
                 Event::Start(s) => {
                     self.flush_text(pos)?;
+                    check_tag(&s, pos)?;
                     let id = self.open(&s, pos)?;
                     self.stack.push(id);
                     if self.stack.len() > self.limits.max_depth {
@@ -117,6 +125,7 @@ impl<'l> Builder<'l> {
                 }
                 Event::Empty(s) => {
                     self.flush_text(pos)?;
+                    check_tag(&s, pos)?;
                     self.open(&s, pos)?;
                     if self.stack.len() + 1 > self.limits.max_depth {
                         return Err(XmlError::TooDeep(self.limits.max_depth));
@@ -127,6 +136,9 @@ impl<'l> Builder<'l> {
                     self.stack.pop();
                 }
                 Event::Text(t) => {
+                    if t.contains("]]>") {
+                        return Err(XmlError::syntax(pos, "\"]]>\" is not allowed in text"));
+                    }
                     let content = t.xml10_content();
                     self.add_text(&content, pos)?;
                 }
@@ -162,10 +174,23 @@ impl<'l> Builder<'l> {
                 // Comments are dropped: canonicalisation without comments and
                 // the SMEV transform both ignore them, and the text around a
                 // comment becomes one text node, as it does there.
-                Event::Comment(_) => {}
+                Event::Comment(c) => check_chars(&c, pos)?,
                 Event::PI(p) => {
                     self.flush_text(pos)?;
                     let target = p.target().to_owned();
+                    if !is_name(&target) || target.contains(':') {
+                        return Err(XmlError::syntax(
+                            pos,
+                            format!("invalid processing-instruction target {target:?}"),
+                        ));
+                    }
+                    if target.eq_ignore_ascii_case("xml") {
+                        return Err(XmlError::syntax(
+                            pos,
+                            "the processing-instruction target \"xml\" is reserved",
+                        ));
+                    }
+                    check_chars(p.content(), pos)?;
                     let data = p.content().trim_start().to_owned();
                     let node = Node::ProcessingInstruction {
                         target: target.to_string(),
@@ -181,7 +206,11 @@ impl<'l> Builder<'l> {
                         }
                     }
                 }
-                Event::Eof => break,
+                Event::Eof => {
+                    // Text after the document element is refused too.
+                    self.flush_text(text.len() as u64)?;
+                    break;
+                }
             }
         }
         if !self.stack.is_empty() {
@@ -359,10 +388,165 @@ fn split_qname(q: &str) -> Option<(Option<String>, String)> {
         Some((p, l)) => (Some(p), l),
         None => (None, q),
     };
-    if local.is_empty() || local.contains(':') || prefix.is_some_and(str::is_empty) {
+    // Both parts are NCNames: Names without a colon.
+    if !is_name(local) || local.contains(':') || prefix.is_some_and(|p| !is_name(p)) {
         return None;
     }
     Some((prefix.map(str::to_owned), local.to_owned()))
+}
+
+/// XML 1.0 (fifth edition) `NameStartChar`.
+fn is_name_start(c: char) -> bool {
+    matches!(c, ':' | 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// XML 1.0 (fifth edition) `NameChar`.
+fn is_name_char(c: char) -> bool {
+    is_name_start(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+/// The XML 1.0 `Name` production.
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(is_name_start) && chars.all(is_name_char)
+}
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// Every character of a comment or a processing instruction is an XML
+/// `Char`.
+fn check_chars(s: &str, pos: u64) -> Result<(), XmlError> {
+    match s.chars().find(|c| !is_xml_char(*c)) {
+        Some(bad) => Err(XmlError::syntax(
+            pos,
+            format!("character U+{:04X} is not allowed in XML", bad as u32),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A start tag as XML 1.0 writes it: `Name (S Attribute)* S?`, each
+/// attribute `Name S? = S? "value"` (or single quotes). The tokenizer is
+/// lenient about the spaces and the names; this is not.
+fn check_tag(tag: &BytesStart<'_>, pos: u64) -> Result<(), XmlError> {
+    let raw: &str = tag;
+    let bad = |m: String| Err(XmlError::syntax(pos, m));
+    let raw = raw.strip_suffix('/').unwrap_or(raw);
+    let name_end = raw.find(is_space).unwrap_or(raw.len());
+    let name = &raw[..name_end];
+    if !is_name(name) {
+        return bad(format!("invalid element name {name:?}"));
+    }
+    let mut rest = &raw[name_end..];
+    loop {
+        let after_space = rest.trim_start_matches(is_space);
+        if after_space.is_empty() {
+            return Ok(());
+        }
+        if after_space.len() == rest.len() {
+            return bad(format!(
+                "attributes of <{name}> must be separated by white space"
+            ));
+        }
+        rest = after_space;
+        let end = rest.find(|c| c == '=' || is_space(c)).unwrap_or(rest.len());
+        let attr = &rest[..end];
+        if !is_name(attr) {
+            return bad(format!("invalid attribute name {attr:?} in <{name}>"));
+        }
+        rest = rest[end..].trim_start_matches(is_space);
+        let Some(r) = rest.strip_prefix('=') else {
+            return bad(format!("attribute {attr} of <{name}> has no value"));
+        };
+        rest = r.trim_start_matches(is_space);
+        let quote = match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => q,
+            _ => return bad(format!("the value of {attr} in <{name}> is not quoted")),
+        };
+        let Some(close) = rest[1..].find(quote) else {
+            return bad(format!("the value of {attr} in <{name}> is not closed"));
+        };
+        rest = &rest[close + 2..];
+    }
+}
+
+/// The XML declaration exactly as XML 1.0 allows it: `version` (1.x)
+/// first, then `encoding` and `standalone` (yes or no), each once, in that
+/// order, nothing else.
+fn check_declaration(decl: &quick_xml::events::BytesDecl<'_>, pos: u64) -> Result<(), XmlError> {
+    let raw: &str = decl;
+    let bad = |m: &str| Err(XmlError::syntax(pos, format!("XML declaration: {m}")));
+    let raw = raw.strip_suffix('?').unwrap_or(raw);
+    let Some(mut rest) = raw.strip_prefix("xml") else {
+        return bad("not an XML declaration");
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    loop {
+        let after_space = rest.trim_start_matches(is_space);
+        if after_space.is_empty() {
+            break;
+        }
+        if after_space.len() == rest.len() {
+            return bad("pseudo-attributes must be separated by white space");
+        }
+        rest = after_space;
+        let end = rest.find(|c| c == '=' || is_space(c)).unwrap_or(rest.len());
+        let key = &rest[..end];
+        rest = rest[end..].trim_start_matches(is_space);
+        let Some(r) = rest.strip_prefix('=') else {
+            return bad(&format!("{key} has no value"));
+        };
+        rest = r.trim_start_matches(is_space);
+        let quote = match rest.chars().next() {
+            Some(q @ ('"' | '\'')) => q,
+            _ => return bad(&format!("the value of {key} is not quoted")),
+        };
+        let Some(close) = rest[1..].find(quote) else {
+            return bad(&format!("the value of {key} is not closed"));
+        };
+        let value = &rest[1..close + 1];
+        rest = &rest[close + 2..];
+        let order = ["version", "encoding", "standalone"];
+        let Some(at) = order.iter().position(|k| *k == key) else {
+            return bad(&format!("{key:?} is not version, encoding or standalone"));
+        };
+        if seen
+            .iter()
+            .any(|s| order.iter().position(|k| k == s) >= Some(at))
+        {
+            return bad(&format!("{key} is out of place"));
+        }
+        if seen.is_empty() && key != "version" {
+            return bad("version must come first");
+        }
+        let fine = match key {
+            "version" => value
+                .strip_prefix("1.")
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())),
+            "encoding" => {
+                value.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            }
+            _ => matches!(value, "yes" | "no"),
+        };
+        if !fine {
+            return bad(&format!("{key}={value:?} is not allowed"));
+        }
+        seen.push(key);
+    }
+    if seen.is_empty() {
+        return bad("the version is missing");
+    }
+    Ok(())
 }
 
 /// XML 1.0 line-end normalisation: CR LF and lone CR become LF.

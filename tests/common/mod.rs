@@ -131,6 +131,8 @@ pub fn lookup_request(kind: Kind, id: &str) -> LookupRequest {
 
 pub mod daemon;
 pub mod harness;
+pub mod hostile;
+pub mod tmpfs;
 
 /// Verifies the first `ds:Signature` of `xml` with tools outside mezhved:
 /// `xmllint --exc-c14n` canonicalises `SignedInfo`, `openssl dgst` checks
