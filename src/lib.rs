@@ -18,3 +18,4 @@ pub mod smev;
 pub mod transport;
 pub mod xml;
 pub mod xmldsig;
+pub mod xsd;

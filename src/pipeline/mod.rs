@@ -176,9 +176,11 @@ impl Gateway {
             transport = %outbox.describe(),
             "gateway ready"
         );
+        let registry = Registry::new(&settings.lookup);
+        registry.schemas().log_report();
         let (stop, _) = watch::channel(false);
         Ok(Arc::new(Gateway {
-            registry: Registry::new(&settings.lookup),
+            registry,
             send_slots: Semaphore::new(settings.gateway.send_concurrency),
             unsent_slots: Arc::new(Semaphore::new(settings.gateway.max_unsent)),
             key: std::sync::RwLock::new(Arc::new(creds.key)),
@@ -522,7 +524,7 @@ impl Gateway {
             .expect("waiting lock")
             .remove(&rec.request_id);
         let o = &result.outcome;
-        if o.verdict.needs_fallback() {
+        if result.fallback_required {
             let reason = match (&o.failure, &o.rejection, &o.note) {
                 (Some(f), _, _) => f.reason.clone(),
                 (_, Some(r), _) => format!("{} {}", r.code, r.text),

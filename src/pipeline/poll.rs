@@ -313,7 +313,8 @@ impl Gateway {
                 let store = self.store.clone();
                 let r = rec.clone();
                 match blocking(move || store.load_request(&r)).await {
-                    Ok(req) => self.registry.get(rec.kind).parse_answer(
+                    Ok(req) => self.registry.read_answer(
+                        rec.kind,
                         doc,
                         *root,
                         &req,
