@@ -50,7 +50,11 @@ fn xmllint_accepts(file: &str, schema: &std::path::Path) -> bool {
 /// `schema_errors`; an invalid one has them, or says it was not checked.
 fn assert_schema(outcome: &Outcome, valid: bool) {
     if valid {
-        assert!(outcome.schema_errors.is_empty(), "{:?}", outcome.schema_errors);
+        assert!(
+            outcome.schema_errors.is_empty(),
+            "{:?}",
+            outcome.schema_errors
+        );
     } else {
         assert!(
             !outcome.schema_errors.is_empty() || outcome.schema_unchecked.is_some(),
@@ -306,5 +310,45 @@ fn tax_debt_with_three_offices_is_has_debt() {
             "flag": "1",
             "tax_offices": ["2827", "3529", "2304"]
         }),
+    );
+}
+
+#[test]
+fn a_real_async_rejection_keeps_its_validation_detail() {
+    use mezhved::smev::{self, ResponseContent};
+    // The vector is the body's content; SMEV sends it in a SOAP envelope.
+    let text =
+        std::fs::read_to_string(shared("vectors/signed-2012/getresponse-response.xml")).unwrap();
+    let body = text.trim_start_matches(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    let envelope = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>{body}</soap:Body></soap:Envelope>"#
+    );
+    let doc = xml::parse(envelope.as_bytes()).unwrap();
+    let resp = smev::parse_get_response_response(&doc).unwrap().unwrap();
+    let ResponseContent::AsyncStatus {
+        fault_code,
+        fault_description,
+        validation_errors,
+        ..
+    } = &resp.content
+    else {
+        panic!("expected AsyncProcessingStatus, got {:?}", resp.content);
+    };
+    assert_eq!(fault_code.as_deref(), Some("028122"));
+    assert_eq!(
+        validation_errors,
+        &[
+            "cvc-datatype-valid.1.2.1: '2026-04-15' is not a valid value for 'dateTime'."
+                .to_owned(),
+            "cvc-type.3.1.3: The value '2026-04-15' of element 'ns0:statusDate' is not valid."
+                .to_owned(),
+        ]
+    );
+    let text = smev::rejection_text(fault_description.as_deref(), validation_errors);
+    assert_eq!(
+        text,
+        "SMEV-403: Бизнес-данные сообщения не соответствуют схеме, зарегистрированной в СМЭВ. MessageId = b077cd84-3959-11f1-b8b2-0242333cce59: \
+         cvc-datatype-valid.1.2.1: '2026-04-15' is not a valid value for 'dateTime'.; \
+         cvc-type.3.1.3: The value '2026-04-15' of element 'ns0:statusDate' is not valid."
     );
 }

@@ -625,7 +625,7 @@ impl Gateway {
         self.metrics.smev_faults.inc(&[
             op.as_str(),
             f.kind.element_name(),
-            match f.kind.class() {
+            match f.class() {
                 crate::smev::FaultClass::Retry => "retry",
                 crate::smev::FaultClass::AlreadySent => "already_sent",
                 crate::smev::FaultClass::NewMessageId => "new_message_id",
