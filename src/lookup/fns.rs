@@ -311,7 +311,7 @@ pub(super) fn matched_extract(
     missing: Vec<&str>,
 ) -> Outcome {
     match matched {
-        MatchedSubject::No(wrong) => wrong,
+        MatchedSubject::No(wrong) => *wrong,
         MatchedSubject::Yes => extract_outcome(facts, missing),
         MatchedSubject::Unconfirmed(asked) => {
             let o = extract_outcome(facts, missing);

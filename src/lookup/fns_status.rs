@@ -14,10 +14,11 @@
 use serde::{Deserialize, Serialize};
 
 /// The state of a subject, derived from all its status records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// No status record: the register holds the subject as operating.
+    #[default]
     Active,
     /// Liquidation under way (СЮЛСТ 101, 102).
     Liquidating,
@@ -76,12 +77,6 @@ impl State {
             State::RegistrationInvalid => 7,
             State::Reorganised | State::Excluded | State::Terminated => 8,
         }
-    }
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State::Active
     }
 }
 

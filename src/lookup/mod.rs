@@ -473,18 +473,18 @@ fn match_subject(req: &LookupRequest, answered: &[(IdKind, Option<String>)]) -> 
     }
     let mut all: Vec<&str> = values().map(|(_, v)| v).collect();
     all.dedup();
-    MatchedSubject::No(Outcome::failed(format!(
+    MatchedSubject::No(Box::new(Outcome::failed(format!(
         "the answer is about {}, not the requested {}",
         all.join("/"),
         req.subject.describe()
-    )))
+    ))))
 }
 
 enum MatchedSubject {
     Yes,
     /// Nothing in the answer to compare with; the subject as asked.
     Unconfirmed(String),
-    No(Outcome),
+    No(Box<Outcome>),
 }
 
 /// Text of the first child with this local name (ФНС schemas mix namespaces

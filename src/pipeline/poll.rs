@@ -18,7 +18,7 @@ use crate::xmldsig::{self, ReferenceTransforms, VerifyPolicy};
 
 /// What an answer says.
 enum Read {
-    Final(Outcome),
+    Final(Box<Outcome>),
     Interim(String),
 }
 
@@ -196,13 +196,13 @@ impl Gateway {
                 Ok(()) => self.read_answer(&rec, doc, &resp).await,
                 Err(reason) => {
                     warn!(reason = %reason, "SMEV's signature on the answer did not verify");
-                    Read::Final(Outcome::failed(format!(
+                    Read::Final(Box::new(Outcome::failed(format!(
                         "the answer's SMEV signature did not verify: {reason}"
-                    )))
+                    ))))
                 }
             };
             let outcome = match read {
-                Read::Final(o) => o,
+                Read::Final(o) => *o,
                 Read::Interim(what) => return self.interim_answer(rec, bytes, &smev_id, what).await,
             };
             // The answer and its result are stored in one change before
@@ -296,7 +296,7 @@ impl Gateway {
         resp: &smev::IncomingResponse,
     ) {
         match self.read_answer(&rec, doc, resp).await {
-            Read::Final(outcome) => self.finish(rec, ANSWERED, outcome).await,
+            Read::Final(outcome) => self.finish(rec, ANSWERED, *outcome).await,
             Read::Interim(what) => self.interim(rec, what).await,
         }
     }
@@ -308,7 +308,7 @@ impl Gateway {
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
     ) -> Read {
-        Read::Final(match &resp.content {
+        Read::Final(Box::new(match &resp.content {
             ResponseContent::Primary(root) => {
                 let store = self.store.clone();
                 let r = rec.clone();
@@ -362,7 +362,7 @@ impl Gateway {
             ResponseContent::Status { code, description } => {
                 return Read::Interim(format!("provider status {code}: {description}"));
             }
-        })
+        }))
     }
 
     /// A status instead of the answer: stored, acknowledged, and the

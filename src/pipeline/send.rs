@@ -34,7 +34,7 @@ enum Attempt {
         new_message_id: bool,
         new_eol: bool,
     },
-    Rejected(Outcome),
+    Rejected(Box<Outcome>),
     Failed(String),
     Stopped,
 }
@@ -95,7 +95,7 @@ impl Gateway {
                         .mark_sent(rec, None, "MessageIsAlreadySent: SMEV already has it")
                         .await;
                 }
-                Attempt::Rejected(outcome) => return self.finish(rec, UNSENT, outcome).await,
+                Attempt::Rejected(outcome) => return self.finish(rec, UNSENT, *outcome).await,
                 Attempt::Failed(reason) => {
                     return self.finish(rec, UNSENT, Outcome::failed(reason)).await;
                 }
@@ -288,7 +288,7 @@ fn fault(f: smev::SoapFault) -> Attempt {
             new_message_id: false,
             new_eol: true,
         },
-        FaultClass::Permanent => Attempt::Rejected(Outcome::rejected(
+        FaultClass::Permanent => Attempt::Rejected(Box::new(Outcome::rejected(
             RejectedBy::Smev,
             f.kind.element_name(),
             format!(
@@ -296,6 +296,6 @@ fn fault(f: smev::SoapFault) -> Attempt {
                 f.faultstring,
                 f.description.map(|d| format!(": {d}")).unwrap_or_default()
             ),
-        )),
+        ))),
     }
 }
