@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pipeline;
 pub mod provider;
+pub mod registers;
 pub mod request;
 pub mod smev;
 pub mod transport;

@@ -22,7 +22,9 @@ use crate::xml::{Document, NodeId};
 
 pub use fns_status::{ENTREPRENEUR_STATUSES, LEGAL_ENTITY_STATUSES, State};
 pub use schema::{AnswerSchemas, SchemaStatus};
+pub(crate) use foreign_agent::agent_data;
 pub use tax_debt::DebtFlags;
+pub(crate) use unreliable_supplier::{RnpData, RnpRecordData, rnp_data};
 
 /// The normalised answer to one lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,7 +39,8 @@ pub enum Verdict {
     /// The answer does not establish the fact (unknown flag or code); never
     /// read as the favourable answer.
     Unknown,
-    /// РНП / foreign agents: the subject is in the register now.
+    /// Foreign agents: the subject is in the register now. РНП: it was in
+    /// the register during the lookback before `as_of`.
     Listed,
     NotListed,
     /// The agency or SMEV refused to answer; code and text are kept.
@@ -137,6 +140,20 @@ pub struct Outcome {
     /// `fallback_required`, not written itself.
     #[serde(skip)]
     pub fallback: bool,
+    /// The register's own source that answered (routes other than SMEV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceRef>,
+}
+
+/// Where an answer came from when it did not come through SMEV: the
+/// source (`eis`, `minjust`, `eis-snapshot`, `minjust-snapshot`), the
+/// address asked, and the register's own date of the data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub register: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 impl Outcome {
@@ -150,6 +167,7 @@ impl Outcome {
             schema_errors: Vec::new(),
             schema_unchecked: None,
             fallback: false,
+            source: None,
         }
     }
 
@@ -275,6 +293,11 @@ pub struct LookupConfig {
     pub tax_debt_flags: DebtFlags,
     /// The directory of the official XSDs answers are checked against.
     pub official_schemas: std::path::PathBuf,
+    /// РНП: a supplier is `listed` when a record placed it in the register
+    /// at any moment of this many years before `as_of` (§2.10(12)).
+    pub rnp_lookback_years: u32,
+    /// Which source answers each kind that has a choice.
+    pub routes: crate::registers::Routes,
 }
 
 impl Default for LookupConfig {
@@ -287,6 +310,8 @@ impl Default for LookupConfig {
             foreign_agent_namespace: foreign_agent::NAMESPACE.into(),
             tax_debt_flags: DebtFlags::default(),
             official_schemas: "../shared/xsd".into(),
+            rnp_lookback_years: 2,
+            routes: crate::registers::Routes::default(),
         }
     }
 }
@@ -308,6 +333,7 @@ impl Registry {
             )),
             Box::new(unreliable_supplier::UnreliableSupplier::new(
                 &cfg.unreliable_supplier_namespace,
+                cfg.rnp_lookback_years,
             )),
             Box::new(foreign_agent::ForeignAgent::new(
                 &cfg.foreign_agent_namespace,

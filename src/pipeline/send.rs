@@ -41,6 +41,9 @@ enum Attempt {
 
 impl Gateway {
     pub(super) async fn send(self: Arc<Self>, mut rec: StateRecord, req: LookupRequest) {
+        if let Some(route) = self.direct_route(rec.kind) {
+            return self.fetch(rec, req, route).await;
+        }
         if rec.state == State::Retrying
             && let Some(at) = rec.next_attempt_at
         {

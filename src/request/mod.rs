@@ -89,6 +89,10 @@ pub struct Subject {
     pub id: SubjectId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kpp: Option<Kpp>,
+    /// `foreign_agent`: the subject's name, matched against the register's
+    /// older entries that carry no identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Subject {
@@ -295,8 +299,11 @@ pub fn parse_request(body: &[u8], today: Date) -> Result<LookupRequest, Invalid>
     let as_of = match root.opt_str("as_of")? {
         None => None,
         Some(s) => {
-            if kind != Kind::TaxDebt {
-                return Err(root.invalid("as_of", "as_of applies only to kind tax_debt"));
+            if !matches!(kind, Kind::TaxDebt | Kind::UnreliableSupplier) {
+                return Err(root.invalid(
+                    "as_of",
+                    "as_of applies only to kinds tax_debt and unreliable_supplier",
+                ));
             }
             let format = time::macros::format_description!("[year]-[month]-[day]");
             let d = Date::parse(s, format)
@@ -357,7 +364,10 @@ fn parse_subject(kind: Kind, obj: &Obj<'_>) -> Result<Subject, Invalid> {
         Kind::Egrip => (&["ogrnip", "inn"], "ogrnip (15 digits) or inn (12 digits)"),
         Kind::TaxDebt => (&["inn"], "inn (10 or 12 digits)"),
         Kind::UnreliableSupplier => (&["inn", "kpp"], "inn (10 or 12 digits), optionally kpp"),
-        Kind::ForeignAgent => (&["inn", "ogrn", "snils"], "one of inn, ogrn or snils"),
+        Kind::ForeignAgent => (
+            &["inn", "ogrn", "snils", "name"],
+            "one of inn, ogrn or snils (and optionally name)",
+        ),
     };
     obj.allow_only(allowed)?;
     let inn_parser = match kind {
@@ -379,6 +389,10 @@ fn parse_subject(kind: Kind, obj: &Obj<'_>) -> Result<Subject, Invalid> {
         ids.push(SubjectId::Snils(v));
     }
     let kpp = ident(obj, "kpp", Kpp::parse)?;
+    let name = match kind {
+        Kind::ForeignAgent => obj.opt_text("name", 1000)?,
+        _ => None,
+    };
     let id = match ids.len() {
         1 => ids.pop().expect("one element"),
         0 => {
@@ -405,7 +419,7 @@ fn parse_subject(kind: Kind, obj: &Obj<'_>) -> Result<Subject, Invalid> {
             "a КПП belongs to an organisation; it cannot go with a 12-digit ИНН",
         ));
     }
-    Ok(Subject { id, kpp })
+    Ok(Subject { id, kpp, name })
 }
 
 fn parse_details(kind: Kind, obj: &Obj<'_>) -> Result<Details, Invalid> {
