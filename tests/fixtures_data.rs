@@ -171,6 +171,10 @@ fn every_status_shape_reads_as_the_register_means_it() {
         assert_eq!(f["active"], serde_json::json!(active), "{id}: {f}");
         assert_eq!(o.needs_fallback(), fallback, "{id}: {o:?}");
         assert!(o.schema_errors.is_empty(), "{id}: {:?}", o.schema_errors);
+        assert_eq!(
+            o.schema_unchecked, None,
+            "{id}: checked against the official XSD"
+        );
         if kind == Kind::Egrip {
             // Asked by ИНН or ОГРНИП, the ИНН is reported although the
             // emulator, like ФНС, leaves `СвИП/@ИННФЛ` out.

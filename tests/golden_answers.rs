@@ -46,21 +46,16 @@ fn xmllint_accepts(file: &str, schema: &std::path::Path) -> bool {
         .success()
 }
 
-/// The schema check's finding agrees with xmllint's: a valid answer has no
-/// `schema_errors`; an invalid one has them, or says it was not checked.
+/// The schema check's finding agrees with xmllint's: the answer was
+/// checked, and has `schema_errors` exactly when xmllint rejects it.
 fn assert_schema(outcome: &Outcome, valid: bool) {
-    if valid {
-        assert!(
-            outcome.schema_errors.is_empty(),
-            "{:?}",
-            outcome.schema_errors
-        );
-    } else {
-        assert!(
-            !outcome.schema_errors.is_empty() || outcome.schema_unchecked.is_some(),
-            "an answer that breaks its schema is flagged: {outcome:?}"
-        );
-    }
+    assert_eq!(outcome.schema_unchecked, None, "the schema is available");
+    assert_eq!(
+        outcome.schema_errors.is_empty(),
+        valid,
+        "schema errors {:?}, xmllint says valid={valid}",
+        outcome.schema_errors
+    );
 }
 
 #[test]
@@ -351,4 +346,43 @@ fn a_real_async_rejection_keeps_its_validation_detail() {
          cvc-datatype-valid.1.2.1: '2026-04-15' is not a valid value for 'dateTime'.; \
          cvc-type.3.1.3: The value '2026-04-15' of element 'ns0:statusDate' is not valid."
     );
+}
+
+/// Reads a variant of a golden file, changed by `edit`.
+fn read_edited(
+    kind: Kind,
+    file: &str,
+    id: &str,
+    doc_id: &str,
+    edit: impl Fn(String) -> String,
+) -> Outcome {
+    let registry = Registry::new(&LookupConfig::default());
+    let req = lookup_request(kind, id);
+    let text = edit(String::from_utf8(golden(file)).unwrap());
+    let doc = xml::parse(text.as_bytes()).unwrap();
+    registry.read_answer(kind, &doc, doc.root(), &req, doc_id)
+}
+
+#[test]
+fn an_answer_breaking_its_schema_is_read_and_says_so() {
+    let doc_id = "0C9E4D2A-7B13-4F80-9E65-3A1D5C8B7F20";
+    let file = "egrul-4.0.6-excluded.xml";
+    // A КПП that breaks its pattern: the extract is still read.
+    let o = read_edited(Kind::Egrul, file, "1047796001230", doc_id, |t| {
+        t.replacen(r#"КПП="781201001""#, r#"КПП="78120100X""#, 1)
+    });
+    assert_eq!(o.verdict, Verdict::Found, "{o:?}");
+    assert!(
+        o.schema_errors.iter().any(|e| e.contains("КПП")),
+        "{:?}",
+        o.schema_errors
+    );
+    // Without its ОГРН (required) the extract is never a clean `found`,
+    // even asked by ИНН.
+    let o = read_edited(Kind::Egrul, file, "7812009874", doc_id, |t| {
+        t.replacen(r#" ОГРН="1047796001230" ДатаОГРН"#, " ДатаОГРН", 1)
+    });
+    assert_eq!(o.verdict, Verdict::Unknown, "{o:?}");
+    assert!(o.needs_fallback());
+    assert!(!o.schema_errors.is_empty());
 }

@@ -21,8 +21,8 @@ use crate::request::{Kind, LookupRequest, Subject};
 use crate::xml::{Document, NodeId};
 
 pub use fns_status::{ENTREPRENEUR_STATUSES, LEGAL_ENTITY_STATUSES, State};
-pub use schema::{AnswerSchemas, SchemaStatus};
 pub(crate) use foreign_agent::agent_data;
+pub use schema::{AnswerSchemas, SchemaStatus};
 pub use tax_debt::DebtFlags;
 pub(crate) use unreliable_supplier::{RnpData, RnpRecordData, rnp_data};
 
