@@ -63,6 +63,16 @@ fn bench_answers(c: &mut Criterion) {
                 outcome
             })
         });
+        group.bench_function(format!("{name}/parse+read+schema"), |b| {
+            b.iter(|| {
+                let doc = mezhved::xml::parse(black_box(bytes)).expect("well-formed");
+                let outcome = registry.read_answer(kind, &doc, doc.root(), &req, DOC_ID);
+                assert_eq!(outcome.verdict, Verdict::Found);
+                // The official schemas are at ../shared/xsd in a checkout.
+                assert_eq!(outcome.schema_unchecked, None);
+                outcome
+            })
+        });
     }
     group.finish();
 }
