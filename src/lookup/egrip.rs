@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use super::check::{Check, Value};
 use super::fns::{
-    self, Coded, EntityFacts, FnsReader, FnsWriter, OkvedData, StatusData, StatusRecord,
-    TaxOfficeData,
+    self, Coded, EntityFacts, ExtractSpec, FnsReader, FnsWriter, OkvedData, StatusData,
+    StatusRecord, TaxOfficeData,
 };
 use super::fns_address::{self, AddressParts};
 use super::fns_status::{self, ENTREPRENEUR_STATUSES};
@@ -18,6 +18,13 @@ use crate::xml::{Document, NodeId};
 
 pub const NAMESPACE: &str = "urn://x-artefacts-fns-vipip-tosmv-ru/311-15/4.0.5";
 const TYPES_PREFIX: &str = "urn://x-artefacts-fns/vipip-types/";
+
+const EXTRACT: ExtractSpec = ExtractSpec {
+    element: "СвИП",
+    register: "ЕГРИП",
+    subject: "об индивидуальном предпринимателе",
+    attachments: false,
+};
 
 pub struct Egrip {
     ns: String,
@@ -78,20 +85,12 @@ impl Egrip {
         facts.address = parts.as_ref().map(AddressParts::display);
         facts.address_parts = parts;
 
-        facts.statuses = r
-            .children(sv, "СвСтатус")
-            .into_iter()
-            .map(|wrap| {
-                let st = r.child(wrap, "СвСтатус");
-                let code = st.and_then(|s| r.attr(s, "КодСтатус")).unwrap_or_default();
-                StatusRecord {
-                    state: fns_status::status_state(ENTREPRENEUR_STATUSES, &code),
-                    name: st.and_then(|s| r.attr(s, "НаимСтатус")).unwrap_or_default(),
-                    date: r.record_date(wrap, "ГРНИПДата"),
-                    code,
-                }
-            })
-            .collect();
+        facts.statuses = r.statuses(
+            sv,
+            ENTREPRENEUR_STATUSES,
+            ("КодСтатус", "НаимСтатус"),
+            "ГРНИПДата",
+        );
         facts.termination = r.child(sv, "СвПрекращ").map(|end| {
             let st = r.child(end, "СвСтатус");
             let code = st.and_then(|s| r.attr(s, "КодСтатус")).unwrap_or_default();
@@ -164,14 +163,9 @@ impl Lookup for Egrip {
             return wrong;
         }
         let r = FnsReader::new(doc, &self.ns, TYPES_PREFIX);
-        let Some(sv) = r.child(root, "СвИП") else {
-            return fns::processing_code_outcome(
-                r.child_text(root, "КодОбр").as_deref(),
-                "ЕГРИП",
-                "об индивидуальном предпринимателе",
-                "СвИП",
-                false,
-            );
+        let sv = match r.extract_or_code(root, &EXTRACT) {
+            Ok(sv) => sv,
+            Err(code) => return *code,
         };
         let (facts, missing) = Self::facts(&r, sv);
         let ids = [

@@ -5,8 +5,8 @@ use serde::Deserialize;
 
 use super::check::{Check, Value};
 use super::fns::{
-    self, EntityFacts, FnsReader, FnsWriter, Head, LegalForm, OkvedData, StatusData, StatusRecord,
-    TaxOfficeData, TerminationData,
+    self, EntityFacts, ExtractSpec, FnsReader, FnsWriter, Head, LegalForm, OkvedData, StatusData,
+    StatusRecord, TaxOfficeData, TerminationData,
 };
 use super::fns_address::{self, AddressParts};
 use super::fns_status::{self, LEGAL_ENTITY_STATUSES};
@@ -24,6 +24,13 @@ pub const NAMESPACE: &str = "urn://x-artefacts-fns-vipul-tosmv-ru/311-14/4.0.6";
 const ROOT_PREFIX: &str = "urn://x-artefacts-fns-vipul-tosmv-ru/311-14/";
 const TYPES_PREFIX: &str = "urn://x-artefacts-fns/vipul-types/";
 pub const VERSIONS: [&str; 2] = ["4.0.5", "4.0.6"];
+
+const EXTRACT: ExtractSpec = ExtractSpec {
+    element: "СвЮЛ",
+    register: "ЕГРЮЛ",
+    subject: "о юридическом лице",
+    attachments: true,
+};
 
 pub struct Egrul {
     ns: String,
@@ -97,24 +104,12 @@ impl Egrul {
         facts.registration_number = reg.and_then(|g| r.attr(g, "РегНом"));
         facts.former_registering_authority = reg.and_then(|g| r.attr(g, "НаимРО"));
 
-        facts.statuses = r
-            .children(sv, "СвСтатус")
-            .into_iter()
-            .map(|wrap| {
-                let st = r.child(wrap, "СвСтатус");
-                let code = st
-                    .and_then(|s| r.attr(s, "КодСтатусЮЛ"))
-                    .unwrap_or_default();
-                StatusRecord {
-                    state: fns_status::status_state(LEGAL_ENTITY_STATUSES, &code),
-                    name: st
-                        .and_then(|s| r.attr(s, "НаимСтатусЮЛ"))
-                        .unwrap_or_default(),
-                    date: r.record_date(wrap, "ГРНДата"),
-                    code,
-                }
-            })
-            .collect();
+        facts.statuses = r.statuses(
+            sv,
+            LEGAL_ENTITY_STATUSES,
+            ("КодСтатусЮЛ", "НаимСтатусЮЛ"),
+            "ГРНДата",
+        );
         facts.termination = r.child(sv, "СвПрекрЮЛ").map(|end| {
             let how = r.child(end, "СпПрекрЮЛ");
             let code = how
@@ -221,14 +216,9 @@ impl Lookup for Egrul {
             return wrong;
         }
         let r = FnsReader::new(doc, &ns, TYPES_PREFIX);
-        let Some(sv) = r.child(root, "СвЮЛ") else {
-            return fns::processing_code_outcome(
-                r.child_text(root, "КодОбр").as_deref(),
-                "ЕГРЮЛ",
-                "о юридическом лице",
-                "СвЮЛ",
-                true,
-            );
+        let sv = match r.extract_or_code(root, &EXTRACT) {
+            Ok(sv) => sv,
+            Err(code) => return *code,
         };
         let (facts, missing) = Self::facts(&r, sv);
         let ids = [

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fns_address::AddressParts;
-use super::fns_status::State;
+use super::fns_status::{self, State, StatusRow};
 use super::{MatchedSubject, Outcome, RejectedBy, Verdict};
 use crate::xml::{Document, NodeId};
 
@@ -233,6 +233,49 @@ impl<'a> FnsReader<'a> {
         (!words.is_empty()).then(|| words.join(" "))
     }
 
+    /// Every `СвСтатус` under `sv`, in order, with the codes of `table`:
+    /// `attrs` names the code and name attributes of the inner `СвСтатус`,
+    /// `record_el` the element that dates the register entry.
+    pub fn statuses(
+        &self,
+        sv: NodeId,
+        table: &[StatusRow],
+        (code_attr, name_attr): (&str, &str),
+        record_el: &str,
+    ) -> Vec<StatusRecord> {
+        self.children(sv, "СвСтатус")
+            .into_iter()
+            .map(|wrap| {
+                let st = self.child(wrap, "СвСтатус");
+                let code = st.and_then(|s| self.attr(s, code_attr)).unwrap_or_default();
+                StatusRecord {
+                    state: fns_status::status_state(table, &code),
+                    name: st.and_then(|s| self.attr(s, name_attr)).unwrap_or_default(),
+                    date: self.record_date(wrap, record_el),
+                    code,
+                }
+            })
+            .collect()
+    }
+
+    /// The extract element (`СвЮЛ`, `СвИП`) under the answer's root, or the
+    /// outcome of the processing code (`КодОбр`) the answer carries instead.
+    pub fn extract_or_code(
+        &self,
+        root: NodeId,
+        spec: &ExtractSpec,
+    ) -> Result<NodeId, Box<Outcome>> {
+        self.child(root, spec.element).ok_or_else(|| {
+            Box::new(processing_code_outcome(
+                self.child_text(root, "КодОбр").as_deref(),
+                spec.register,
+                spec.subject,
+                spec.element,
+                spec.attachments,
+            ))
+        })
+    }
+
     /// `СвОКВЭД`: the main activity and the others.
     pub fn okved(&self, sv: NodeId) -> (Option<Okved>, Vec<Okved>) {
         let Some(o) = self.child(sv, "СвОКВЭД") else {
@@ -275,6 +318,17 @@ impl<'a> FnsReader<'a> {
             })
         })
     }
+}
+
+/// What an extract VS calls its extract, for [`FnsReader::extract_or_code`]
+/// and [`processing_code_outcome`].
+pub(super) struct ExtractSpec {
+    pub element: &'static str,
+    pub register: &'static str,
+    /// How the not-found note names the subject («о юридическом лице»).
+    pub subject: &'static str,
+    /// Whether the VS can send the extract as an attachment (КодОбр 54).
+    pub attachments: bool,
 }
 
 /// The version at the end of a ФНС namespace (`…/4.0.6` → `4.0.6`).

@@ -241,7 +241,10 @@ mod tests {
         );
         assert!(o.note.unwrap().contains("name only"));
         // Without a name to compare, nothing matches.
-        assert_eq!(assess(&[old.clone()], &s, None).verdict, Verdict::NotListed);
+        assert_eq!(
+            assess(std::slice::from_ref(&old), &s, None).verdict,
+            Verdict::NotListed
+        );
         // A different name is no candidate.
         assert_eq!(
             assess(&[old], &s, Some("ООО Ромашка")).verdict,

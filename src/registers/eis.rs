@@ -319,18 +319,18 @@ pub fn records_of(
     objects: &[ObjectInfo],
     inn: &str,
     kpp: Option<&str>,
-) -> Result<Vec<RnpRecord>, Outcome> {
+) -> Result<Vec<RnpRecord>, Box<Outcome>> {
     let mut records = Vec::new();
     let mut unread = Vec::new();
     for o in objects {
         match read_document(&o.content) {
             Ok(Published::Record(r)) => {
                 if r.inn.as_deref() != Some(inn) {
-                    return Err(Outcome::failed(format!(
+                    return Err(Box::new(Outcome::failed(format!(
                         "ЕИС answered with document {} about ИНН {}, not the requested {inn}",
                         o.reg_number,
                         r.inn.as_deref().unwrap_or("(none)")
-                    )));
+                    ))));
                 }
                 // A КПП asked about but left out of the request (letters).
                 if let (Some(k), Some(rk)) = (kpp, r.kpp.as_deref())
@@ -342,18 +342,18 @@ pub fn records_of(
             }
             Ok(Published::Unread(kind)) => unread.push(format!("{} ({kind})", o.reg_number)),
             Err(e) => {
-                return Err(Outcome::failed(format!(
+                return Err(Box::new(Outcome::failed(format!(
                     "ЕИС document {} cannot be read: {e}",
                     o.reg_number
-                )));
+                ))));
             }
         }
     }
     if !unread.is_empty() {
-        return Err(Outcome::unknown(format!(
+        return Err(Box::new(Outcome::unknown(format!(
             "ЕИС answered with documents mezhved does not read: {}; check them in the register",
             unread.join(", ")
-        )));
+        ))));
     }
     Ok(latest_versions(records))
 }
@@ -527,7 +527,7 @@ impl EisSource {
         let date = objects.iter().map(|o| o.publish_date.clone()).max();
         match records_of(&objects, inn, kpp) {
             Ok(records) => (super::rnp::assess(&records, q.as_of, self.lookback), date),
-            Err(o) => (o, date),
+            Err(o) => (*o, date),
         }
     }
 }

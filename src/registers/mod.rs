@@ -239,7 +239,7 @@ impl RegistersSettings {
                     .into(),
             );
         }
-        if !(self.snapshot_max_age_days > 0.0) {
+        if self.snapshot_max_age_days.is_nan() || self.snapshot_max_age_days <= 0.0 {
             return Err("registers.snapshot_max_age_days must be more than 0".into());
         }
         Ok(())
