@@ -194,3 +194,38 @@ fn collect_xsd(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_schema_directory_is_reported_never_a_pass() {
+        let cfg = LookupConfig {
+            official_schemas: "/nonexistent/mezhved-xsd".into(),
+            ..LookupConfig::default()
+        };
+        let schemas = AnswerSchemas::new(&cfg);
+        let report = schemas.report();
+        let egrul = report.iter().find(|(k, _, _)| *k == Kind::Egrul).unwrap();
+        assert!(
+            egrul
+                .2
+                .as_ref()
+                .unwrap_err()
+                .contains("/nonexistent/mezhved-xsd"),
+            "{report:?}"
+        );
+        let doc = Document::new(Some("ul"), "FNSVipULResponse", Some(&cfg.egrul_namespace));
+        assert!(matches!(
+            schemas.check(Kind::Egrul, &doc, doc.root()),
+            SchemaStatus::Unavailable(_)
+        ));
+        // The built-in tax-debt schema needs no directory.
+        let doc = Document::new(Some("zd"), "ZadorgResponse", Some(&cfg.tax_debt_namespace));
+        assert!(matches!(
+            schemas.check(Kind::TaxDebt, &doc, doc.root()),
+            SchemaStatus::Invalid(_)
+        ));
+    }
+}
