@@ -424,7 +424,16 @@ async fn broken_answers_are_survived() {
             "{what}: {trace:?}"
         );
         match *what {
-            "async schema error" => assert_eq!(r["rejection"]["code"], json!("028122")),
+            "async schema error" => {
+                assert_eq!(r["rejection"]["code"], json!("028122"));
+                // The validation detail SMEV lists is kept, not dropped.
+                let text = r["rejection"]["text"].as_str().unwrap();
+                assert!(text.contains("SMEV-403"), "{text}");
+                assert!(
+                    text.contains("fail the schema (emulator scenario)"),
+                    "{text}"
+                );
+            }
             "sync schema error" => assert_eq!(r["rejection"]["code"], json!("InvalidContent")),
             "duplicate" => {
                 let acks = trace.iter().filter(|t| t.starts_with("Ack")).count();

@@ -448,7 +448,7 @@ fn result_change(
         request_id: rec.request_id,
         case_id: rec.case_id.clone(),
         kind: rec.kind,
-        fallback_required: outcome.verdict.needs_fallback(),
+        fallback_required: outcome.needs_fallback(),
         outcome,
         message_id: rec.message_id.clone(),
         sending_timestamp: rec.sending_timestamp,

@@ -59,6 +59,21 @@ impl Report {
     }
 }
 
+/// Whether each VS's answers can be checked against their schema: a
+/// warning when not (answers are still read, marked as not checked).
+fn answer_schemas(s: &Settings, r: &mut Report) {
+    let registry = mezhved::lookup::Registry::new(&s.lookup);
+    for (kind, ns, status) in registry.schemas().report() {
+        match status {
+            Ok(()) => r.ok("schema", format!("{kind} answers ({ns}) are checked")),
+            Err(why) => r.warn(
+                "schema",
+                format!("{kind} answers ({ns}) will not be checked: {why}"),
+            ),
+        }
+    }
+}
+
 pub async fn check_config(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let s: Settings = super::load_settings(config.clone())?;
     let mut r = Report::default();
@@ -253,6 +268,7 @@ pub async fn check_config(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         },
         Err(e) => r.fail("smev", e.to_string()),
     }
+    answer_schemas(&s, &mut r);
     println!("\n{} failed, {} warning(s)", r.failed, r.warned);
     Ok(if r.failed == 0 {
         ExitCode::SUCCESS

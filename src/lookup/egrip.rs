@@ -4,15 +4,27 @@
 use serde::Deserialize;
 
 use super::check::{Check, Value};
-use super::fns::{self, EntityFacts, FnsWriter, Okved, OkvedData, StatusData, TaxOfficeData};
+use super::fns::{
+    self, Coded, EntityFacts, ExtractSpec, FnsReader, FnsWriter, OkvedData, StatusData,
+    StatusRecord, TaxOfficeData,
+};
+use super::fns_address::{self, AddressParts};
+use super::fns_status::{self, ENTREPRENEUR_STATUSES};
 use super::{
-    Lookup, Outcome, ProviderQuery, Verdict, check_answer_root, check_subject, record_data,
-    text_local,
+    IdKind, Lookup, Outcome, ProviderQuery, check_answer_root, match_subject, record_data,
 };
 use crate::request::{Kind, LookupRequest, SubjectId};
 use crate::xml::{Document, NodeId};
 
 pub const NAMESPACE: &str = "urn://x-artefacts-fns-vipip-tosmv-ru/311-15/4.0.5";
+const TYPES_PREFIX: &str = "urn://x-artefacts-fns/vipip-types/";
+
+const EXTRACT: ExtractSpec = ExtractSpec {
+    element: "СвИП",
+    register: "ЕГРИП",
+    subject: "об индивидуальном предпринимателе",
+    attachments: false,
+};
 
 pub struct Egrip {
     ns: String,
@@ -21,71 +33,89 @@ pub struct Egrip {
 
 impl Egrip {
     pub fn new(ns: &str) -> Self {
-        let version = ns.rsplit('/').next().unwrap_or("4.0.5");
         Egrip {
             ns: ns.to_owned(),
-            types_ns: format!("urn://x-artefacts-fns/vipip-types/{version}"),
+            types_ns: format!("{TYPES_PREFIX}{}", fns::version_of(ns)),
         }
     }
 
-    fn facts(&self, doc: &Document, sv: NodeId) -> EntityFacts {
-        let el = doc.element(sv);
-        let attr = |id: NodeId, name: &str| doc.element(id).attr(name).map(str::to_owned);
-        let full_name = doc
-            .child_local(sv, "СвФЛ")
-            .and_then(|f| doc.child_local(f, "ФИОРус"))
-            .map(|f| fns::person_name(doc, f))
-            .unwrap_or_default();
-        let kind = el
-            .attr("НаимВидИП")
-            .unwrap_or("Индивидуальный предприниматель");
+    /// The facts of `СвИП`, and which required identification is missing.
+    fn facts(r: &FnsReader<'_>, sv: NodeId) -> (EntityFacts, Vec<&'static str>) {
+        let person = r
+            .child(sv, "СвФЛ")
+            .and_then(|f| r.child(f, "ФИОРус"))
+            .and_then(|f| r.person_name(f));
+        let kind = r.attr(sv, "НаимВидИП");
+        let uchet = r.child(sv, "СвУчетНО");
+        let reg = r.child(sv, "СвРегИП");
         let mut facts = EntityFacts {
-            full_name: format!("{kind} {full_name}"),
-            ogrnip: el.attr("ОГРНИП").map(str::to_owned),
-            inn: el.attr("ИННФЛ").map(str::to_owned),
-            registration_date: el.attr("ДатаОГРНИП").unwrap_or_default().to_owned(),
-            extract_date: el.attr("ДатаВып").unwrap_or_default().to_owned(),
+            full_name: person
+                .as_ref()
+                .map(|p| {
+                    let kind = kind.as_deref().unwrap_or("Индивидуальный предприниматель");
+                    format!("{kind} {p}")
+                })
+                .unwrap_or_default(),
+            person_name: person,
+            ogrnip: r.attr(sv, "ОГРНИП"),
+            // The schema makes `СвИП/@ИННФЛ` optional; the tax registration
+            // block carries the ИНН as a required attribute.
+            inn: r
+                .attr(sv, "ИННФЛ")
+                .or_else(|| uchet.and_then(|u| r.attr(u, "ИННФЛ"))),
+            entrepreneur_kind: r.attr(sv, "КодВидИП").map(|code| Coded {
+                code,
+                name: kind.clone().unwrap_or_default(),
+            }),
+            registration_date: reg
+                .and_then(|g| r.attr(g, "ДатаРег"))
+                .or_else(|| r.attr(sv, "ДатаОГРНИП"))
+                .unwrap_or_default(),
+            registration_number: reg.and_then(|g| r.attr(g, "РегНом")),
+            former_registering_authority: reg.and_then(|g| r.attr(g, "НаимРО")),
+            registering_authority: r.authority(sv),
+            tax_office: uchet.and_then(|u| r.tax_office(u)),
+            extract_date: r.attr(sv, "ДатаВып").unwrap_or_default(),
             ..EntityFacts::default()
         };
-        facts.address = doc
-            .child_local(sv, "СвАдрМЖ")
-            .and_then(|a| doc.child_local(a, "АдресРФ"))
-            .and_then(|a| doc.child_local(a, "Регион"))
-            .map(|r| {
-                let r = doc.element(r);
-                [r.attr("ТипРегион"), r.attr("НаимРегион")]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            });
-        if let Some(st) = doc
-            .child_local(sv, "СвПрекращ")
-            .and_then(|p| doc.child_local(p, "СвСтатус"))
-        {
-            facts.active = false;
-            facts.status = attr(st, "НаимСтатус").unwrap_or_default();
-            facts.status_code = attr(st, "КодСтатус");
-            facts.termination_date = attr(st, "ДатаПрекращ");
-        } else if let Some(st) = doc
-            .child_local(sv, "СвСтатус")
-            .and_then(|s| doc.child_local(s, "СвСтатус"))
-        {
-            facts.active = true;
-            facts.status = attr(st, "НаимСтатус").unwrap_or_default();
-            facts.status_code = attr(st, "КодСтатус");
-        } else {
-            facts.active = true;
-            facts.status = "Действующий".into();
+        let parts = r
+            .child(sv, "СвАдрМЖ")
+            .and_then(|a| r.child(a, "АдресРФ"))
+            .map(|a| fns_address::read_address(r, a));
+        facts.address = parts.as_ref().map(AddressParts::display);
+        facts.address_parts = parts;
+
+        facts.statuses = r.statuses(
+            sv,
+            ENTREPRENEUR_STATUSES,
+            ("КодСтатус", "НаимСтатус"),
+            "ГРНИПДата",
+        );
+        facts.termination = r.child(sv, "СвПрекращ").map(|end| {
+            let st = r.child(end, "СвСтатус");
+            let code = st.and_then(|s| r.attr(s, "КодСтатус")).unwrap_or_default();
+            StatusRecord {
+                state: fns_status::termination_state(false, &code),
+                name: st
+                    .and_then(|s| r.attr(s, "НаимСтатус"))
+                    .unwrap_or_else(|| "Прекратил деятельность".into()),
+                date: st
+                    .and_then(|s| r.attr(s, "ДатаПрекращ"))
+                    .or_else(|| r.record_date(end, "ГРНИПДата")),
+                code,
+            }
+        });
+        fns::settle_status(&mut facts, "Действующий");
+        (facts.main_okved, facts.okved_extra) = r.okved(sv);
+
+        let mut missing = Vec::new();
+        if facts.person_name.is_none() {
+            missing.push("name (СвФЛ/ФИОРус)");
         }
-        facts.main_okved = doc
-            .child_local(sv, "СвОКВЭД")
-            .and_then(|o| doc.child_local(o, "СвОКВЭДОсн"))
-            .map(|o| Okved {
-                code: attr(o, "КодОКВЭД").unwrap_or_default(),
-                name: attr(o, "НаимОКВЭД").unwrap_or_default(),
-            });
-        facts
+        if facts.ogrnip.is_none() {
+            missing.push("ОГРНИП");
+        }
+        (facts, missing)
     }
 }
 
@@ -132,21 +162,25 @@ impl Lookup for Egrip {
         {
             return wrong;
         }
-        if let Some(sv) = doc.child_local(root, "СвИП") {
-            let e = doc.element(sv);
-            if let Some(wrong) = check_subject(req, &[e.attr("ОГРНИП"), e.attr("ИННФЛ")])
-            {
-                return wrong;
-            }
-            return Outcome::with_facts(Verdict::Found, self.facts(doc, sv));
-        }
-        fns::processing_code_outcome(
-            text_local(doc, root, "КодОбр").as_deref(),
-            "ЕГРИП",
-            "об индивидуальном предпринимателе",
-            "СвИП",
-            false,
-        )
+        let r = FnsReader::new(doc, &self.ns, TYPES_PREFIX);
+        let sv = match r.extract_or_code(root, &EXTRACT) {
+            Ok(sv) => sv,
+            Err(code) => return *code,
+        };
+        let (facts, missing) = Self::facts(&r, sv);
+        let ids = [
+            (IdKind::Ogrnip, facts.ogrnip.clone()),
+            (
+                IdKind::Ogrnip,
+                r.child(sv, "СвРегИП").and_then(|g| r.attr(g, "ОГРНИП")),
+            ),
+            (IdKind::Inn, r.attr(sv, "ИННФЛ")),
+            (
+                IdKind::Inn,
+                r.child(sv, "СвУчетНО").and_then(|u| r.attr(u, "ИННФЛ")),
+            ),
+        ];
+        fns::matched_extract(match_subject(req, &ids), facts, missing)
     }
 
     fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
@@ -241,7 +275,15 @@ struct EgripData {
     extract_date: String,
     region_code: String,
     region: [String; 2],
+    district: Option<[String; 2]>,
     city: Option<[String; 2]>,
+    locality: Option<[String; 2]>,
+    /// Also write the ИНН on `СвИП` (`@ИННФЛ`), which real answers omit.
+    #[serde(default)]
+    inn_on_record: bool,
+    /// `ПрВерсОКВЭД`; empty leaves it out (read as the 2001 edition).
+    #[serde(default = "fns::okved_2014")]
+    okved_edition: String,
     email: Option<String>,
     tax_office: TaxOfficeData,
     registering_office: TaxOfficeData,
@@ -290,7 +332,12 @@ impl EgripData {
                 ("ДатаВып", Some(&self.extract_date)),
                 ("ОГРНИП", Some(&self.ogrnip)),
                 ("ДатаОГРНИП", Some(&self.registered)),
-                ("ИННФЛ", Some(&self.inn)),
+                // Optional in the schema and left out by real answers: the
+                // ИНН is in `СвУчетНО`, where it is required.
+                (
+                    "ИННФЛ",
+                    Some(self.inn.as_str()).filter(|_| self.inn_on_record),
+                ),
                 ("КодВидИП", Some(kind_code)),
                 ("НаимВидИП", Some(kind_name)),
             ],
@@ -327,12 +374,19 @@ impl EgripData {
                 ("НаимРегион", Some(&self.region[1])),
             ],
         );
-        if let Some([t, n]) = &self.city {
-            w.tel(
-                rf,
-                "Город",
-                &[("ТипГород", Some(t)), ("НаимГород", Some(n))],
-            );
+        for (el, ty, nm, val) in [
+            ("Район", "ТипРайон", "НаимРайон", &self.district),
+            ("Город", "ТипГород", "НаимГород", &self.city),
+            (
+                "НаселПункт",
+                "ТипНаселПункт",
+                "НаимНаселПункт",
+                &self.locality,
+            ),
+        ] {
+            if let Some([t, n]) = val {
+                w.tel(rf, el, &[(ty, Some(t)), (nm, Some(n))]);
+            }
         }
         grnip_date(w, mj, &creation);
         if let Some(email) = &self.email {
@@ -416,6 +470,7 @@ impl EgripData {
             sv,
             self.okved.as_ref(),
             &self.okved_extra,
+            &self.okved_edition,
             ("ГРНИПДата", "ГРНИП"),
             &creation,
         );

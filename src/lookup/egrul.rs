@@ -5,17 +5,32 @@ use serde::Deserialize;
 
 use super::check::{Check, Value};
 use super::fns::{
-    self, EntityFacts, FnsWriter, Head, Okved, OkvedData, StatusData, TaxOfficeData,
-    TerminationData,
+    self, EntityFacts, ExtractSpec, FnsReader, FnsWriter, Head, LegalForm, OkvedData, StatusData,
+    StatusRecord, TaxOfficeData, TerminationData,
 };
+use super::fns_address::{self, AddressParts};
+use super::fns_status::{self, LEGAL_ENTITY_STATUSES};
 use super::{
-    Lookup, Outcome, ProviderQuery, Verdict, check_answer_root, check_subject, record_data,
-    text_local,
+    IdKind, Lookup, Outcome, ProviderQuery, check_answer_root, match_subject, record_data,
 };
 use crate::request::{Kind, LookupRequest, SubjectId};
 use crate::xml::{Document, NodeId};
 
 pub const NAMESPACE: &str = "urn://x-artefacts-fns-vipul-tosmv-ru/311-14/4.0.6";
+
+/// The root namespace without its version, and the versions whose answers
+/// this reader takes: 4.0.5 and 4.0.6 have the same extract (`СвЮЛ`), so one
+/// reader reads both, whatever version requests are sent in.
+const ROOT_PREFIX: &str = "urn://x-artefacts-fns-vipul-tosmv-ru/311-14/";
+const TYPES_PREFIX: &str = "urn://x-artefacts-fns/vipul-types/";
+pub const VERSIONS: [&str; 2] = ["4.0.5", "4.0.6"];
+
+const EXTRACT: ExtractSpec = ExtractSpec {
+    element: "СвЮЛ",
+    register: "ЕГРЮЛ",
+    subject: "о юридическом лице",
+    attachments: true,
+};
 
 pub struct Egrul {
     ns: String,
@@ -25,113 +40,130 @@ pub struct Egrul {
 impl Egrul {
     pub fn new(ns: &str) -> Self {
         // The types schema follows the version of the root schema.
-        let version = ns.rsplit('/').next().unwrap_or("4.0.6");
         Egrul {
             ns: ns.to_owned(),
-            types_ns: format!("urn://x-artefacts-fns/vipul-types/{version}"),
+            types_ns: format!("{TYPES_PREFIX}{}", fns::version_of(ns)),
         }
     }
 
-    fn facts(&self, doc: &Document, sv: NodeId) -> EntityFacts {
-        let el = doc.element(sv);
-        let attr = |id: NodeId, name: &str| doc.element(id).attr(name).map(str::to_owned);
-        let name = doc.child_local(sv, "СвНаимЮЛ");
+    /// Whether an answer root in `ns` is one this reader takes.
+    fn answers_in(&self, ns: &str) -> bool {
+        ns == self.ns
+            || ns
+                .strip_prefix(ROOT_PREFIX)
+                .is_some_and(|v| VERSIONS.contains(&v))
+    }
+
+    /// The facts of `СвЮЛ`, and which required identification is missing.
+    fn facts(r: &FnsReader<'_>, sv: NodeId) -> (EntityFacts, Vec<&'static str>) {
+        let name = r.child(sv, "СвНаимЮЛ");
+        let uchet = r.child(sv, "СвУчетНО");
         let mut facts = EntityFacts {
-            full_name: name.and_then(|n| attr(n, "НаимЮЛПолн")).unwrap_or_default(),
-            short_name: name.and_then(|n| attr(n, "НаимЮЛСокр")),
-            ogrn: el.attr("ОГРН").map(str::to_owned),
-            inn: el.attr("ИНН").map(str::to_owned),
-            kpp: el.attr("КПП").map(str::to_owned),
-            extract_date: el.attr("ДатаВып").unwrap_or_default().to_owned(),
+            full_name: name
+                .and_then(|n| r.attr(n, "НаимЮЛПолн"))
+                .unwrap_or_default(),
+            short_name: name.and_then(|n| r.attr(n, "НаимЮЛСокр")),
+            ogrn: r.attr(sv, "ОГРН"),
+            inn: r
+                .attr(sv, "ИНН")
+                .or_else(|| uchet.and_then(|u| r.attr(u, "ИНН"))),
+            kpp: r
+                .attr(sv, "КПП")
+                .or_else(|| uchet.and_then(|u| r.attr(u, "КПП"))),
+            extract_date: r.attr(sv, "ДатаВып").unwrap_or_default(),
+            tax_office: uchet.and_then(|u| r.tax_office(u)),
+            registering_authority: r.authority(sv),
             ..EntityFacts::default()
         };
-        if let Some(addr) = doc.child_local(sv, "СвАдресЮЛ") {
-            facts.address = doc
-                .child_local(addr, "АдресРФ")
-                .map(|a| address_text(doc, a));
-            facts.address_unreliable = doc.child_local(addr, "СвНедАдресЮЛ").is_some();
+        let opf = [
+            r.attr(sv, "СпрОПФ"),
+            r.attr(sv, "КодОПФ"),
+            r.attr(sv, "ПолнНаимОПФ"),
+        ];
+        if opf.iter().any(Option::is_some) {
+            let [classifier, code, name] = opf;
+            facts.legal_form = Some(LegalForm {
+                classifier,
+                code,
+                name,
+            });
         }
-        let reg = doc.child_local(sv, "СвОбрЮЛ");
+        if let Some(addr) = r.child(sv, "СвАдресЮЛ") {
+            let parts = r
+                .child(addr, "АдресРФ")
+                .map(|a| fns_address::read_address(r, a));
+            facts.address = parts.as_ref().map(AddressParts::display);
+            facts.address_parts = parts;
+            facts.address_unreliable = r.child(addr, "СвНедАдресЮЛ").is_some();
+        }
+        let reg = r.child(sv, "СвОбрЮЛ");
         facts.registration_date = reg
-            .and_then(|r| attr(r, "ДатаРег").or_else(|| attr(r, "ДатаОГРН")))
-            .or_else(|| el.attr("ДатаОГРН").map(str::to_owned))
+            .and_then(|g| r.attr(g, "ДатаРег").or_else(|| r.attr(g, "ДатаОГРН")))
+            .or_else(|| r.attr(sv, "ДатаОГРН"))
             .unwrap_or_default();
-        if let Some(end) = doc.child_local(sv, "СвПрекрЮЛ") {
-            let how = doc.child_local(end, "СпПрекрЮЛ");
-            facts.active = false;
-            facts.termination_date = attr(end, "ДатаПрекрЮЛ");
-            facts.status = how
-                .and_then(|h| attr(h, "НаимСпПрекрЮЛ"))
-                .unwrap_or_else(|| "Прекратило деятельность".into());
-            facts.status_code = how.and_then(|h| attr(h, "КодСпПрекрЮЛ"));
-        } else if let Some(st) = doc
-            .child_local(sv, "СвСтатус")
-            .and_then(|s| doc.child_local(s, "СвСтатус"))
-        {
-            facts.active = true;
-            facts.status = attr(st, "НаимСтатусЮЛ").unwrap_or_default();
-            facts.status_code = attr(st, "КодСтатусЮЛ");
-        } else {
-            facts.active = true;
-            facts.status = "Действующее".into();
-        }
-        if let Some(h) = doc.child_local(sv, "СведДолжнФЛ") {
-            let person = doc.child_local(h, "СвФЛ");
-            facts.head = Some(Head {
-                name: person.map(|p| fns::person_name(doc, p)).unwrap_or_default(),
-                position: doc
-                    .child_local(h, "СвДолжн")
-                    .and_then(|d| attr(d, "НаимДолжн"))
-                    .unwrap_or_default(),
-                inn: person.and_then(|p| attr(p, "ИННФЛ")),
-            });
-        } else if let Some(m) = doc.child_local(sv, "СвУпрОрг") {
-            facts.head = doc.child_local(m, "НаимИННЮЛ").map(|n| Head {
-                name: attr(n, "НаимЮЛПолн").unwrap_or_default(),
-                position: "Управляющая организация".into(),
-                inn: attr(n, "ИНН"),
-            });
-        }
-        facts.main_okved = doc
-            .child_local(sv, "СвОКВЭД")
-            .and_then(|o| doc.child_local(o, "СвОКВЭДОсн"))
-            .map(|o| Okved {
-                code: attr(o, "КодОКВЭД").unwrap_or_default(),
-                name: attr(o, "НаимОКВЭД").unwrap_or_default(),
-            });
-        facts.capital = doc
-            .child_local(sv, "СвУстКап")
-            .and_then(|c| attr(c, "СумКап"));
-        facts
-    }
-}
+        facts.registration_number = reg.and_then(|g| r.attr(g, "РегНом"));
+        facts.former_registering_authority = reg.and_then(|g| r.attr(g, "НаимРО"));
 
-/// `187403, ОБЛАСТЬ ЛЕНИНГРАДСКАЯ, ГОРОД ВОЛХОВ, УЛИЦА ЛЕНИНА, ДОМ 12` from `АдресРФ`.
-fn address_text(doc: &Document, a: NodeId) -> String {
-    let el = doc.element(a);
-    let mut parts: Vec<String> = Vec::new();
-    if let Some(i) = el.attr("Индекс") {
-        parts.push(i.to_owned());
-    }
-    for (child, ty, name) in [
-        ("Регион", "ТипРегион", "НаимРегион"),
-        ("Район", "ТипРайон", "НаимРайон"),
-        ("Город", "ТипГород", "НаимГород"),
-        ("НаселПункт", "ТипНаселПункт", "НаимНаселПункт"),
-        ("Улица", "ТипУлица", "НаимУлица"),
-    ] {
-        if let Some(c) = doc.child_local(a, child) {
-            let c = doc.element(c);
-            let words: Vec<&str> = [c.attr(ty), c.attr(name)].into_iter().flatten().collect();
-            parts.push(words.join(" "));
+        facts.statuses = r.statuses(
+            sv,
+            LEGAL_ENTITY_STATUSES,
+            ("КодСтатусЮЛ", "НаимСтатусЮЛ"),
+            "ГРНДата",
+        );
+        facts.termination = r.child(sv, "СвПрекрЮЛ").map(|end| {
+            let how = r.child(end, "СпПрекрЮЛ");
+            let code = how
+                .and_then(|h| r.attr(h, "КодСпПрекрЮЛ"))
+                .unwrap_or_default();
+            StatusRecord {
+                state: fns_status::termination_state(true, &code),
+                name: how
+                    .and_then(|h| r.attr(h, "НаимСпПрекрЮЛ"))
+                    .unwrap_or_else(|| "Прекратило деятельность".into()),
+                date: r.attr(end, "ДатаПрекрЮЛ"),
+                code,
+            }
+        });
+        fns::settle_status(&mut facts, "Действующее");
+
+        for h in r.children(sv, "СведДолжнФЛ") {
+            let person = r.child(h, "СвФЛ");
+            let pos = r.child(h, "СвДолжн");
+            facts.heads.push(Head {
+                name: person.and_then(|p| r.person_name(p)).unwrap_or_default(),
+                position: pos.and_then(|d| r.attr(d, "НаимДолжн")).unwrap_or_default(),
+                inn: person.and_then(|p| r.attr(p, "ИННФЛ")),
+                kind: pos.and_then(|d| r.attr(d, "НаимВидДолжн")),
+                ogrn: None,
+            });
         }
-    }
-    for k in ["Дом", "Корпус", "Кварт"] {
-        if let Some(v) = el.attr(k) {
-            parts.push(v.to_owned());
+        for m in r.children(sv, "СвУпрОрг") {
+            if let Some(n) = r.child(m, "НаимИННЮЛ") {
+                facts.heads.push(Head {
+                    name: r.attr(n, "НаимЮЛПолн").unwrap_or_default(),
+                    position: "Управляющая организация".into(),
+                    inn: r.attr(n, "ИНН"),
+                    kind: None,
+                    ogrn: r.attr(n, "ОГРН"),
+                });
+            }
         }
+        facts.head = facts.heads.first().cloned();
+        (facts.main_okved, facts.okved_extra) = r.okved(sv);
+        if let Some(c) = r.child(sv, "СвУстКап") {
+            facts.capital = r.attr(c, "СумКап");
+            facts.capital_kind = r.attr(c, "НаимВидКап");
+        }
+
+        let mut missing = Vec::new();
+        if facts.full_name.is_empty() {
+            missing.push("name (СвНаимЮЛ/@НаимЮЛПолн)");
+        }
+        if facts.ogrn.is_none() {
+            missing.push("ОГРН");
+        }
+        (facts, missing)
     }
-    parts.join(", ")
 }
 
 impl Lookup for Egrul {
@@ -170,25 +202,38 @@ impl Lookup for Egrul {
         req: &LookupRequest,
         doc_id: &str,
     ) -> Outcome {
+        let el = doc.element(root);
+        let ns = el.ns.clone().unwrap_or_default();
+        if el.local != "FNSVipULResponse" || !self.answers_in(&ns) {
+            return Outcome::failed(format!(
+                "expected an answer FNSVipULResponse in {ROOT_PREFIX}{{{}}}, got {el}",
+                VERSIONS.join(","),
+            ));
+        }
         if let Some(wrong) =
-            check_answer_root(doc, root, (&self.ns, "FNSVipULResponse"), "ИдДок", doc_id)
+            check_answer_root(doc, root, (&ns, "FNSVipULResponse"), "ИдДок", doc_id)
         {
             return wrong;
         }
-        if let Some(sv) = doc.child_local(root, "СвЮЛ") {
-            let e = doc.element(sv);
-            if let Some(wrong) = check_subject(req, &[e.attr("ОГРН"), e.attr("ИНН")]) {
-                return wrong;
-            }
-            return Outcome::with_facts(Verdict::Found, self.facts(doc, sv));
-        }
-        fns::processing_code_outcome(
-            text_local(doc, root, "КодОбр").as_deref(),
-            "ЕГРЮЛ",
-            "о юридическом лице",
-            "СвЮЛ",
-            true,
-        )
+        let r = FnsReader::new(doc, &ns, TYPES_PREFIX);
+        let sv = match r.extract_or_code(root, &EXTRACT) {
+            Ok(sv) => sv,
+            Err(code) => return *code,
+        };
+        let (facts, missing) = Self::facts(&r, sv);
+        let ids = [
+            (IdKind::Ogrn, facts.ogrn.clone()),
+            (
+                IdKind::Ogrn,
+                r.child(sv, "СвОбрЮЛ").and_then(|g| r.attr(g, "ОГРН")),
+            ),
+            (IdKind::Inn, r.attr(sv, "ИНН")),
+            (
+                IdKind::Inn,
+                r.child(sv, "СвУчетНО").and_then(|u| r.attr(u, "ИНН")),
+            ),
+        ];
+        fns::matched_extract(match_subject(req, &ids), facts, missing)
     }
 
     fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
@@ -287,9 +332,19 @@ struct EgrulData {
     email: Option<String>,
     tax_office: TaxOfficeData,
     registering_office: TaxOfficeData,
-    status: Option<StatusData>,
+    /// Every status record (`СвСтатус`), in order: the schema allows one
+    /// per status (two reorganisations, a liquidation after another…).
+    #[serde(default)]
+    statuses: Vec<StatusData>,
     termination: Option<TerminationData>,
     head: Option<HeadData>,
+    /// Further persons who may act without a power of attorney.
+    #[serde(default)]
+    co_heads: Vec<HeadData>,
+    /// `ПрВерсОКВЭД` of the activity codes; empty leaves the attribute
+    /// out, as older extracts do (read as the 2001 edition).
+    #[serde(default = "fns::okved_2014")]
+    okved_edition: String,
     okved: Option<OkvedData>,
     #[serde(default)]
     okved_extra: Vec<OkvedData>,
@@ -338,10 +393,13 @@ impl EgrulData {
         for d in [&self.registered, &self.extract_date] {
             fns::year_of(d)?;
         }
-        if let Some(h) = &self.head
-            && let Some(inn) = &h.inn
-        {
-            Inn::parse_individual(inn).map_err(|e| format!("head: {}", e.message))?;
+        for h in self.head.iter().chain(&self.co_heads) {
+            if let Some(inn) = &h.inn {
+                Inn::parse_individual(inn).map_err(|e| format!("head: {}", e.message))?;
+            }
+        }
+        for st in &self.statuses {
+            fns::year_of(&st.date)?;
         }
         Ok(())
     }
@@ -466,7 +524,7 @@ impl EgrulData {
         grn_date(w, ro, false, &creation);
 
         let mut records = vec![(creation.clone(), "11001", "Создание юридического лица")];
-        if let Some(st) = &self.status {
+        for st in &self.statuses {
             let wrap = w.el(sv, "СвСтатус", &[]);
             w.el(
                 wrap,
@@ -532,7 +590,7 @@ impl EgrulData {
             );
             grn_date(w, cap, false, &creation);
         }
-        if let Some(h) = &self.head {
+        for h in self.head.iter().chain(&self.co_heads) {
             let d = w.el(sv, "СведДолжнФЛ", &[]);
             let fl = w.el(
                 d,
@@ -561,6 +619,7 @@ impl EgrulData {
             sv,
             self.okved.as_ref(),
             &self.okved_extra,
+            &self.okved_edition,
             ("ГРНДата", "ГРН"),
             &creation,
         );

@@ -8,7 +8,10 @@ mod check;
 mod egrip;
 mod egrul;
 mod fns;
+mod fns_address;
+mod fns_status;
 mod foreign_agent;
+mod schema;
 mod tax_debt;
 mod unreliable_supplier;
 
@@ -18,7 +21,9 @@ use crate::i18n::{FailureCode, Lang};
 use crate::request::{Kind, LookupRequest, Subject};
 use crate::xml::{Document, NodeId};
 
+pub use fns_status::{ENTREPRENEUR_STATUSES, LEGAL_ENTITY_STATUSES, State};
 pub(crate) use foreign_agent::agent_data;
+pub use schema::{AnswerSchemas, SchemaStatus};
 pub use tax_debt::DebtFlags;
 pub(crate) use unreliable_supplier::{RnpData, RnpRecordData, rnp_data};
 
@@ -137,6 +142,19 @@ pub struct Outcome {
     /// when the result is written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note_ru: Option<String>,
+    /// Where the agency's answer breaks its VS schema; it was still read
+    /// where it could be.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_errors: Vec<String>,
+    /// Why the answer could not be checked against its schema (the schema
+    /// is not available); absent when it was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_unchecked: Option<String>,
+    /// The verdict stands, but the officer must still confirm it another
+    /// way (a status code mezhved does not know). Carried into
+    /// `fallback_required`, not written itself.
+    #[serde(skip)]
+    pub fallback: bool,
     /// The register's own source that answered (routes other than SMEV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceRef>,
@@ -162,8 +180,22 @@ impl Outcome {
             failure: None,
             note: None,
             note_ru: None,
+            schema_errors: Vec::new(),
+            schema_unchecked: None,
+            fallback: false,
             source: None,
         }
+    }
+
+    /// The officer has to act by other means: the verdict says so, or the
+    /// reader asked for it.
+    pub fn needs_fallback(&self) -> bool {
+        self.fallback || self.verdict.needs_fallback()
+    }
+
+    pub fn with_fallback(mut self) -> Self {
+        self.fallback = true;
+        self
     }
 
     pub fn with_facts(verdict: Verdict, facts: impl Serialize) -> Self {
@@ -293,6 +325,8 @@ pub struct LookupConfig {
     /// Values of `ПрЗадолж` read as "debt" and as "no debt"; anything else
     /// is `unknown`.
     pub tax_debt_flags: DebtFlags,
+    /// The directory of the official XSDs answers are checked against.
+    pub official_schemas: std::path::PathBuf,
     /// РНП: a supplier is `listed` when a record placed it in the register
     /// at any moment of this many years before `as_of` (§2.10(12)).
     pub rnp_lookback_years: u32,
@@ -309,6 +343,7 @@ impl Default for LookupConfig {
             unreliable_supplier_namespace: unreliable_supplier::NAMESPACE.into(),
             foreign_agent_namespace: foreign_agent::NAMESPACE.into(),
             tax_debt_flags: DebtFlags::default(),
+            official_schemas: "../shared/xsd".into(),
             rnp_lookback_years: 2,
             routes: crate::registers::Routes::default(),
         }
@@ -318,6 +353,7 @@ impl Default for LookupConfig {
 /// Every register mezhved can ask.
 pub struct Registry {
     lookups: Vec<Box<dyn Lookup>>,
+    schemas: AnswerSchemas,
 }
 
 impl Registry {
@@ -337,7 +373,35 @@ impl Registry {
                 &cfg.foreign_agent_namespace,
             )),
         ];
-        Registry { lookups }
+        Registry {
+            lookups,
+            schemas: AnswerSchemas::new(cfg),
+        }
+    }
+
+    /// The answer schemas, to report what is available.
+    pub fn schemas(&self) -> &AnswerSchemas {
+        &self.schemas
+    }
+
+    /// Reads an answer of `kind` (see [`Lookup::parse_answer`]) and checks
+    /// it against its VS schema: violations go into `schema_errors`, a
+    /// schema that is not available into `schema_unchecked`.
+    pub fn read_answer(
+        &self,
+        kind: Kind,
+        doc: &Document,
+        root: NodeId,
+        req: &LookupRequest,
+        doc_id: &str,
+    ) -> Outcome {
+        let mut outcome = self.get(kind).parse_answer(doc, root, req, doc_id);
+        match self.schemas.check(kind, doc, root) {
+            SchemaStatus::Valid | SchemaStatus::NotApplicable => {}
+            SchemaStatus::Invalid(errors) => outcome.schema_errors = errors,
+            SchemaStatus::Unavailable(why) => outcome.schema_unchecked = Some(why),
+        }
+        outcome
     }
 
     pub fn get(&self, kind: Kind) -> &dyn Lookup {
@@ -428,6 +492,59 @@ fn check_subject(req: &LookupRequest, answered: &[Option<&str>]) -> Option<Outco
             .join("/"),
         req.subject.describe()
     )))
+}
+
+/// Which identifier of a subject an answer carries (for [`match_subject`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IdKind {
+    Inn,
+    Ogrn,
+    Ogrnip,
+}
+
+/// Whether an answer is about the requested subject: it is when any
+/// identifier it carries, wherever its schema puts it, is the one asked
+/// for. Only a real mismatch (the answer carries the asked kind of
+/// identifier, with other values) is a failure, naming both; an answer that
+/// carries none of the asked kind is taken as answering the request (its
+/// document id matched) with a note.
+fn match_subject(req: &LookupRequest, answered: &[(IdKind, Option<String>)]) -> MatchedSubject {
+    use crate::request::SubjectId;
+    let (kind, asked) = match &req.subject.id {
+        SubjectId::Inn(v) => (IdKind::Inn, v.to_string()),
+        SubjectId::Ogrn(v) => (IdKind::Ogrn, v.to_string()),
+        SubjectId::Ogrnip(v) => (IdKind::Ogrnip, v.to_string()),
+        SubjectId::Snils(v) => return MatchedSubject::Unconfirmed(format!("СНИЛС {v}")),
+    };
+    let values = || {
+        answered
+            .iter()
+            .filter_map(|(k, v)| Some((*k, v.as_deref()?)))
+    };
+    if values().any(|(_, v)| v == asked) {
+        return MatchedSubject::Yes;
+    }
+    let same_kind: Vec<&str> = values()
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, v)| v)
+        .collect();
+    if same_kind.is_empty() {
+        return MatchedSubject::Unconfirmed(req.subject.describe());
+    }
+    let mut all: Vec<&str> = values().map(|(_, v)| v).collect();
+    all.dedup();
+    MatchedSubject::No(Box::new(Outcome::failed(format!(
+        "the answer is about {}, not the requested {}",
+        all.join("/"),
+        req.subject.describe()
+    ))))
+}
+
+enum MatchedSubject {
+    Yes,
+    /// Nothing in the answer to compare with; the subject as asked.
+    Unconfirmed(String),
+    No(Box<Outcome>),
 }
 
 /// Text of the first child with this local name (ФНС schemas mix namespaces

@@ -194,9 +194,11 @@ impl Gateway {
             transport = %outbox.describe(),
             "gateway ready"
         );
+        let registry = Registry::new(&settings.lookup);
+        registry.schemas().log_report();
         let (stop, _) = watch::channel(false);
         Ok(Arc::new(Gateway {
-            registry: Registry::new(&settings.lookup),
+            registry,
             send_slots: Semaphore::new(settings.gateway.send_concurrency),
             unsent_slots: Arc::new(Semaphore::new(settings.gateway.max_unsent)),
             key: std::sync::RwLock::new(Arc::new(creds.key)),
@@ -653,7 +655,7 @@ impl Gateway {
             .expect("waiting lock")
             .remove(&rec.request_id);
         let o = &result.outcome;
-        if o.verdict.needs_fallback() {
+        if result.fallback_required {
             let (reason, reason_ru) = match (&o.failure, &o.rejection, &o.note) {
                 (Some(f), _, _) => (f.reason.clone(), f.reason_ru.clone()),
                 (_, Some(r), _) => {
@@ -800,7 +802,7 @@ impl Gateway {
         self.metrics.smev_faults.inc(&[
             op.as_str(),
             f.kind.element_name(),
-            match f.kind.class() {
+            match f.class() {
                 crate::smev::FaultClass::Retry => "retry",
                 crate::smev::FaultClass::AlreadySent => "already_sent",
                 crate::smev::FaultClass::NewMessageId => "new_message_id",

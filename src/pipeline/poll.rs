@@ -334,7 +334,8 @@ impl Gateway {
                 let store = self.store.clone();
                 let r = rec.clone();
                 match blocking(move || store.load_request(&r)).await {
-                    Ok(req) => self.registry.get(rec.kind).parse_answer(
+                    Ok(req) => self.registry.read_answer(
+                        rec.kind,
                         doc,
                         *root,
                         &req,
@@ -365,13 +366,14 @@ impl Gateway {
                 fault_type,
                 fault_code,
                 fault_description,
+                validation_errors,
             } if category.contains("Rejected") || fault_type.is_some() => Outcome::rejected(
                 RejectedBy::Smev,
                 fault_code.clone().unwrap_or_else(|| category.clone()),
-                fault_description
-                    .clone()
-                    .or_else(|| details.clone())
-                    .unwrap_or_default(),
+                crate::smev::rejection_text(
+                    fault_description.as_deref().or(details.as_deref()),
+                    validation_errors,
+                ),
             ),
             ResponseContent::AsyncStatus {
                 category, details, ..

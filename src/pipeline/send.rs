@@ -304,7 +304,7 @@ fn again(failure: String) -> Attempt {
 }
 
 fn fault(f: smev::SoapFault) -> Attempt {
-    match f.kind.class() {
+    match f.class() {
         FaultClass::AlreadySent => Attempt::AlreadySent,
         FaultClass::Retry => again(f.to_string()),
         FaultClass::NewMessageId => {

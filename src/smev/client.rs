@@ -275,7 +275,22 @@ pub enum ResponseContent {
         fault_type: Option<String>,
         fault_code: Option<String>,
         fault_description: Option<String>,
+        /// The `ValidationError`s of an `InvalidContent` fault: what in the
+        /// business data broke its schema.
+        validation_errors: Vec<String>,
     },
+}
+
+/// The text of an asynchronous rejection: SMEV's description, then each
+/// validation error it lists (what exactly broke the schema), so the
+/// officer and the operator read what was wrong.
+pub fn rejection_text(description: Option<&str>, validation_errors: &[String]) -> String {
+    let head = description.unwrap_or_default().trim();
+    match (head.is_empty(), validation_errors.is_empty()) {
+        (_, true) => head.to_owned(),
+        (true, false) => validation_errors.join("; "),
+        (false, false) => format!("{head}: {}", validation_errors.join("; ")),
+    }
 }
 
 /// A message from the response queue.
@@ -356,6 +371,14 @@ pub fn parse_get_response_response(doc: &Document) -> Result<Option<IncomingResp
             }),
             fault_code: fault.and_then(|f| doc.child_text(f, bns, "Code")),
             fault_description: fault.and_then(|f| doc.child_text(f, bns, "Description")),
+            validation_errors: fault
+                .map(|f| {
+                    doc.children_named(f, v.faults_ns(), "ValidationError")
+                        .map(|e| doc.text(e).trim().to_owned())
+                        .filter(|t| !t.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     } else {
         return Err(SmevError::shape(

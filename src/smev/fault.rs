@@ -153,6 +153,29 @@ pub struct SoapFault {
     pub description: Option<String>,
 }
 
+impl SoapFault {
+    /// What to do about this fault: by its SMEV detail element; a fault
+    /// without one (a proxy, an application server, a foreign detail) by its
+    /// SOAP `faultcode`: `Server` is the node failing, retried as
+    /// `SMEVFailure` is, `Client` (or anything else) is final.
+    pub fn class(&self) -> FaultClass {
+        match &self.kind {
+            FaultKind::Other(_) if faultcode_is_server(&self.faultcode) => FaultClass::Retry,
+            kind => kind.class(),
+        }
+    }
+}
+
+/// `soap:Server`, `Server`, `SOAP-ENV:Server.Timeout`…: the QName's local
+/// part is `Server` or a dotted refinement of it (SOAP 1.1 §4.4.1).
+fn faultcode_is_server(faultcode: &str) -> bool {
+    let local = faultcode
+        .trim()
+        .rsplit_once(':')
+        .map_or(faultcode.trim(), |(_, l)| l);
+    local == "Server" || local.starts_with("Server.")
+}
+
 impl std::fmt::Display for SoapFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.kind, self.faultstring)?;
@@ -236,6 +259,23 @@ mod tests {
             FaultClass::Permanent
         );
         assert_eq!(FaultKind::Other("x".into()).class(), FaultClass::Permanent);
+        let bare = |faultcode: &str| SoapFault {
+            kind: FaultKind::Other("no detail".into()),
+            faultcode: faultcode.into(),
+            faultstring: "Internal Error".into(),
+            code: None,
+            description: None,
+        };
+        assert_eq!(bare("soap:Server").class(), FaultClass::Retry);
+        assert_eq!(bare("S:Server.Timeout").class(), FaultClass::Retry);
+        assert_eq!(bare("Server").class(), FaultClass::Retry);
+        assert_eq!(bare("soap:Client").class(), FaultClass::Permanent);
+        assert_eq!(bare("").class(), FaultClass::Permanent);
+        assert_eq!(bare("soap:ServerBusy").class(), FaultClass::Permanent);
+        // A SMEV detail decides, whatever the faultcode says.
+        let mut f = bare("soap:Server");
+        f.kind = FaultKind::SignatureVerificationFault;
+        assert_eq!(f.class(), FaultClass::Permanent);
         for k in FaultKind::all() {
             assert_eq!(FaultKind::from_element_name(k.element_name()), k);
         }

@@ -17,7 +17,7 @@ use crate::xml::{Document, NodeId, XmlError};
 pub use client::{
     Accepted, IncomingResponse, IncomingStatus, ResponseContent, SendRequest, ack_request,
     get_response_request, get_status_request, parse_ack_response, parse_get_response_response,
-    parse_get_status_response, parse_send_request_response, send_request,
+    parse_get_status_response, parse_send_request_response, rejection_text, send_request,
 };
 pub use fault::{FaultClass, FaultKind, SoapFault};
 pub use server::{
