@@ -1,5 +1,6 @@
 //! mezhved: the interagency message gateway between case systems and SMEV 3.
 
+pub mod adapter;
 pub mod calendar;
 pub mod casefile;
 pub mod clock;
@@ -18,3 +19,4 @@ pub mod smev;
 pub mod transport;
 pub mod xml;
 pub mod xmldsig;
+pub mod xsd;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::tests::{ID, due, lives_through_its_states, request};
 use super::*;
 use crate::lookup::Outcome;
+use crate::request::LookupRequest;
 
 const MID: &str = "b077cd84-3959-11f1-b8b2-0242333cce59";
 

@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::*;
 use crate::lookup::Outcome;
+use crate::request::LookupRequest;
 
 pub(super) fn request(case: &str, id: &str) -> LookupRequest {
     let v = json!({

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub signatures: CounterVec,
     pub handler_crashes: CounterVec,
     pub taken_over: CounterVec,
+    pub smev_statuses: CounterVec,
+    pub adapter_calls: CounterVec,
     pub call_seconds: HistogramVec,
     pub answer_seconds: HistogramVec,
     pub end_to_end_seconds: HistogramVec,
@@ -98,6 +100,16 @@ impl Default for Metrics {
                 "mezhved_requests_taken_over_total",
                 "Requests taken over from instances that ended.",
                 &[],
+            ),
+            smev_statuses: CounterVec::new(
+                "mezhved_smev_statuses_total",
+                "Status messages taken from SMEV (GetStatus), by category.",
+                &["category"],
+            ),
+            adapter_calls: CounterVec::new(
+                "mezhved_adapter_calls_total",
+                "Calls to the adapter interface by operation (Send, Get, Find) and outcome (ok, duplicate, validation_fault, system_fault).",
+                &["operation", "outcome"],
             ),
             call_seconds: HistogramVec::new(
                 "mezhved_smev_call_seconds",

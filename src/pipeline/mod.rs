@@ -20,7 +20,9 @@ pub mod metrics;
 mod poll;
 mod recover;
 mod send;
+mod status;
 mod tasks;
+pub mod vs;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -60,6 +62,8 @@ pub enum GatewayError {
     Calendar(#[from] crate::calendar::CalendarError),
     #[error(transparent)]
     Transport(#[from] crate::transport::TransportError),
+    #[error("vs.schemas: {0}")]
+    Schemas(String),
 }
 
 type KeyFiles = (std::time::SystemTime, std::time::SystemTime);
@@ -85,6 +89,10 @@ fn looks_like_fault(body: &[u8]) -> bool {
 pub struct Gateway {
     pub settings: Settings,
     registry: Registry,
+    /// Schemas of business XML of `vs` requests, by namespace.
+    vs_schemas: vs::VsSchemas,
+    /// What SMEV said of our queue at the last `GetIncomingQueueStatistics`.
+    pub smev_queues: std::sync::Mutex<Option<status::QueueReading>>,
     /// The information system's key; replaced when its files change (a
     /// renewed certificate), see [`Gateway::reload_key`].
     key: std::sync::RwLock<Arc<SigningKey>>,
@@ -179,6 +187,8 @@ impl Gateway {
         let (stop, _) = watch::channel(false);
         Ok(Arc::new(Gateway {
             registry: Registry::new(&settings.lookup),
+            vs_schemas: vs::VsSchemas::load(&settings.vs)?,
+            smev_queues: std::sync::Mutex::new(None),
             send_slots: Semaphore::new(settings.gateway.send_concurrency),
             unsent_slots: Arc::new(Semaphore::new(settings.gateway.max_unsent)),
             key: std::sync::RwLock::new(Arc::new(creds.key)),
@@ -298,6 +308,8 @@ impl Gateway {
             tokio::spawn(self.clone().poll_loop()),
             tokio::spawn(self.clone().deadline_loop()),
             tokio::spawn(self.clone().watch_instances()),
+            tokio::spawn(self.clone().status_loop()),
+            tokio::spawn(self.clone().queue_statistics_loop()),
         ];
         loop {
             tokio::select! {
@@ -371,12 +383,15 @@ impl Gateway {
     /// One delivery: refused input goes to the dead-letter queue; a valid
     /// request is recorded, then acknowledged, then sent.
     async fn handle_incoming(self: &Arc<Self>, msg: &Incoming) {
-        let req = match crate::request::parse_request(&msg.body, clock::moscow_today()) {
+        let limits = self.settings.vs.limits();
+        let req = match crate::request::parse(&msg.body, clock::moscow_today(), &limits)
+            .and_then(|r| self.vs_schemas.check(&r).map(|()| r))
+        {
             Ok(r) => r,
             Err(invalid) => return self.dead_letter(msg, invalid).await,
         };
-        crate::failpoint::on_case(req.case_id.as_str());
-        let span = info_span!("request", request_id = %req.request_id, case_id = %req.case_id, kind = %req.kind, message_id = tracing::field::Empty);
+        crate::failpoint::on_case(req.case_id().as_str());
+        let span = info_span!("request", request_id = %req.request_id(), case_id = %req.case_id(), kind = %req.kind(), message_id = tracing::field::Empty);
         async move {
             // Backpressure: while too many requests wait to be sent, the
             // delivery waits here and the rest stay in the broker.
@@ -404,7 +419,7 @@ impl Gateway {
             });
             match accepted.await {
                 Ok(Acceptance::New(rec)) => {
-                    info!(subject = %req.subject.describe(), test = req.test, "accepted");
+                    info!(subject = %req.describe(), test = req.test(), "accepted");
                     crate::failpoint::at("accepted");
                     self.ack(msg).await;
                     crate::failpoint::at("acked");
@@ -435,7 +450,7 @@ impl Gateway {
                         field: "request_id".into(),
                         message: format!(
                             "request_id {} already belongs to case {case_id}",
-                            req.request_id
+                            req.request_id()
                         ),
                     };
                     self.dead_letter(msg, invalid).await;
@@ -494,6 +509,7 @@ impl Gateway {
         from: &'static [crate::casefile::State],
         outcome: Outcome,
     ) {
+        let outcome = vs::with_smev_outcome(rec.kind, outcome);
         self.waiting
             .lock()
             .expect("waiting lock")
@@ -646,7 +662,7 @@ impl Gateway {
     fn spawn_send(
         self: &Arc<Self>,
         rec: StateRecord,
-        req: crate::request::LookupRequest,
+        req: crate::request::Request,
         permit: Option<OwnedSemaphorePermit>,
     ) {
         let guard = self.tasks.enter();

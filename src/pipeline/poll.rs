@@ -12,12 +12,13 @@ use super::{CallError, Gateway, blocking};
 use crate::casefile::{ANSWERED, State, StateRecord, StoreError};
 use crate::clock;
 use crate::lookup::{Outcome, RejectedBy};
+use crate::request::Request;
 use crate::smev::{self, Operation, ResponseContent};
 use crate::xml;
 use crate::xmldsig::{self, ReferenceTransforms, VerifyPolicy};
 
 /// What an answer says.
-enum Read {
+pub(super) enum Read {
     Final(Outcome),
     Interim(String),
 }
@@ -308,17 +309,33 @@ impl Gateway {
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
     ) -> Read {
+        if rec.kind == crate::request::Kind::Vs {
+            let store = self.store.clone();
+            let r = rec.clone();
+            return match blocking(move || store.load_request(&r)).await {
+                Ok(Request::Vs(req)) => self.read_vs_answer(&req, doc, resp),
+                Ok(Request::Lookup(_)) => Read::Final(Outcome::failed(
+                    "the stored request is a lookup, not a vs request",
+                )),
+                Err(e) => Read::Final(Outcome::failed(format!(
+                    "the stored request cannot be read: {e}"
+                ))),
+            };
+        }
         Read::Final(match &resp.content {
             ResponseContent::Primary(root) => {
                 let store = self.store.clone();
                 let r = rec.clone();
                 match blocking(move || store.load_request(&r)).await {
-                    Ok(req) => self.registry.get(rec.kind).parse_answer(
+                    Ok(Request::Lookup(req)) => self.registry.get(rec.kind).parse_answer(
                         doc,
                         *root,
                         &req,
                         &req.request_id.to_string(),
                     ),
+                    Ok(Request::Vs(_)) => {
+                        Outcome::failed("the stored request is a vs request, not a lookup")
+                    }
                     Err(e) => Outcome::failed(format!("the stored request cannot be read: {e}")),
                 }
             }

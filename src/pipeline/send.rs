@@ -13,7 +13,7 @@ use super::{CallError, Gateway, blocking};
 use crate::casefile::{State, StateRecord, StoreError, UNSENT};
 use crate::clock;
 use crate::lookup::{Outcome, RejectedBy};
-use crate::request::LookupRequest;
+use crate::request::Request;
 use crate::smev::{self, FaultClass, Operation, SmevError};
 use crate::xml;
 
@@ -40,7 +40,7 @@ enum Attempt {
 }
 
 impl Gateway {
-    pub(super) async fn send(self: Arc<Self>, mut rec: StateRecord, req: LookupRequest) {
+    pub(super) async fn send(self: Arc<Self>, mut rec: StateRecord, req: Request) {
         if rec.state == State::Retrying
             && let Some(at) = rec.next_attempt_at
         {
@@ -173,7 +173,7 @@ impl Gateway {
     async fn envelope(
         &self,
         rec: &mut StateRecord,
-        req: &LookupRequest,
+        req: &Request,
         new_eol: bool,
     ) -> Result<Vec<u8>, NoEnvelope> {
         let failed = |e: StoreError| match e {
@@ -211,22 +211,27 @@ impl Gateway {
     /// an `EOL` from now, when configured).
     pub(super) fn sign_envelope(
         &self,
-        req: &LookupRequest,
+        req: &Request,
         message_id: &uuid::Uuid,
     ) -> Result<Vec<u8>, String> {
-        let lookup = self.registry.get(req.kind);
-        let business = lookup.build_request(req, &req.request_id.to_string());
         let eol = (self.settings.smev.eol_hours > 0)
             .then(|| clock::now() + time::Duration::hours(self.settings.smev.eol_hours as i64));
-        let doc = smev::send_request(
-            self.version,
-            message_id,
-            &business,
-            req.test,
-            eol,
-            req.personal_signature,
-        )
-        .sign(&self.key(), self.personal_key.as_ref());
+        let (business, opts) = match req {
+            Request::Lookup(req) => {
+                let lookup = self.registry.get(req.kind);
+                let business = lookup.build_request(req, &req.request_id.to_string());
+                let opts = smev::EnvelopeOptions {
+                    test: req.test,
+                    eol,
+                    personal: req.personal_signature,
+                    ..smev::EnvelopeOptions::default()
+                };
+                (business, opts)
+            }
+            Request::Vs(req) => super::vs::envelope_parts(req, eol)?,
+        };
+        let doc = smev::send_request_with(self.version, message_id, &business, &opts)
+            .sign(&self.key(), self.personal_key.as_ref());
         self.count_signature("sign", doc.is_ok());
         let doc = doc.map_err(|e| format!("signing failed: {e}"))?;
         Ok(xml::to_bytes(&doc))
