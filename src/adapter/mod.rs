@@ -3,6 +3,10 @@
 //! case system written for the adapter works with mezhved by a change of
 //! URL.
 
+mod server;
+pub mod service;
 mod settings;
+pub mod soap;
 
+pub use server::{AdapterError, Running, start};
 pub use settings::{AdapterSettings, ItSystem, Rejects};

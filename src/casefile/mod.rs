@@ -20,6 +20,7 @@
 //! changes wait for a group commit shared across requests), so a restart
 //! resumes each request from its last recorded state.
 
+pub mod adapter_index;
 mod files;
 mod fsio;
 mod groupsync;

@@ -21,6 +21,7 @@ mod poll;
 mod recover;
 mod send;
 mod status;
+mod submit;
 mod tasks;
 pub mod vs;
 
@@ -46,6 +47,7 @@ use crate::smev::{Operation, Version};
 use crate::transport::{DeadLetter, Inbox, Incoming, Outbox};
 use crate::xmldsig::{self, SigningKey, TrustStore};
 
+pub use submit::{SubmitError, Submitted};
 pub use tasks::Tasks;
 
 #[derive(Debug, thiserror::Error)]
@@ -399,25 +401,7 @@ impl Gateway {
                 p = self.unsent_slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                 _ = self.stopped() => return self.give_back(msg).await,
             };
-            // Signed before it is recorded, so that the request and its
-            // envelope go to the case file in one change. A certificate
-            // that is not valid now leaves the signing to the send task,
-            // which waits for a valid one.
-            let signed = if self.key_usable() {
-                let mid = crate::smev::new_message_id();
-                self.sign_envelope(&req, &mid)
-                    .ok()
-                    .map(|e| (mid.to_string(), e))
-            } else {
-                None
-            };
-            let store = self.store.clone();
-            let (r, route) = (req.clone(), msg.reply.clone());
-            let accepted = blocking(move || match &signed {
-                Some((mid, envelope)) => store.accept_signed(&r, route, mid, envelope),
-                None => store.accept(&r, route),
-            });
-            match accepted.await {
+            match self.record(&req, msg.reply.clone()).await {
                 Ok(Acceptance::New(rec)) => {
                     info!(subject = %req.describe(), test = req.test(), "accepted");
                     crate::failpoint::at("accepted");
@@ -464,6 +448,32 @@ impl Gateway {
             }
         }
         .instrument(span)
+        .await
+    }
+
+    /// Records a validated request, signed first when the certificate is
+    /// valid now, so that the request and its envelope go to the case file
+    /// in one change (otherwise the send task signs it once a valid
+    /// certificate is installed).
+    async fn record(
+        &self,
+        req: &crate::request::Request,
+        route: crate::casefile::ReplyRoute,
+    ) -> Result<Acceptance, StoreError> {
+        let signed = if self.key_usable() {
+            let mid = crate::smev::new_message_id();
+            self.sign_envelope(req, &mid)
+                .ok()
+                .map(|e| (mid.to_string(), e))
+        } else {
+            None
+        };
+        let store = self.store.clone();
+        let r = req.clone();
+        blocking(move || match &signed {
+            Some((mid, envelope)) => store.accept_signed(&r, route, mid, envelope),
+            None => store.accept(&r, route),
+        })
         .await
     }
 
@@ -561,6 +571,9 @@ impl Gateway {
 
     /// As [`Gateway::reply`], with the result at hand (else it is read).
     async fn reply_with(&self, rec: StateRecord, result: Option<crate::casefile::ResultRecord>) {
+        if let Some(route) = rec.reply.adapter.clone() {
+            return self.hold_for_adapter(rec, &route.it_system).await;
+        }
         let result = match result {
             Some(r) => r,
             None => {

@@ -146,6 +146,11 @@ pub(super) fn with_smev_outcome(kind: Kind, mut outcome: Outcome) -> Outcome {
 }
 
 impl Gateway {
+    /// Checks a request against the operator's schemas (`[vs.schemas]`).
+    pub fn check_schema(&self, req: &Request) -> Result<(), Invalid> {
+        self.vs_schemas.check(req)
+    }
+
     /// What a verified answer to a `vs` request says.
     pub(super) fn read_vs_answer(
         &self,
