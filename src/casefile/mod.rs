@@ -490,6 +490,10 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long an acceptance waits for the state of a request another
+/// instance has claimed before taking it as left by a crash.
+const CLAIM_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Every state: a claim may take a request in any of them.
 const ANY: &[State] = &[
     State::Accepted,
@@ -765,11 +769,23 @@ impl Store {
             if owner != case {
                 return Ok(Acceptance::Conflict { case_id: owner });
             }
-            if let Some(existing) = self.load(&request_id)? {
-                return Ok(Acceptance::Existing(existing));
+            // Claimed but no state yet: another instance may be accepting
+            // the same request right now (a client that sent it to two
+            // nodes at once), and its documents must not be overwritten by
+            // ours, signed with another MessageID. Its state comes within
+            // moments; if none comes, the crash came before the state was
+            // written, the delivery was never acknowledged, and this one
+            // finishes accepting it.
+            let deadline = std::time::Instant::now() + CLAIM_SETTLE;
+            loop {
+                if let Some(existing) = self.load(&request_id)? {
+                    return Ok(Acceptance::Existing(existing));
+                }
+                if std::time::Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            // Claimed, but the crash came before the state was written:
-            // the delivery was never acknowledged, so finish accepting it.
         }
         let rec = StateRecord {
             request_id,
