@@ -122,6 +122,18 @@ const UNSUPPORTED_METADATA: [(&str, &str); 4] = [
     ),
 ];
 
+/// The same, in `content`.
+const UNSUPPORTED_CONTENT: [(&str, &str); 2] = [
+    (
+        "AttachmentHeaderList",
+        "attachments (AttachmentHeaderList) are not supported by mezhved's adapter interface yet",
+    ),
+    (
+        "PersonalSignature",
+        "a PersonalSignature made by the case system is not supported: mezhved signs with its own keys",
+    ),
+];
+
 /// The call a SOAP body makes.
 #[derive(Clone, Debug)]
 pub enum Call {
@@ -285,6 +297,19 @@ pub fn parse_call(doc: &Document) -> Result<Call, Fault> {
     }
 }
 
+/// An optional text of at most `max` characters (empty: absent).
+fn optional(
+    doc: &Document,
+    parent: NodeId,
+    local: &str,
+    max: usize,
+) -> Result<Option<String>, Fault> {
+    text(doc, parent, local)
+        .filter(|t| !t.is_empty())
+        .map(|t| bounded(t, max, local))
+        .transpose()
+}
+
 fn parse_send(doc: &Document, el: NodeId, it_system: String) -> Result<Call, Fault> {
     if child(doc, el, "ResponseMessage").is_some() {
         return Err(Fault::validation(
@@ -308,10 +333,7 @@ fn parse_send(doc: &Document, el: NodeId, it_system: String) -> Result<Call, Fau
         }
     }
     let client_id = bounded(required(doc, md, "clientId")?, 50, "clientId")?;
-    let node_id = text(doc, md, "nodeId")
-        .filter(|t| !t.is_empty())
-        .map(|t| bounded(t, 50, "nodeId"))
-        .transpose()?;
+    let node_id = optional(doc, md, "nodeId", 50)?;
     let eol = text(doc, md, "eol")
         .filter(|t| !t.is_empty())
         .map(|t| date_time(&t, "eol"))
@@ -321,24 +343,14 @@ fn parse_send(doc: &Document, el: NodeId, it_system: String) -> Result<Call, Fau
         Some("true" | "1") => true,
         Some(other) => return Err(invalid(format!("testMessage {other:?} is not a boolean"))),
     };
-    let transaction_code = text(doc, md, "TransactionCode")
-        .filter(|t| !t.is_empty())
-        .map(|t| bounded(t, 1500, "TransactionCode"))
-        .transpose()?;
+    let transaction_code = optional(doc, md, "TransactionCode", 1500)?;
     let content = child(doc, msg, "RequestContent")
         .and_then(|c| child(doc, c, "content"))
         .ok_or_else(|| invalid("RequestMessage has no RequestContent/content"))?;
-    if child(doc, content, "AttachmentHeaderList").is_some() {
-        return Err(Fault::validation(
-            "NOT_SUPPORTED",
-            "attachments (AttachmentHeaderList) are not supported by mezhved's adapter interface yet",
-        ));
-    }
-    if child(doc, content, "PersonalSignature").is_some() {
-        return Err(Fault::validation(
-            "NOT_SUPPORTED",
-            "a PersonalSignature made by the case system is not supported: mezhved signs with its own keys",
-        ));
+    for (local, why) in UNSUPPORTED_CONTENT {
+        if child(doc, content, local).is_some() {
+            return Err(Fault::validation("NOT_SUPPORTED", why));
+        }
     }
     let mpc = child(doc, content, "MessagePrimaryContent")
         .ok_or_else(|| invalid("content has no MessagePrimaryContent"))?;

@@ -784,14 +784,8 @@ impl Node {
                 ..
             } => (fixture, subject, namespace),
         };
-        if let Some(code) = &scenario.reject {
-            return Ok(ProviderAnswer::Rejected(Reject {
-                code: code.clone(),
-                text: scenario
-                    .reject_text
-                    .clone()
-                    .unwrap_or_else(|| format!("Запрос отклонён поставщиком сведений ({code})")),
-            }));
+        if let Some(r) = super::data::scenario_reject(scenario) {
+            return Ok(ProviderAnswer::Rejected(r));
         }
         if scenario.code.is_some() {
             return Err("VS processing codes (scenario code) belong to the lookups; a VS answers from its files".into());

@@ -15,7 +15,41 @@ use crate::lookup::{Outcome, RejectedBy};
 use crate::request::Request;
 use crate::smev::{self, Operation, ResponseContent};
 use crate::xml;
-use crate::xmldsig::{self, ReferenceTransforms, VerifyPolicy};
+use crate::xmldsig::{self, VerifyPolicy};
+
+/// What an answer without business content says, whatever the kind: the
+/// provider's or SMEV's refusal, or a status on the way.
+pub(super) fn without_content(content: &ResponseContent) -> Read {
+    Read::Final(match content {
+        ResponseContent::Primary(_) => Outcome::failed("the answer carries business content"),
+        ResponseContent::Rejected(reasons) => super::vs::agency_rejection(reasons),
+        ResponseContent::AsyncStatus {
+            category,
+            details,
+            fault_type,
+            fault_code,
+            fault_description,
+        } if category.contains("Rejected") || fault_type.is_some() => Outcome::rejected(
+            RejectedBy::Smev,
+            fault_code.clone().unwrap_or_else(|| category.clone()),
+            fault_description
+                .clone()
+                .or_else(|| details.clone())
+                .unwrap_or_default(),
+        ),
+        ResponseContent::AsyncStatus {
+            category, details, ..
+        } => {
+            return Read::Interim(format!(
+                "SMEV status {category}: {}",
+                details.clone().unwrap_or_default()
+            ));
+        }
+        ResponseContent::Status { code, description } => {
+            return Read::Interim(format!("provider status {code}: {description}"));
+        }
+    })
+}
 
 /// What an answer says.
 pub(super) enum Read {
@@ -88,18 +122,10 @@ impl Gateway {
 
     /// One `GetResponse`; true when a message came.
     async fn poll_once(&self) -> Result<bool, String> {
-        let (mut doc, selector, container) =
+        let (doc, selector, container) =
             smev::get_response_request(self.version, clock::now(), None);
-        let signed = xmldsig::sign_element(
-            &mut doc,
-            selector,
-            container,
-            &self.key(),
-            ReferenceTransforms::Smev,
-        );
-        self.count_signature("sign", signed.is_ok());
-        signed.map_err(|e| format!("signing GetResponse: {e}"))?;
-        let body = match self.call(Operation::GetResponse, xml::to_bytes(&doc)).await {
+        let request = self.signed_call(doc, selector, container, Operation::GetResponse)?;
+        let body = match self.call(Operation::GetResponse, request).await {
             Ok(b) => b,
             Err(CallError::Retryable(m) | CallError::Permanent(m)) => return Err(m),
             Err(CallError::Stopped) => return Ok(false),
@@ -121,19 +147,12 @@ impl Gateway {
     }
 
     async fn send_ack(&self, message_id: &str, accepted: bool) {
-        let (mut doc, target, container) = smev::ack_request(self.version, message_id, accepted);
-        let signed = xmldsig::sign_element(
-            &mut doc,
-            target,
-            container,
-            &self.key(),
-            ReferenceTransforms::Smev,
-        );
-        self.count_signature("sign", signed.is_ok());
-        if let Err(e) = signed {
-            return error!(error = %e, "cannot sign the Ack");
-        }
-        match self.call(Operation::Ack, xml::to_bytes(&doc)).await {
+        let (doc, target, container) = smev::ack_request(self.version, message_id, accepted);
+        let request = match self.signed_call(doc, target, container, Operation::Ack) {
+            Ok(r) => r,
+            Err(e) => return error!(error = %e, "cannot sign the Ack"),
+        };
+        match self.call(Operation::Ack, request).await {
             Ok(body) => {
                 let r = xml::parse(&body).map_err(|e| e.to_string()).and_then(|d| {
                     smev::parse_ack_response(&d).map_err(|e| {
@@ -339,44 +358,7 @@ impl Gateway {
                     Err(e) => Outcome::failed(format!("the stored request cannot be read: {e}")),
                 }
             }
-            ResponseContent::Rejected(reasons) => {
-                let code = reasons
-                    .iter()
-                    .map(|r| r.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let text = reasons
-                    .iter()
-                    .map(|r| r.1.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Outcome::rejected(RejectedBy::Agency, code, text)
-            }
-            ResponseContent::AsyncStatus {
-                category,
-                details,
-                fault_type,
-                fault_code,
-                fault_description,
-            } if category.contains("Rejected") || fault_type.is_some() => Outcome::rejected(
-                RejectedBy::Smev,
-                fault_code.clone().unwrap_or_else(|| category.clone()),
-                fault_description
-                    .clone()
-                    .or_else(|| details.clone())
-                    .unwrap_or_default(),
-            ),
-            ResponseContent::AsyncStatus {
-                category, details, ..
-            } => {
-                return Read::Interim(format!(
-                    "SMEV status {category}: {}",
-                    details.clone().unwrap_or_default()
-                ));
-            }
-            ResponseContent::Status { code, description } => {
-                return Read::Interim(format!("provider status {code}: {description}"));
-            }
+            other => return without_content(other),
         })
     }
 

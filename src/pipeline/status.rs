@@ -41,6 +41,26 @@ impl QueueReading {
 }
 
 impl Gateway {
+    /// The request of `op` with `target` signed into `container`.
+    pub(super) fn signed_call(
+        &self,
+        mut doc: xml::Document,
+        target: xml::NodeId,
+        container: xml::NodeId,
+        op: Operation,
+    ) -> Result<Vec<u8>, String> {
+        let signed = xmldsig::sign_element(
+            &mut doc,
+            target,
+            container,
+            &self.key(),
+            ReferenceTransforms::Smev,
+        );
+        self.count_signature("sign", signed.is_ok());
+        signed.map_err(|e| format!("signing {}: {e}", op.as_str()))?;
+        Ok(xml::to_bytes(&doc))
+    }
+
     /// Takes SMEV's status messages every `smev_status.get_status_secs`
     /// until the status queue is empty.
     pub(super) async fn status_loop(self: Arc<Self>) {
@@ -70,17 +90,9 @@ impl Gateway {
 
     /// One `GetStatus`; true when a status came.
     async fn status_once(&self) -> Result<bool, String> {
-        let (mut doc, ts, container) = smev::get_status_request(self.version, clock::now());
-        let signed = xmldsig::sign_element(
-            &mut doc,
-            ts,
-            container,
-            &self.key(),
-            ReferenceTransforms::Smev,
-        );
-        self.count_signature("sign", signed.is_ok());
-        signed.map_err(|e| format!("signing GetStatus: {e}"))?;
-        let body = match self.call(Operation::GetStatus, xml::to_bytes(&doc)).await {
+        let (doc, ts, container) = smev::get_status_request(self.version, clock::now());
+        let request = self.signed_call(doc, ts, container, Operation::GetStatus)?;
+        let body = match self.call(Operation::GetStatus, request).await {
             Ok(b) => b,
             Err(CallError::Retryable(m) | CallError::Permanent(m)) => return Err(m),
             Err(CallError::Stopped) => return Ok(false),
@@ -205,17 +217,8 @@ impl Gateway {
         client: Option<&SmevClient>,
     ) -> Result<Vec<QueueStatistics>, String> {
         let op = Operation::GetIncomingQueueStatistics;
-        let (mut doc, ts, container) = smev::get_incoming_queue_statistics_request(clock::now());
-        let signed = xmldsig::sign_element(
-            &mut doc,
-            ts,
-            container,
-            &self.key(),
-            ReferenceTransforms::Smev,
-        );
-        self.count_signature("sign", signed.is_ok());
-        signed.map_err(|e| format!("signing GetIncomingQueueStatistics: {e}"))?;
-        let bytes = xml::to_bytes(&doc);
+        let (doc, ts, container) = smev::get_incoming_queue_statistics_request(clock::now());
+        let bytes = self.signed_call(doc, ts, container, op)?;
         let body = match client {
             Some(c) => {
                 let permit = c.breaker().admit().await;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use super::poll::Read;
+use super::poll::{Read, without_content};
 use super::{Gateway, GatewayError};
 use crate::clock;
 use crate::config::VsSettings;
@@ -129,6 +129,21 @@ pub fn standalone_xml(doc: &Document, id: NodeId) -> String {
     xml::element_to_string(&holder, copy)
 }
 
+/// The provider's `RequestRejected`s (code, text) as one rejection.
+pub(super) fn agency_rejection(reasons: &[(String, String)]) -> Outcome {
+    let code = reasons
+        .iter()
+        .map(|r| r.0.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let text = reasons
+        .iter()
+        .map(|r| r.1.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Outcome::rejected(RejectedBy::Agency, code, text)
+}
+
 /// A `vs` outcome carries what SMEV delivered; a refusal recorded without
 /// it (a SOAP fault at sending) gets it here.
 pub(super) fn with_smev_outcome(kind: Kind, mut outcome: Outcome) -> Outcome {
@@ -173,17 +188,7 @@ impl Gateway {
                 o
             }
             ResponseContent::Rejected(reasons) => {
-                let code = reasons
-                    .iter()
-                    .map(|r| r.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let text = reasons
-                    .iter()
-                    .map(|r| r.1.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let mut o = Outcome::rejected(RejectedBy::Agency, code, text);
+                let mut o = agency_rejection(reasons);
                 o.smev_outcome = Some(Box::new(SmevOutcome::Rejects {
                     rejects: reasons
                         .iter()
@@ -195,36 +200,9 @@ impl Gateway {
                 }));
                 o
             }
-            ResponseContent::AsyncStatus {
-                category,
-                details,
-                fault_type,
-                fault_code,
-                fault_description,
-            } if category.contains("Rejected") || fault_type.is_some() => {
-                let code = fault_code.clone().unwrap_or_else(|| category.clone());
-                let text = fault_description
-                    .clone()
-                    .or_else(|| details.clone())
-                    .unwrap_or_default();
-                let mut o = Outcome::rejected(RejectedBy::Smev, code.clone(), text.clone());
-                o.smev_outcome = Some(Box::new(SmevOutcome::Fault {
-                    code,
-                    description: text,
-                }));
-                o
-            }
-            ResponseContent::AsyncStatus {
-                category, details, ..
-            } => {
-                return Read::Interim(format!(
-                    "SMEV status {category}: {}",
-                    details.clone().unwrap_or_default()
-                ));
-            }
-            ResponseContent::Status { code, description } => {
-                return Read::Interim(format!("provider status {code}: {description}"));
-            }
+            // SMEV's refusal gets its smev_outcome with the result
+            // (`with_smev_outcome`); a status keeps the request waiting.
+            other => return without_content(other),
         };
         Read::Final(outcome)
     }
