@@ -105,14 +105,16 @@ impl AdapterSettings {
             return bad("adapter.it_systems is empty: name the information systems (itSystem mnemonics) allowed to use the adapter interface".into());
         }
         for (i, s) in systems.iter().enumerate() {
+            // It also names a directory of the case store's index.
             let ok = !s.mnemonic.is_empty()
-                && s.mnemonic.chars().count() <= MNEMONIC_MAX
+                && s.mnemonic.len() <= MNEMONIC_MAX
+                && !s.mnemonic.starts_with('.')
                 && s.mnemonic
                     .chars()
-                    .all(|c| !c.is_control() && !c.is_whitespace());
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !ok {
                 return bad(format!(
-                    "adapter.it_systems: {:?} is not an itSystem mnemonic (1 to {MNEMONIC_MAX} characters, no spaces)",
+                    "adapter.it_systems: {:?} is not an itSystem mnemonic (1 to {MNEMONIC_MAX} Latin letters, digits, '-', '_' or '.', not starting with '.')",
                     s.mnemonic
                 ));
             }
@@ -136,5 +138,44 @@ impl AdapterSettings {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(listen: &str, systems: &[&str]) -> AdapterSettings {
+        AdapterSettings {
+            listen: listen.into(),
+            it_systems: systems.iter().map(|s| s.to_string()).collect(),
+            rejects: Rejects::Content,
+        }
+    }
+
+    #[test]
+    fn systems_and_their_secrets_are_checked() {
+        assert!(settings("", &[]).check().is_ok(), "off needs nothing");
+        assert!(settings("127.0.0.1:8080", &["MNSV03"]).check().is_ok());
+        let e = |s: AdapterSettings| {
+            let shown = format!("{s:?}");
+            s.check().expect_err(&shown).to_string()
+        };
+        assert!(e(settings("127.0.0.1:8080", &[])).contains("it_systems is empty"));
+        assert!(e(settings("0.0.0.0:8080", &["MNSV03"])).contains("give MNSV03 a secret"));
+        assert!(
+            settings("0.0.0.0:8080", &["MNSV03:0123456789abcdef"])
+                .check()
+                .is_ok()
+        );
+        assert!(e(settings("127.0.0.1:8080", &["MNSV03:short"])).contains("at least 16"));
+        assert!(e(settings("127.0.0.1:8080", &["../x"])).contains("not an itSystem"));
+        assert!(e(settings("127.0.0.1:8080", &["A", "A"])).contains("twice"));
+        assert!(e(settings("8080", &["A"])).contains("host:port"));
+        let s = settings("127.0.0.1:1", &["A:0123456789abcdef"]);
+        assert!(
+            !format!("{s:?}").contains("0123456789abcdef"),
+            "secrets are not printed"
+        );
     }
 }
