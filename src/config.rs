@@ -26,6 +26,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub ops: OpsSettings,
     pub store: StoreSettings,
+    pub registers: crate::registers::RegistersSettings,
     pub vs: VsSettings,
     pub adapter: crate::adapter::AdapterSettings,
     pub smev_status: SmevStatusSettings,
@@ -354,6 +355,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("smev.trust")
+                .with_list_parse_key("registers.eis.snapshot_urls")
                 .with_list_parse_key("lookup.tax_debt_flags.debt")
                 .with_list_parse_key("lookup.tax_debt_flags.no_debt")
                 .with_list_parse_key("adapter.it_systems")
@@ -367,6 +369,13 @@ impl Settings {
 
     fn check(&self) -> Result<(), ConfigError> {
         self.smev.version()?;
+        self.lookup.routes.check().map_err(ConfigError::Invalid)?;
+        self.registers.check().map_err(ConfigError::Invalid)?;
+        if !(1..=10).contains(&self.lookup.rnp_lookback_years) {
+            return Err(ConfigError::Invalid(
+                "lookup.rnp_lookback_years must be between 1 and 10".into(),
+            ));
+        }
         self.signing.algorithm()?;
         self.signing.fallback()?;
         parse_algorithm("emulator.algorithm", &self.emulator.algorithm)?;

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pipeline;
 pub mod provider;
+pub mod registers;
 pub mod request;
 pub mod smev;
 pub mod transport;

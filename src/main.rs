@@ -124,6 +124,11 @@ enum Command {
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
     },
+    /// Local snapshots of the registers (РНП from ЕИС, foreign agents from Минюст).
+    Registers {
+        #[command(subcommand)]
+        command: RegistersCommand,
+    },
     /// Check the configuration, keys, certificates, broker and SMEV endpoint.
     CheckConfig {
         #[arg(long, short)]
@@ -158,6 +163,24 @@ enum Command {
         /// Check the emulator at this URL: one accepted SendRequest per request.
         #[arg(long)]
         emulator: Option<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistersCommand {
+    /// Build the snapshots from files in the registers' official formats, or download them from the configured sources.
+    Sync {
+        /// ЕИС's published РНП documents: ZIP archives of XML (or single XML documents); repeatable.
+        #[arg(long)]
+        eis: Vec<PathBuf>,
+        /// Минюст's export of the register of foreign agents (xlsx).
+        #[arg(long)]
+        minjust: Option<PathBuf>,
+        /// Build only this register's snapshot: eis or minjust.
+        #[arg(long)]
+        only: Option<String>,
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -234,6 +257,14 @@ fn main() -> ExitCode {
         match args.command {
             Command::Run { config } => cli::run::run(config).await,
             Command::Demo { out, config, spool } => cli::demo::demo(out, config, spool).await,
+            Command::Registers { command } => match command {
+                RegistersCommand::Sync {
+                    eis,
+                    minjust,
+                    only,
+                    config,
+                } => cli::registers::sync(config, eis, minjust, only).await,
+            },
             Command::Fixtures { command } => match command {
                 FixturesCommand::Serve {
                     listen,

@@ -20,7 +20,7 @@ fn every_subject_renders_a_valid_answer_with_the_promised_verdict() {
     );
     for s in fixtures.subjects() {
         for id in &s.identifiers {
-            let req = lookup_request(s.kind, id);
+            let req = fixture_request(s, id);
             let lookup = registry.get(s.kind);
             // The request we would send validates too.
             let business = lookup.build_request(&req, &req.request_id.to_string());

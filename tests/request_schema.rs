@@ -78,6 +78,11 @@ fn the_schema_refuses_what_mezhved_refuses_per_kind() {
             "foreign_agent",
             serde_json::json!({"inn": "4703123451", "snils": "15678912317"}),
         ),
+        ("foreign_agent", serde_json::json!({"name": "Фонд"})),
+        (
+            "egrul",
+            serde_json::json!({"inn": "4703123451", "name": "Фонд"}),
+        ),
     ] {
         let mut m = ok.clone();
         m["kind"] = serde_json::json!(kind);
@@ -131,4 +136,29 @@ fn the_schema_and_the_validator_agree_on_vs_requests() {
             "{name}: mezhved refuses it"
         );
     }
+}
+
+#[test]
+fn the_schema_takes_what_mezhved_takes_for_the_registers() {
+    let v = schema();
+    let today = mezhved::clock::moscow_today();
+    let mut rnp = request_json(
+        mezhved::request::Kind::UnreliableSupplier,
+        serde_json::json!({"inn": "7812345675"}),
+    );
+    rnp["as_of"] = serde_json::json!("2026-11-20");
+    let mut fa = request_json(
+        mezhved::request::Kind::ForeignAgent,
+        serde_json::json!({"inn": "7801234564", "name": "Фонд «Свободное слово»"}),
+    );
+    for m in [&rnp, &fa] {
+        assert!(v.is_valid(m), "{m}");
+        assert!(
+            parse_request(m.to_string().as_bytes(), today).is_ok(),
+            "{m}"
+        );
+    }
+    fa["as_of"] = serde_json::json!("2026-11-20");
+    assert!(!v.is_valid(&fa));
+    assert!(parse_request(fa.to_string().as_bytes(), today).is_err());
 }

@@ -1189,6 +1189,34 @@ impl Store {
         Ok(result.expect("a recorded result was built"))
     }
 
+    /// A register's own source answered (a synchronous exchange, no SMEV):
+    /// the request as sent and the answer as received (`documents`), where
+    /// and when (`detail`), and the result, in one change. The journal's
+    /// `answered` line carries the documents' SHA-256.
+    pub fn complete_with_exchange(
+        &self,
+        rec: &mut StateRecord,
+        documents: &[(&'static str, Vec<u8>)],
+        detail: String,
+        outcome: Outcome,
+    ) -> Result<ResultRecord, StoreError> {
+        let dir = self.request_dir(rec).display().to_string();
+        let mut result = None;
+        self.transition(rec, "an answer", UNSENT, |rec| {
+            rec.answered_at = Some(clock::now());
+            rec.sent_at = rec.sent_at.or(Some(clock::now()));
+            let (r, data, mut c) = result_change(rec, outcome, dir);
+            result = Some(r);
+            let names = documents.iter().map(|(n, _)| *n).collect();
+            c.earlier.push(("answered", Some(detail), names));
+            for (name, bytes) in documents {
+                c = c.with_document(*name, bytes.as_slice());
+            }
+            Ok(Some(c.with_document(RESULT_FILE, data)))
+        })?;
+        Ok(result.expect("a recorded result was built"))
+    }
+
     /// The reply was published (and confirmed by the broker).
     pub fn mark_replied(&self, rec: &mut StateRecord) -> Result<(), StoreError> {
         let done = [State::Completed, State::Failed];

@@ -64,6 +64,7 @@ pub async fn demo(
         .context("starting the built-in SMEV emulator")?;
     settings.smev.endpoint = emu.endpoint();
     settings.smev.trust = vec![emu.certificate.clone()];
+    emu.point_registers(&mut settings);
 
     // RabbitMQ when it answers (on demo queues of their own), else the spool.
     settings.amqp.prefix = format!("mezhved-demo-{:08x}", fastrand::u32(..));

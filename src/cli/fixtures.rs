@@ -23,6 +23,12 @@ pub async fn serve(
         running.certificate.display()
     );
     println!(
+        "ЕИС РНП service: {} (published archive {}); Минюст registry: {}",
+        running.eis_endpoint(),
+        running.eis_archive(),
+        running.minjust_base()
+    );
+    println!(
         "data: {} (`mezhved fixtures list` shows the subjects)",
         data.display()
     );

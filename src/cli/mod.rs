@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod keys;
 pub mod load;
 pub mod publish;
+pub mod registers;
 pub mod run;
 pub mod status;
 

@@ -19,6 +19,14 @@ pub struct FixtureSubject {
     pub expect: Verdict,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The request's `as_of` the verdict holds for (РНП's two-year window);
+    /// unset: today.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// The subject's name a request sends with its identifier (a foreign
+    /// agent's entry found by name only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Every identifier the subject is found by.
     pub identifiers: Vec<String>,
     #[serde(skip)]
@@ -27,6 +35,13 @@ pub struct FixtureSubject {
     /// data file land here too).
     #[serde(skip_serializing_if = "is_default")]
     pub scenario: Scenario,
+}
+
+impl FixtureSubject {
+    /// The register-specific `answer` table, if the subject has one.
+    pub(crate) fn answer(&self) -> Option<&toml::Value> {
+        self.answer.as_ref()
+    }
 }
 
 fn is_default(s: &Scenario) -> bool {
@@ -47,6 +62,8 @@ struct Entry {
     key: String,
     expect: String,
     note: Option<String>,
+    as_of: Option<String>,
+    name: Option<String>,
     #[serde(default)]
     ids: Vec<String>,
     answer: Option<toml::Value>,
@@ -140,6 +157,11 @@ impl Fixtures {
                 if identifiers.is_empty() {
                     return Err(what("needs ids or an answer table".into()));
                 }
+                if let Some(d) = &entry.as_of
+                    && crate::clock::parse_iso_date(d).is_none()
+                {
+                    return Err(what(format!("as_of {d:?} is not a date YYYY-MM-DD")));
+                }
                 let mut scenario = entry.scenario.unwrap_or_default();
                 if let Some(code) = entry.code {
                     scenario.code = Some(code);
@@ -168,6 +190,8 @@ impl Fixtures {
                     key: entry.key,
                     expect,
                     note: entry.note,
+                    as_of: entry.as_of,
+                    name: entry.name,
                     identifiers,
                     answer: entry.answer,
                     scenario,

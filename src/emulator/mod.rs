@@ -4,6 +4,7 @@
 mod control;
 pub mod data;
 mod node;
+mod registers;
 pub mod scenario;
 pub mod vs;
 
@@ -43,6 +44,32 @@ pub struct Running {
 impl Running {
     pub fn endpoint(&self) -> String {
         format!("http://{}/smev", self.addr)
+    }
+
+    /// ЕИС's document service for РНП, emulated.
+    pub fn eis_endpoint(&self) -> String {
+        format!("http://{}/eis/rnp", self.addr)
+    }
+
+    /// ЕИС's published РНП archive, emulated.
+    pub fn eis_archive(&self) -> String {
+        format!("http://{}/eis/opendata/unfairSupplier_all.zip", self.addr)
+    }
+
+    /// Минюст's registry of foreign agents, emulated (ends in `/`).
+    pub fn minjust_base(&self) -> String {
+        format!(
+            "http://{}/minjust/rest/registry/{}/",
+            self.addr,
+            crate::registers::minjust::REGISTRY_ID
+        )
+    }
+
+    /// Points a configuration's register sources at this emulator.
+    pub fn point_registers(&self, settings: &mut Settings) {
+        settings.registers.eis.endpoint = self.eis_endpoint();
+        settings.registers.eis.snapshot_urls = vec![self.eis_archive()];
+        settings.registers.minjust.base_url = self.minjust_base();
     }
 
     pub fn stop(self) {
@@ -146,6 +173,23 @@ pub async fn start(
             get(control::faults).post(control::post_fault),
         )
         .route("/control/reset", post(control::reset))
+        .route("/eis/rnp", post(registers::eis_rnp))
+        .route(
+            "/eis/opendata/unfairSupplier_all.zip",
+            get(registers::eis_archive),
+        )
+        .route(
+            "/minjust/rest/registry/{id}/values",
+            post(registers::minjust_search),
+        )
+        .route(
+            "/minjust/rest/registry/{id}/info",
+            get(registers::minjust_info),
+        )
+        .route(
+            "/minjust/rest/registry/{id}/export",
+            get(registers::minjust_export),
+        )
         .route("/", post(soap).get(wsdl))
         .route("/{*path}", post(soap).get(wsdl))
         .layer(DefaultBodyLimit::max(crate::provider::MAX_RESPONSE_BYTES))

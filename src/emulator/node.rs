@@ -254,7 +254,7 @@ impl Node {
         self.scenarios.reset();
     }
 
-    fn record(&self, entry: TraceEntry) {
+    pub(super) fn record(&self, entry: TraceEntry) {
         tracing::debug!(operation = %entry.operation, message_id = ?entry.message_id, outcome = %entry.outcome, "emulator");
         let mut t = self.trace.lock().expect("trace lock");
         if t.len() >= TRACE_LIMIT {

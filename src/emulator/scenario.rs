@@ -163,7 +163,8 @@ impl Scenario {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
-    /// `SendRequest`, `GetResponse`, `Ack`, `GetStatus` or `*`.
+    /// `SendRequest`, `GetResponse`, `Ack`, `GetStatus`, the registers'
+    /// services `eis` and `minjust`, or `*` (every one of them).
     pub operation: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
@@ -189,11 +190,19 @@ fn one() -> u32 {
 
 impl Fault {
     pub fn check(&self) -> Result<(), String> {
-        if !["SendRequest", "GetResponse", "Ack", "GetStatus", "*"]
-            .contains(&self.operation.as_str())
+        if ![
+            "SendRequest",
+            "GetResponse",
+            "Ack",
+            "GetStatus",
+            "eis",
+            "minjust",
+            "*",
+        ]
+        .contains(&self.operation.as_str())
         {
             return Err(format!(
-                "unknown operation {:?}; one of SendRequest, GetResponse, Ack, GetStatus, *",
+                "unknown operation {:?}; one of SendRequest, GetResponse, Ack, GetStatus, eis, minjust, *",
                 self.operation
             ));
         }

@@ -104,12 +104,18 @@ impl Lookup for ForeignAgent {
         let found = doc.child_text(info, &self.ns, "Найден").unwrap_or_default();
         let asked = crate::lookup::subject_identifiers(&req.subject);
         let mut records = Vec::new();
+        let mut name_only = Vec::new();
         for rec in doc.children_named(info, &self.ns, "Запись") {
             let ids: Vec<String> = ["ИНН", "ОГРН", "СНИЛС"]
                 .iter()
                 .filter_map(|n| doc.child_text(rec, &self.ns, n))
                 .collect();
-            if !ids.iter().any(|i| asked.contains(i)) {
+            if ids.is_empty() {
+                name_only.push(
+                    doc.child_text(rec, &self.ns, "Наименование")
+                        .unwrap_or_default(),
+                );
+            } else if !ids.iter().any(|i| asked.contains(i)) {
                 return Outcome::failed(format!(
                     "the answer lists a record for {}, not the requested {}",
                     ids.join("/"),
@@ -130,6 +136,12 @@ impl Lookup for ForeignAgent {
         }
         let active = records.iter().any(|r| r.excluded_on.is_none());
         let facts = RegisterFacts { records };
+        if !name_only.is_empty() {
+            return Outcome::with_facts(Verdict::Unknown, facts).with_note(format!(
+                "entries without identifiers, matched by name only, cannot settle it: {}",
+                name_only.join("; ")
+            ));
+        }
         match (found.as_str(), active) {
             ("true" | "1", true) => Outcome::with_facts(Verdict::Listed, facts),
             ("true" | "1", false) => Outcome::with_facts(Verdict::NotListed, facts)
@@ -170,7 +182,7 @@ impl Lookup for ForeignAgent {
     }
 
     fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {
-        let data: AgentData = record_data(answer)?;
+        let data = agent_data(answer)?;
         let mut ids = Vec::new();
         if let Some(v) = &data.inn {
             ids.push(Inn::parse(v).map_err(|e| e.message)?.to_string());
@@ -181,9 +193,7 @@ impl Lookup for ForeignAgent {
         if let Some(v) = &data.snils {
             ids.push(Snils::parse(v).map_err(|e| e.message)?.to_string());
         }
-        if ids.is_empty() {
-            return Err("a foreign-agent record needs an inn, ogrn or snils".into());
-        }
+        // An entry without identifiers is found by the subject's `ids` only.
         for d in [Some(&data.included_on), data.excluded_on.as_ref()]
             .into_iter()
             .flatten()
@@ -209,7 +219,7 @@ impl Lookup for ForeignAgent {
             return Ok(doc);
         };
         self.answer_identifiers(answer)?;
-        let d: AgentData = record_data(answer)?;
+        let d = agent_data(answer)?;
         doc.append_text_element(info, Some("fa"), "Найден", ns, "true");
         let rec = doc.append_element(info, Some("fa"), "Запись", ns);
         let mut t = |name: &str, v: Option<&str>| {
@@ -250,18 +260,28 @@ impl Lookup for ForeignAgent {
     }
 }
 
-/// A register entry as a tester writes it in `fixtures/registers/foreign_agent.toml`.
+/// A register entry as a tester writes it in
+/// `fixtures/registers/foreign_agent.toml`; the SMEV VS, Минюст's registry
+/// service and its export all render it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AgentData {
-    registry_number: String,
-    name: String,
+pub(crate) struct AgentData {
+    pub registry_number: String,
+    pub name: String,
     /// «Физическое лицо», «Юридическое лицо», «Незарегистрированное общественное объединение»…
-    person_kind: String,
-    inn: Option<String>,
-    ogrn: Option<String>,
-    snils: Option<String>,
-    included_on: String,
-    basis: String,
-    excluded_on: Option<String>,
+    pub person_kind: String,
+    /// Older entries carry none of the three: they are found by name only.
+    pub inn: Option<String>,
+    pub ogrn: Option<String>,
+    pub snils: Option<String>,
+    pub included_on: String,
+    pub basis: String,
+    pub excluded_on: Option<String>,
+    /// The entry's information resources (field_6).
+    pub resources: Option<String>,
+}
+
+/// The fixture table of one entry.
+pub(crate) fn agent_data(answer: &toml::Value) -> Result<AgentData, String> {
+    record_data(answer)
 }

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::request::{Kind, LookupRequest, Subject};
 use crate::xml::{Document, NodeId};
 
+pub(crate) use foreign_agent::agent_data;
 pub use tax_debt::DebtFlags;
+pub(crate) use unreliable_supplier::{RnpData, RnpRecordData, rnp_data};
 
 /// The normalised answer to one lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -32,7 +34,8 @@ pub enum Verdict {
     /// The answer does not establish the fact (unknown flag or code); never
     /// read as the favourable answer.
     Unknown,
-    /// РНП / foreign agents: the subject is in the register now.
+    /// Foreign agents: the subject is in the register now. РНП: it was in
+    /// the register during the lookback before `as_of`.
     Listed,
     NotListed,
     /// The agency or SMEV refused to answer; code and text are kept.
@@ -131,6 +134,9 @@ pub struct Outcome {
     /// `vs` requests: what SMEV delivered, whatever the verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smev_outcome: Option<Box<SmevOutcome>>,
+    /// The register's own source that answered (routes other than SMEV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Box<SourceRef>>,
 }
 
 /// What SMEV delivered for a `vs` request: the business answer
@@ -161,6 +167,17 @@ pub struct RejectReason {
     pub description: String,
 }
 
+/// Where an answer came from when it did not come through SMEV: the
+/// source (`eis`, `minjust`, `eis-snapshot`, `minjust-snapshot`), the
+/// address asked, and the register's own date of the data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub register: String,
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+}
+
 impl Outcome {
     pub fn new(verdict: Verdict) -> Self {
         Outcome {
@@ -171,6 +188,7 @@ impl Outcome {
             note: None,
             answer_xml: None,
             smev_outcome: None,
+            source: None,
         }
     }
 
@@ -283,6 +301,11 @@ pub struct LookupConfig {
     /// Values of `ПрЗадолж` read as "debt" and as "no debt"; anything else
     /// is `unknown`.
     pub tax_debt_flags: DebtFlags,
+    /// РНП: a supplier is `listed` when a record placed it in the register
+    /// at any moment of this many years before `as_of` (§2.10(12)).
+    pub rnp_lookback_years: u32,
+    /// Which source answers each kind that has a choice.
+    pub routes: crate::registers::Routes,
 }
 
 impl Default for LookupConfig {
@@ -294,6 +317,8 @@ impl Default for LookupConfig {
             unreliable_supplier_namespace: unreliable_supplier::NAMESPACE.into(),
             foreign_agent_namespace: foreign_agent::NAMESPACE.into(),
             tax_debt_flags: DebtFlags::default(),
+            rnp_lookback_years: 2,
+            routes: crate::registers::Routes::default(),
         }
     }
 }
@@ -314,6 +339,7 @@ impl Registry {
             )),
             Box::new(unreliable_supplier::UnreliableSupplier::new(
                 &cfg.unreliable_supplier_namespace,
+                cfg.rnp_lookback_years,
             )),
             Box::new(foreign_agent::ForeignAgent::new(
                 &cfg.foreign_agent_namespace,

@@ -6,53 +6,27 @@
 //! override) on the data model of ЕИС's `unfairSupplier` document, whose
 //! element names and `state` values it keeps.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::check::{Check, Value};
-use super::{Lookup, Outcome, ProviderQuery, RejectedBy, Verdict, check_answer_root, record_data};
+use super::{Lookup, Outcome, ProviderQuery, RejectedBy, check_answer_root, record_data};
+use crate::registers::rnp::RnpRecord;
 use crate::request::{Inn, Kind, Kpp, LookupRequest, SubjectId};
 use crate::xml::{Document, NodeId};
 
 pub const NAMESPACE: &str = "urn://mezhved/vs/unreliable-supplier/1.0";
 
-/// `state` values of an ЕИС record, and whether each means "in the
-/// register now".
-const STATES: [(&str, bool); 5] = [
-    ("PUBLISHED", true),
-    ("ON_EXCLUSION", true),
-    ("TEMP_EXCLUDED", false),
-    ("ARCHIVED", false),
-    ("REVIEW_CANCELED", false),
-];
-
-#[derive(Debug, Serialize)]
-struct RegisterFacts {
-    records: Vec<RecordFacts>,
-}
-
-#[derive(Debug, Serialize)]
-struct RecordFacts {
-    registry_number: String,
-    name: String,
-    inn: String,
-    state: String,
-    /// Date of inclusion in the register (`approveDate`).
-    included_on: String,
-    /// Basis of inclusion: the reason code and the decision text.
-    basis: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    excluded_on: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    automatic_exclusion_on: Option<String>,
-}
-
 pub struct UnreliableSupplier {
     ns: String,
+    lookback_years: u32,
 }
 
 impl UnreliableSupplier {
-    pub fn new(ns: &str) -> Self {
-        UnreliableSupplier { ns: ns.to_owned() }
+    pub fn new(ns: &str, lookback_years: u32) -> Self {
+        UnreliableSupplier {
+            ns: ns.to_owned(),
+            lookback_years,
+        }
     }
 
     fn text(&self, doc: &Document, id: NodeId, local: &str) -> Option<String> {
@@ -121,8 +95,6 @@ impl Lookup for UnreliableSupplier {
         };
         let asked = crate::lookup::subject_identifiers(&req.subject);
         let mut records = Vec::new();
-        let mut listed = false;
-        let mut unknown_states = Vec::new();
         for rec in doc.children_named(list, &self.ns, "unfairSupplier") {
             let supplier = doc.child(rec, &self.ns, "supplier");
             let inn = supplier
@@ -134,11 +106,6 @@ impl Lookup for UnreliableSupplier {
                     req.subject.describe()
                 ));
             }
-            let state = self.text(doc, rec, "state").unwrap_or_default();
-            match STATES.iter().find(|(s, _)| *s == state) {
-                Some((_, in_register)) => listed |= in_register,
-                None => unknown_states.push(state.clone()),
-            }
             let exclude = doc.child(rec, &self.ns, "exclude");
             let basis = [
                 self.text(doc, rec, "createReason"),
@@ -148,44 +115,25 @@ impl Lookup for UnreliableSupplier {
             .flatten()
             .collect::<Vec<_>>()
             .join(": ");
-            records.push(RecordFacts {
+            let date = |v: Option<String>| v.as_deref().and_then(crate::registers::moscow_date);
+            records.push(RnpRecord {
                 registry_number: self.text(doc, rec, "registryNum").unwrap_or_default(),
                 name: supplier
                     .and_then(|s| self.text(doc, s, "fullName"))
                     .unwrap_or_default(),
-                inn,
-                state,
-                included_on: self.text(doc, rec, "approveDate").unwrap_or_default(),
+                kpp: supplier.and_then(|s| self.text(doc, s, "kpp")),
+                inn: Some(inn),
+                state: self.text(doc, rec, "state").unwrap_or_default(),
+                included_on: date(self.text(doc, rec, "approveDate")),
                 basis,
-                excluded_on: exclude.and_then(|x| self.text(doc, x, "excludeDate")),
-                automatic_exclusion_on: self.text(doc, rec, "autoExDate"),
+                excluded_on: date(exclude.and_then(|x| self.text(doc, x, "excludeDate"))),
+                exclusion_kind: exclude.and_then(|x| self.text(doc, x, "type")),
+                automatic_exclusion_on: date(self.text(doc, rec, "autoExDate")),
+                published_at: self.text(doc, rec, "publishDate"),
             });
         }
-        let facts = RegisterFacts { records };
-        if !unknown_states.is_empty() && !listed {
-            return Outcome::with_facts(Verdict::Unknown, facts).with_note(format!(
-                "unknown record state {}",
-                unknown_states.join(", ")
-            ));
-        }
-        let verdict = if listed {
-            Verdict::Listed
-        } else {
-            Verdict::NotListed
-        };
-        let outcome = Outcome::with_facts(verdict, facts);
-        if verdict == Verdict::NotListed
-            && outcome
-                .facts
-                .as_ref()
-                .is_some_and(|f| f["records"].as_array().is_some_and(|a| !a.is_empty()))
-        {
-            // Earlier records matter: the regulations ask about the last two years.
-            return outcome.with_note(
-                "not in the register now, but earlier records exist; check their dates",
-            );
-        }
-        outcome
+        let as_of = req.as_of.unwrap_or_else(crate::clock::moscow_today);
+        crate::registers::rnp::assess(&records, as_of, self.lookback_years)
     }
 
     fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
@@ -214,15 +162,22 @@ impl Lookup for UnreliableSupplier {
     }
 
     fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {
-        let data: RnpData = record_data(answer)?;
+        let data = rnp_data(answer)?;
         Inn::parse(&data.inn).map_err(|e| e.message)?;
         if let Some(k) = &data.kpp {
             Kpp::parse(k).map_err(|e| e.message)?;
         }
         for r in &data.records {
+            if let Some(f) = &r.format
+                && !["unfairSupplier", "unfairSupplier2022"].contains(&f.as_str())
+            {
+                return Err(format!(
+                    "format {f:?} is not unfairSupplier or unfairSupplier2022"
+                ));
+            }
             for d in [
                 Some(&r.publish_date),
-                Some(&r.approve_date),
+                r.approve_date.as_ref(),
                 r.exclude_date.as_ref(),
                 r.auto_exclusion_date.as_ref(),
             ]
@@ -250,7 +205,7 @@ impl Lookup for UnreliableSupplier {
             return Ok(doc);
         };
         self.answer_identifiers(answer)?;
-        let data: RnpData = record_data(answer)?;
+        let data = rnp_data(answer)?;
         let t = |doc: &mut Document, parent: NodeId, name: &str, v: &str| {
             doc.append_text_element(parent, Some("rnp"), name, ns, v);
         };
@@ -258,7 +213,9 @@ impl Lookup for UnreliableSupplier {
             let rec = doc.append_element(list, Some("rnp"), "unfairSupplier", ns);
             t(&mut doc, rec, "registryNum", &r.registry_number);
             t(&mut doc, rec, "publishDate", &r.publish_date);
-            t(&mut doc, rec, "approveDate", &r.approve_date);
+            if let Some(d) = &r.approve_date {
+                t(&mut doc, rec, "approveDate", d);
+            }
             t(&mut doc, rec, "state", &r.state);
             t(&mut doc, rec, "publishOrg", &r.publish_org);
             t(&mut doc, rec, "createReason", &r.create_reason);
@@ -311,27 +268,42 @@ impl Lookup for UnreliableSupplier {
     }
 }
 
-/// РНП records of one supplier as a tester writes them.
+/// РНП records of one supplier as a tester writes them
+/// (`fixtures/registers/unreliable_supplier.toml`); every route of the
+/// emulator (the SMEV VS, ЕИС's document service, its published archives)
+/// renders them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RnpData {
-    inn: String,
-    kpp: Option<String>,
-    full_name: String,
-    records: Vec<RnpRecord>,
+pub(crate) struct RnpData {
+    pub inn: String,
+    pub kpp: Option<String>,
+    pub full_name: String,
+    pub records: Vec<RnpRecordData>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RnpRecord {
-    registry_number: String,
-    publish_date: String,
-    approve_date: String,
-    state: String,
-    publish_org: String,
-    create_reason: String,
-    approve_reason: String,
-    exclude_date: Option<String>,
-    exclude_type: Option<String>,
-    auto_exclusion_date: Option<String>,
+pub(crate) struct RnpRecordData {
+    pub registry_number: String,
+    pub publish_date: String,
+    /// Absent: the record carries no inclusion date.
+    pub approve_date: Option<String>,
+    pub state: String,
+    pub publish_org: String,
+    pub create_reason: String,
+    pub approve_reason: String,
+    pub exclude_date: Option<String>,
+    pub exclude_type: Option<String>,
+    pub auto_exclusion_date: Option<String>,
+    /// The contract the record is about (ЕИС requires its subject and price).
+    pub contract_subject: Option<String>,
+    pub contract_price: Option<String>,
+    /// The document format ЕИС publishes it in: `unfairSupplier` (default)
+    /// or `unfairSupplier2022`.
+    pub format: Option<String>,
+}
+
+/// The fixture table of one supplier.
+pub(crate) fn rnp_data(answer: &toml::Value) -> Result<RnpData, String> {
+    record_data(answer)
 }

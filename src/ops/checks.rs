@@ -86,8 +86,11 @@ pub async fn run(gw: &Arc<Gateway>, probe_timeout: Duration, warn_days: u32) -> 
     let smev = check("smev", true, smev(gw, probe_timeout).await);
     let trust = check("smev_trust", true, trust(gw, warn_days));
     let calendar = check("calendar", false, calendar(gw));
+    let registers = check("registers", false, gw.sources().readiness());
     Round {
-        checks: vec![broker, case_store, signing, smev, trust, calendar],
+        checks: vec![
+            broker, case_store, signing, smev, trust, calendar, registers,
+        ],
         queues: health.queues,
     }
 }

@@ -39,6 +39,8 @@ pub fn render(gw: &Gateway, checks: &[Check], queues: &[QueueStat]) -> String {
         &m.taken_over,
         &m.smev_statuses,
         &m.adapter_calls,
+        &m.register_calls,
+        &m.register_fallbacks,
     ] {
         e.counter(c);
     }
@@ -53,7 +55,12 @@ pub fn render(gw: &Gateway, checks: &[Check], queues: &[QueueStat]) -> String {
         "Waits for durability the flushes served (more waits than flushes: shared flushes).",
         waits,
     );
-    for h in [&m.call_seconds, &m.answer_seconds, &m.end_to_end_seconds] {
+    for h in [
+        &m.call_seconds,
+        &m.register_call_seconds,
+        &m.answer_seconds,
+        &m.end_to_end_seconds,
+    ] {
         e.histogram(h);
     }
 
@@ -120,23 +127,33 @@ pub fn render(gw: &Gateway, checks: &[Check], queues: &[QueueStat]) -> String {
             .iter()
             .map(|q| (vec![q.role.to_owned()], q.consumers as f64)),
     );
-    let breaker = gw.client().breaker().state();
-    let endpoint = crate::config::redact_url(gw.client().endpoint());
+    // One breaker per endpoint: SMEV's and each register source's.
+    let mut breakers = vec![(
+        crate::config::redact_url(gw.client().endpoint()),
+        gw.client().breaker().state(),
+    )];
+    for s in gw.sources().all() {
+        if let Some(b) = s.breaker() {
+            breakers.push((s.route().as_str().to_owned(), b.state()));
+        }
+    }
     e.gauge(
         "mezhved_circuit_breaker_state",
-        "The circuit breaker of the SMEV endpoint: 1 for its current state.",
+        "The circuit breaker of each endpoint (SMEV's, and each register source's by route): 1 for its current state.",
         &["endpoint", "state"],
-        [
-            crate::provider::BreakerState::Closed,
-            crate::provider::BreakerState::HalfOpen,
-            crate::provider::BreakerState::Open,
-        ]
-        .into_iter()
-        .map(|s| {
-            (
-                vec![endpoint.clone(), s.as_str().to_owned()],
-                f64::from(u8::from(s == breaker)),
-            )
+        breakers.iter().flat_map(|(endpoint, current)| {
+            [
+                crate::provider::BreakerState::Closed,
+                crate::provider::BreakerState::HalfOpen,
+                crate::provider::BreakerState::Open,
+            ]
+            .into_iter()
+            .map(move |s| {
+                (
+                    vec![endpoint.clone(), s.as_str().to_owned()],
+                    f64::from(u8::from(s == *current)),
+                )
+            })
         }),
     );
     let key = gw.key();

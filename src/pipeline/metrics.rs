@@ -34,6 +34,9 @@ pub struct Metrics {
     pub smev_statuses: CounterVec,
     pub adapter_calls: CounterVec,
     pub call_seconds: HistogramVec,
+    pub register_calls: CounterVec,
+    pub register_fallbacks: CounterVec,
+    pub register_call_seconds: HistogramVec,
     pub answer_seconds: HistogramVec,
     pub end_to_end_seconds: HistogramVec,
 }
@@ -115,6 +118,22 @@ impl Default for Metrics {
                 "mezhved_smev_call_seconds",
                 "Duration of one SOAP call to SMEV, by operation.",
                 &["operation"],
+                LATENCY_BUCKETS,
+            ),
+            register_calls: CounterVec::new(
+                "mezhved_register_calls_total",
+                "Calls to the registers' own sources (eis, minjust, their snapshots) by source and outcome (the verdict, unavailable, error).",
+                &["source", "outcome"],
+            ),
+            register_fallbacks: CounterVec::new(
+                "mezhved_register_fallbacks_total",
+                "Lookups an online register source did not answer and its snapshot did, by online source.",
+                &["source"],
+            ),
+            register_call_seconds: HistogramVec::new(
+                "mezhved_register_call_seconds",
+                "Duration of one lookup at a register's own source, by source.",
+                &["source"],
                 LATENCY_BUCKETS,
             ),
             answer_seconds: HistogramVec::new(

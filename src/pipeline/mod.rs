@@ -10,12 +10,14 @@
 //! | part | module |
 //! |---|---|
 //! | sending, retries, the deadline bound | [`send`] |
+//! | lookups a register's own source answers | [`direct`] |
 //! | polling, answers, acknowledgements | [`poll`] |
 //! | restart and takeover | [`recover`] |
 //! | overdue requests | [`deadline`] |
 
 pub mod credentials;
 mod deadline;
+mod direct;
 pub mod metrics;
 mod poll;
 mod recover;
@@ -66,6 +68,8 @@ pub enum GatewayError {
     Transport(#[from] crate::transport::TransportError),
     #[error("vs.schemas: {0}")]
     Schemas(String),
+    #[error("register sources: {0}")]
+    Registers(String),
 }
 
 type KeyFiles = (std::time::SystemTime, std::time::SystemTime);
@@ -107,6 +111,8 @@ pub struct Gateway {
     trust: TrustStore,
     store: Store,
     client: SmevClient,
+    /// The registers' own sources the routes name (`[lookup.routes]`).
+    sources: crate::registers::Sources,
     outbox: Outbox,
     version: Version,
     calendar: Arc<Calendar>,
@@ -167,6 +173,8 @@ impl Gateway {
             settings.smev.breaker(),
         )?;
         let version = settings.smev.version()?;
+        let sources =
+            crate::registers::Sources::from_settings(&settings).map_err(GatewayError::Registers)?;
         let today = clock::moscow_today().year();
         if calendar.coverage(today) != crate::calendar::Coverage::Decree {
             warn!(
@@ -199,6 +207,7 @@ impl Gateway {
             trust,
             store,
             client,
+            sources,
             outbox,
             version,
             calendar,
@@ -222,6 +231,11 @@ impl Gateway {
 
     pub fn client(&self) -> &SmevClient {
         &self.client
+    }
+
+    /// The registers' own sources in use.
+    pub fn sources(&self) -> &crate::registers::Sources {
+        &self.sources
     }
 
     pub fn signing_algorithm(&self) -> xmldsig::SignatureAlgorithm {
@@ -460,7 +474,8 @@ impl Gateway {
         req: &crate::request::Request,
         route: crate::casefile::ReplyRoute,
     ) -> Result<Acceptance, StoreError> {
-        let signed = if self.key_usable() {
+        // A register's own source takes no SMEV envelope.
+        let signed = if self.key_usable() && self.direct_route(req.kind()).is_none() {
             let mid = crate::smev::new_message_id();
             self.sign_envelope(req, &mid)
                 .ok()

@@ -41,6 +41,18 @@ enum Attempt {
 
 impl Gateway {
     pub(super) async fn send(self: Arc<Self>, mut rec: StateRecord, req: Request) {
+        if let Some(route) = self.direct_route(rec.kind) {
+            let Request::Lookup(req) = req else {
+                return self
+                    .finish(
+                        rec,
+                        UNSENT,
+                        Outcome::failed("a vs request has no register route"),
+                    )
+                    .await;
+            };
+            return self.fetch(rec, *req, route).await;
+        }
         if rec.state == State::Retrying
             && let Some(at) = rec.next_attempt_at
         {

@@ -96,6 +96,10 @@ pub struct Subject {
     pub id: SubjectId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kpp: Option<Kpp>,
+    /// `foreign_agent`: the subject's name, matched against the register's
+    /// older entries that carry no identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Subject {
@@ -252,13 +256,13 @@ impl Invalid {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Request {
-    Lookup(LookupRequest),
+    Lookup(Box<LookupRequest>),
     Vs(VsRequest),
 }
 
 impl From<LookupRequest> for Request {
     fn from(r: LookupRequest) -> Self {
-        Request::Lookup(r)
+        Request::Lookup(Box::new(r))
     }
 }
 
@@ -352,7 +356,7 @@ pub fn parse(body: &[u8], today: Date, limits: &Limits) -> Result<Request, Inval
         if body.len() > MAX_BODY_BYTES {
             return Err(too_large(body.len(), MAX_BODY_BYTES));
         }
-        return lookup_from(&root, today).map(Request::Lookup);
+        return lookup_from(&root, today).map(Request::from);
     }
     let (request_id, case_id) = ids(&root)?;
     vs::parse(&root, request_id, case_id, limits.vs_max_content_bytes).map(Request::Vs)
@@ -410,8 +414,11 @@ fn lookup_from(root: &Obj<'_>, today: Date) -> Result<LookupRequest, Invalid> {
     let as_of = match root.opt_str("as_of")? {
         None => None,
         Some(s) => {
-            if kind != Kind::TaxDebt {
-                return Err(root.invalid("as_of", "as_of applies only to kind tax_debt"));
+            if !matches!(kind, Kind::TaxDebt | Kind::UnreliableSupplier) {
+                return Err(root.invalid(
+                    "as_of",
+                    "as_of applies only to kinds tax_debt and unreliable_supplier",
+                ));
             }
             let format = time::macros::format_description!("[year]-[month]-[day]");
             let d = Date::parse(s, format)
@@ -472,7 +479,10 @@ fn parse_subject(kind: Kind, obj: &Obj<'_>) -> Result<Subject, Invalid> {
         Kind::Egrip => (&["ogrnip", "inn"], "ogrnip (15 digits) or inn (12 digits)"),
         Kind::TaxDebt => (&["inn"], "inn (10 or 12 digits)"),
         Kind::UnreliableSupplier => (&["inn", "kpp"], "inn (10 or 12 digits), optionally kpp"),
-        Kind::ForeignAgent => (&["inn", "ogrn", "snils"], "one of inn, ogrn or snils"),
+        Kind::ForeignAgent => (
+            &["inn", "ogrn", "snils", "name"],
+            "one of inn, ogrn or snils (and optionally name)",
+        ),
         // Read by `vs::parse`: its subject is inside its business XML.
         Kind::Vs => (&[], "no subject"),
     };
@@ -496,6 +506,10 @@ fn parse_subject(kind: Kind, obj: &Obj<'_>) -> Result<Subject, Invalid> {
         ids.push(SubjectId::Snils(v));
     }
     let kpp = ident(obj, "kpp", Kpp::parse)?;
+    let name = match kind {
+        Kind::ForeignAgent => obj.opt_text("name", 1000)?,
+        _ => None,
+    };
     let id = match ids.len() {
         1 => ids.pop().expect("one element"),
         0 => {
@@ -522,7 +536,7 @@ fn parse_subject(kind: Kind, obj: &Obj<'_>) -> Result<Subject, Invalid> {
             "a КПП belongs to an organisation; it cannot go with a 12-digit ИНН",
         ));
     }
-    Ok(Subject { id, kpp })
+    Ok(Subject { id, kpp, name })
 }
 
 fn parse_details(kind: Kind, obj: &Obj<'_>) -> Result<Details, Invalid> {

@@ -242,3 +242,46 @@ fn vs_content_is_refused_when_it_is_unsafe_or_unsignable() {
     let e = super::parse(v.to_string().as_bytes(), TODAY, &LIMITS).unwrap_err();
     assert!(e.message.contains("Id attribute"), "{e}");
 }
+
+#[test]
+fn unreliable_supplier_takes_as_of_not_in_the_future() {
+    let mut v = valid();
+    v["kind"] = json!("unreliable_supplier");
+    v["subject"] = json!({"inn": "7812345675"});
+    assert_eq!(
+        parse(&v).unwrap().as_of,
+        None,
+        "default: today, decided at lookup"
+    );
+    v["as_of"] = json!("2026-11-20");
+    assert_eq!(parse(&v).unwrap().as_of, Some(date!(2026 - 11 - 20)));
+    v["as_of"] = json!("2026-11-24");
+    let e = parse(&v).unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (InvalidCode::InvalidValue, "as_of")
+    );
+    assert!(e.message.contains("future"), "{}", e.message);
+    v["as_of"] = json!("20.11.2026");
+    assert_eq!(refusal(&v).1, "as_of");
+    v["kind"] = json!("foreign_agent");
+    v["as_of"] = json!("2026-11-20");
+    assert_eq!(refusal(&v).1, "as_of");
+}
+
+#[test]
+fn a_foreign_agent_subject_may_name_itself_but_needs_an_identifier() {
+    let mut v = valid();
+    v["kind"] = json!("foreign_agent");
+    v["subject"] = json!({"inn": "7801234564", "name": "Фонд «Свободное слово»"});
+    let r = parse(&v).unwrap();
+    assert_eq!(r.subject.name.as_deref(), Some("Фонд «Свободное слово»"));
+    v["subject"] = json!({"name": "Фонд «Свободное слово»"});
+    assert_eq!(refusal(&v), (InvalidCode::MissingField, "subject".into()));
+    v["kind"] = json!("egrul");
+    v["subject"] = json!({"ogrn": "1144703001233", "name": "x"});
+    assert_eq!(
+        refusal(&v),
+        (InvalidCode::UnknownField, "subject.name".into())
+    );
+}

@@ -97,7 +97,11 @@ impl VsRequest {
             request_id: self.request_id,
             case_id: self.case_id.clone(),
             kind,
-            subject: super::Subject { id, kpp: None },
+            subject: super::Subject {
+                id,
+                kpp: None,
+                name: None,
+            },
             as_of: None,
             test: self.test,
             personal_signature: self.vs.personal_signature,

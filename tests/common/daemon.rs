@@ -42,6 +42,7 @@ impl Setup {
             .unwrap();
         settings.smev.endpoint = emulator.endpoint();
         settings.smev.trust = vec![emulator.certificate.clone()];
+        emulator.point_registers(&mut settings);
         Setup {
             dir,
             settings,
@@ -70,6 +71,14 @@ impl Setup {
             (
                 "MEZHVED__SMEV__TRUST",
                 s.smev.trust[0].display().to_string(),
+            ),
+            (
+                "MEZHVED__REGISTERS__EIS__ENDPOINT",
+                s.registers.eis.endpoint.clone(),
+            ),
+            (
+                "MEZHVED__REGISTERS__MINJUST__BASE_URL",
+                s.registers.minjust.base_url.clone(),
             ),
             ("MEZHVED__SMEV__POLL_MIN_MS", "20".into()),
             ("MEZHVED__SMEV__POLL_MAX_MS", "200".into()),

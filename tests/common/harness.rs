@@ -92,6 +92,7 @@ impl Harness {
             .unwrap();
         settings.smev.endpoint = emulator.endpoint();
         settings.smev.trust = vec![emulator.certificate.clone()];
+        emulator.point_registers(&mut settings);
         adjust(&mut settings, &emulator);
         let (inbox, outbox) = transport::connect_amqp(&settings.amqp, "test")
             .await

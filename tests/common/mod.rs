@@ -111,6 +111,20 @@ pub fn subject_for(kind: Kind, id: &str) -> Value {
     json!({ key: id })
 }
 
+/// The request a fixture subject's verdict holds for: by `id`, with the
+/// subject's `as_of` and `name` when the data give them.
+pub fn fixture_request(s: &mezhved::emulator::FixtureSubject, id: &str) -> LookupRequest {
+    let mut v = request_json(s.kind, subject_for(s.kind, id));
+    if let Some(d) = &s.as_of {
+        v["as_of"] = json!(d);
+    }
+    if let Some(n) = &s.name {
+        v["subject"]["name"] = json!(n);
+    }
+    mezhved::request::parse_request(v.to_string().as_bytes(), mezhved::clock::moscow_today())
+        .unwrap()
+}
+
 pub fn lookup_request(kind: Kind, id: &str) -> LookupRequest {
     let body = request_json(kind, subject_for(kind, id)).to_string();
     mezhved::request::parse_request(body.as_bytes(), mezhved::clock::moscow_today()).unwrap()
