@@ -268,3 +268,81 @@ async fn smevs_queue_depth_is_on_the_metrics_and_the_dashboard() {
     drop(d);
     setup.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn business_xml_is_checked_against_the_schema_configured_for_its_namespace() {
+    if !broker_or_skip("vs_amqp").await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let xsd = dir.path().join("zags.xsd");
+    std::fs::write(
+        &xsd,
+        format!(
+            r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="{ZAGS_NS}" elementFormDefault="qualified">
+  <xs:element name="Req"><xs:complexType><xs:sequence>
+    <xs:element name="snils"><xs:simpleType><xs:restriction base="xs:string"><xs:pattern value="[0-9]{{11}}"/></xs:restriction></xs:simpleType></xs:element>
+  </xs:sequence></xs:complexType></xs:element>
+</xs:schema>"#
+        ),
+    )
+    .unwrap();
+    let mut settings = test_settings(dir.path(), &prefix("vs-xsd"));
+    settings.vs.schemas.insert(ZAGS_NS.into(), xsd);
+    settings.adapter.listen = "127.0.0.1:0".into();
+    settings.adapter.it_systems = vec!["MNSV03".into()];
+    let h = Harness::start_in(dir, settings).await;
+    let client = Client::connect().await;
+    let reply_q = client.reply_queue().await;
+    let q = h.settings.amqp.queue_requests();
+    for content in [
+        zags("12345678964"),
+        zags("123-456"),
+        format!(r#"<r:Other xmlns:r="{ZAGS_NS}"/>"#),
+    ] {
+        let msg = vs_request("LO-VS-XSD", &content);
+        client
+            .publish(&q, msg.to_string().as_bytes(), Some(&reply_q), None)
+            .await;
+    }
+    let replies = client.take(&reply_q, 1, WAIT).await;
+    assert_eq!(
+        replies[0].body["verdict"], "answered",
+        "the valid one is sent"
+    );
+    let letters = client.take(&h.settings.amqp.queue_dead(), 2, WAIT).await;
+    assert_eq!(letters.len(), 2);
+    for l in &letters {
+        assert_eq!(l.body["reason"]["code"], "schema_violation", "{}", l.body);
+        assert_eq!(l.body["reason"]["field"], "vs.content");
+    }
+    let m = letters[0].body["reason"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("snils") && m.contains("zags.xsd"),
+        "the violation is named: {m}"
+    );
+    // The adapter interface refuses the same with a ValidationFault.
+    let running = mezhved::adapter::start(h.gateway.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let body = format!(
+        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><t:ClientMessage xmlns:t="urn://x-artefacts-smev-gov-ru/services/service-adapter/types"><t:itSystem>MNSV03</t:itSystem><t:RequestMessage><t:RequestMetadata><t:clientId>x-1</t:clientId></t:RequestMetadata><t:RequestContent><t:content><t:MessagePrimaryContent>{}</t:MessagePrimaryContent></t:content></t:RequestContent></t:RequestMessage></t:ClientMessage></s:Body></s:Envelope>"#,
+        zags("123-456")
+    );
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/", running.addr))
+        .header("SOAPAction", "urn:Send")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("ValidationFault") && text.contains("SCHEMA_VIOLATION"),
+        "{text}"
+    );
+    assert_eq!(h.sent_requests(), 1, "only the valid request reached SMEV");
+    h.cleanup().await;
+}
