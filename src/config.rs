@@ -28,6 +28,9 @@ pub struct Settings {
     pub store: StoreSettings,
     pub registers: crate::registers::RegistersSettings,
     pub limits: LimitsSettings,
+    pub vs: VsSettings,
+    pub adapter: crate::adapter::AdapterSettings,
+    pub smev_status: SmevStatusSettings,
 }
 
 /// Bounds on what hostile or broken input may cost (`[limits]`).
@@ -41,6 +44,32 @@ pub struct LimitsSettings {
     pub orphan_max_count: u64,
     /// …and this many bytes.
     pub orphan_max_bytes: u64,
+}
+
+/// Requests of kind `vs` (any VS).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VsSettings {
+    pub max_content_bytes: usize,
+    /// XSD files by the namespace of the business root element.
+    pub schemas: std::collections::BTreeMap<String, PathBuf>,
+}
+
+impl VsSettings {
+    pub fn limits(&self) -> crate::request::Limits {
+        crate::request::Limits {
+            vs_max_content_bytes: self.max_content_bytes,
+        }
+    }
+}
+
+/// GetStatus and GetIncomingQueueStatistics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmevStatusSettings {
+    pub get_status_secs: f64,
+    pub queue_statistics_secs: f64,
+    pub queue_statistics_endpoint: String,
 }
 
 /// Where request state, idempotency keys and the journal live.
@@ -269,6 +298,7 @@ pub struct EmulatorSettings {
     pub redeliver_after_secs: f64,
     pub algorithm: String,
     pub schema_errors: crate::emulator::SchemaErrors,
+    pub unknown_vs: crate::emulator::UnknownVs,
 }
 
 /// How a request is retried when SMEV or the network fails in a way that
@@ -470,6 +500,7 @@ impl Settings {
                 .with_list_parse_key("registers.eis.snapshot_urls")
                 .with_list_parse_key("lookup.tax_debt_flags.debt")
                 .with_list_parse_key("lookup.tax_debt_flags.no_debt")
+                .with_list_parse_key("adapter.it_systems")
                 .try_parsing(true)
                 .source(Some(vars)),
         );
@@ -624,6 +655,36 @@ impl Settings {
                 "store.postgres_pool must be between 1 and 256".into(),
             ));
         }
+        if !(1024..=crate::request::vs::HARD_MAX_CONTENT_BYTES).contains(&self.vs.max_content_bytes)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "vs.max_content_bytes must be between 1024 and {}",
+                crate::request::vs::HARD_MAX_CONTENT_BYTES
+            )));
+        }
+        for (key, v) in [
+            (
+                "smev_status.get_status_secs",
+                self.smev_status.get_status_secs,
+            ),
+            (
+                "smev_status.queue_statistics_secs",
+                self.smev_status.queue_statistics_secs,
+            ),
+        ] {
+            if !(0.0..=86_400.0).contains(&v) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be between 0 (off) and 86400 seconds"
+                )));
+            }
+        }
+        let stats = &self.smev_status.queue_statistics_endpoint;
+        if !(stats.is_empty() || stats.starts_with("http://") || stats.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!(
+                "smev_status.queue_statistics_endpoint {stats:?} is not an http(s) URL"
+            )));
+        }
+        self.adapter.check()?;
         if !matches!(self.log.format.as_str(), "plain" | "json") {
             return Err(ConfigError::Invalid(format!(
                 "log.format {:?} is not plain or json",

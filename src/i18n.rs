@@ -200,6 +200,7 @@ pub fn refusal(lang: Lang, code: crate::request::InvalidCode, field: &str) -> St
         C::RequestIdReused => "refusal.request_id_reused",
         C::DuplicateKey => "refusal.duplicate_key",
         C::UnsafeReplyTo => "refusal.unsafe_reply_to",
+        C::SchemaViolation => "refusal.schema_violation",
     };
     fill(lang, key, &[("field", &field_label(lang, field))])
 }
@@ -280,6 +281,11 @@ pub static CATALOGUE: &[Entry] = &[
         "refusal.duplicate_key",
         "The request was not accepted: {field} is given twice in one object; give each key once.",
         "Запрос не принят: {field} указан в одном объекте дважды; каждый ключ указывается один раз.",
+    ),
+    e(
+        "refusal.schema_violation",
+        "The request was not accepted: the business XML ({field}) does not follow the schema configured for its VS; see the reason for what is wrong.",
+        "Запрос не принят: XML вида сведений ({field}) не соответствует схеме, настроенной для этого ВС; что именно не так, указано в причине.",
     ),
     e(
         "refusal.unsafe_reply_to",
@@ -635,6 +641,22 @@ pub static CATALOGUE: &[Entry] = &[
         "dash.tile_answers_rejected",
         "answers refused (signature)",
         "ответы отклонены (подпись)",
+    ),
+    e(
+        "dash.tile_smev_queue",
+        "SMEV queue (for us)",
+        "очередь СМЭВ (для нас)",
+    ),
+    e("dash.smev_queue_read", "read", "прочитана"),
+    e(
+        "dash.smev_queue_not_read",
+        "not read yet",
+        "ещё не прочитана",
+    ),
+    e(
+        "dash.smev_queue_read_failed",
+        "last read failed",
+        "последнее чтение не удалось",
     ),
     e(
         "dash.tile_orphans",

@@ -1,5 +1,6 @@
 //! mezhved: the interagency message gateway between case systems and SMEV 3.
 
+pub mod adapter;
 pub mod calendar;
 pub mod casefile;
 pub mod clock;

@@ -76,7 +76,8 @@ impl Plan {
         let s = self.seed + n;
         let subject = match kind {
             Kind::Egrul if n.is_multiple_of(2) => json!({ "ogrn": synthetic::ogrn(s).as_str() }),
-            Kind::Egrul | Kind::TaxDebt | Kind::UnreliableSupplier => {
+            // `--kinds` takes lookups only (Kind::parse).
+            Kind::Egrul | Kind::TaxDebt | Kind::UnreliableSupplier | Kind::Vs => {
                 json!({ "inn": synthetic::inn_legal(s).as_str() })
             }
             Kind::Egrip => json!({ "ogrnip": synthetic::ogrnip(s).as_str() }),

@@ -309,7 +309,12 @@ async fn every_lookup_gets_a_schema_valid_answer_signed_by_the_emulator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_request_is_refused_the_way_smev_refuses_it() {
-    let (dir, settings, emu) = start("smev-refusals", |_| {}).await;
+    // A node where an unregistered business type is refused at once (the
+    // default answers it NO_DATA: tests/vs_amqp.rs).
+    let (dir, settings, emu) = start("smev-refusals", |s| {
+        s.emulator.unknown_vs = mezhved::emulator::UnknownVs::NotSupported;
+    })
+    .await;
     let c = Consumer::new(&emu, &settings, Version::V1_3);
     let egrul = c.business(Kind::Egrul, "4703123451");
     let now = mezhved::clock::now();

@@ -97,6 +97,48 @@ fn the_schema_refuses_what_mezhved_refuses_per_kind() {
 }
 
 #[test]
+fn the_schema_and_the_validator_agree_on_vs_requests() {
+    let v = schema();
+    let today = mezhved::clock::moscow_today();
+    let limits = mezhved::request::Limits {
+        vs_max_content_bytes: 1 << 20,
+    };
+    let sample: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/vs/zags-birth/sample-request.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(v.is_valid(&sample));
+    let parsed = mezhved::request::parse(sample.to_string().as_bytes(), today, &limits).unwrap();
+    assert_eq!(parsed.kind(), mezhved::request::Kind::Vs);
+    // The stored form reads back the same.
+    let stored = serde_json::to_vec(&parsed).unwrap();
+    assert_eq!(
+        mezhved::request::parse(&stored, today, &limits).unwrap(),
+        parsed
+    );
+    let mut with_subject = sample.clone();
+    with_subject["subject"] = serde_json::json!({"inn": "4703123451"});
+    let mut no_content = sample.clone();
+    no_content["vs"] = serde_json::json!({"node_id": "N1"});
+    let mut lookup_with_vs = request_json(
+        mezhved::request::Kind::Egrul,
+        serde_json::json!({"inn": "4703123451"}),
+    );
+    lookup_with_vs["vs"] = sample["vs"].clone();
+    for (name, m) in [
+        ("subject", with_subject),
+        ("no content", no_content),
+        ("lookup with vs", lookup_with_vs),
+    ] {
+        assert!(!v.is_valid(&m), "{name}: the schema refuses it");
+        assert!(
+            mezhved::request::parse(m.to_string().as_bytes(), today, &limits).is_err(),
+            "{name}: mezhved refuses it"
+        );
+    }
+}
+
+#[test]
 fn the_schema_takes_what_mezhved_takes_for_the_registers() {
     let v = schema();
     let today = mezhved::clock::moscow_today();

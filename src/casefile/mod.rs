@@ -20,6 +20,7 @@
 //! changes wait for a group commit shared across requests), so a restart
 //! resumes each request from its last recorded state.
 
+pub mod adapter_index;
 mod files;
 mod fsio;
 mod groupsync;
@@ -38,7 +39,7 @@ use uuid::Uuid;
 
 use crate::clock;
 use crate::lookup::{Outcome, Verdict};
-use crate::request::{Kind, LookupRequest};
+use crate::request::{Kind, Request};
 
 pub use fsio::sha256_hex;
 pub use instance::Instance;
@@ -121,6 +122,34 @@ pub struct ReplyRoute {
     pub reply_to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// Came through the adapter interface: the answer is held for that
+    /// information system's `Find` and `Get` instead of being published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterRoute>,
+}
+
+/// Who sent a request through the adapter interface.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdapterRoute {
+    pub it_system: String,
+    pub client_id: String,
+}
+
+/// A status SMEV or the provider reported about a request on its way
+/// (`GetStatus`, `RequestStatus`): kept with the request and in its result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusNote {
+    #[serde(with = "clock::timestamp")]
+    pub at: OffsetDateTime,
+    /// `GetStatus` or `RequestStatus`.
+    pub source: String,
+    /// `requestIsAcceptedBySmev`…, or the provider's status code.
+    pub category: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    /// The document it was stored in, in the request's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
 }
 
 impl ReplyRoute {
@@ -237,6 +266,9 @@ pub struct StateRecord {
     pub replied_to: Vec<Answered>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Statuses reported on the way, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<StatusNote>,
 }
 
 /// The normalised result of a request: `result.json` and the reply body.
@@ -274,6 +306,9 @@ pub struct ResultRecord {
     pub test: bool,
     /// The directory of the case file.
     pub case_file: String,
+    /// The statuses SMEV and the provider reported before the result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub smev_statuses: Vec<StatusNote>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -392,7 +427,7 @@ impl Commit {
 struct Change<'d> {
     event: &'static str,
     detail: Option<String>,
-    documents: Vec<(&'static str, std::borrow::Cow<'d, [u8]>)>,
+    documents: Vec<(std::borrow::Cow<'static, str>, std::borrow::Cow<'d, [u8]>)>,
     /// Lines before the main one, with the names of their documents.
     earlier: Vec<(&'static str, Option<String>, Vec<&'static str>)>,
     message_id: Option<String>,
@@ -426,10 +461,10 @@ impl<'d> Change<'d> {
 
     fn with_document(
         mut self,
-        name: &'static str,
+        name: impl Into<std::borrow::Cow<'static, str>>,
         data: impl Into<std::borrow::Cow<'d, [u8]>>,
     ) -> Self {
-        self.documents.push((name, data.into()));
+        self.documents.push((name.into(), data.into()));
         self
     }
 }
@@ -459,6 +494,7 @@ fn result_change(
         completed_at: now,
         test: rec.test,
         case_file,
+        smev_statuses: rec.statuses.clone(),
     };
     let data = serde_json::to_vec_pretty(&r).expect("results serialise");
     rec.state = if r.outcome.verdict == Verdict::Failed {
@@ -508,6 +544,10 @@ impl std::fmt::Debug for Store {
             .finish()
     }
 }
+
+/// How long an acceptance waits for the state of a request another
+/// instance has claimed before taking it as left by a crash.
+const CLAIM_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Every state: a claim may take a request in any of them.
 const ANY: &[State] = &[
@@ -823,15 +863,19 @@ impl Store {
     }
 
     /// Records a validated request (before its delivery is acknowledged).
-    pub fn accept(&self, req: &LookupRequest, reply: ReplyRoute) -> Result<Acceptance, StoreError> {
-        self.accept_with(req, reply, None)
+    pub fn accept(
+        &self,
+        req: &(impl Into<Request> + Clone),
+        reply: ReplyRoute,
+    ) -> Result<Acceptance, StoreError> {
+        self.accept_with(&req.clone().into(), reply, None)
     }
 
     /// Records a validated request with its signed envelope and `MessageID`
     /// in one change (what `accept` and `record_envelope` record in two).
     pub fn accept_signed(
         &self,
-        req: &LookupRequest,
+        req: &Request,
         reply: ReplyRoute,
         message_id: &str,
         envelope: &[u8],
@@ -841,31 +885,44 @@ impl Store {
 
     fn accept_with(
         &self,
-        req: &LookupRequest,
+        req: &Request,
         reply: ReplyRoute,
         signed: Option<(&str, &[u8])>,
     ) -> Result<Acceptance, StoreError> {
-        let case = req.case_id.as_str();
+        let case = req.case_id().as_str();
+        let request_id = req.request_id();
         let holder = match &*self.backend {
-            Backend::Files(f) => f.claim(&req.request_id, case)?,
-            Backend::Postgres(p) => p.claim(&req.request_id, case)?,
+            Backend::Files(f) => f.claim(&request_id, case)?,
+            Backend::Postgres(p) => p.claim(&request_id, case)?,
         };
         if let Some(owner) = holder {
             if owner != case {
                 return Ok(Acceptance::Conflict { case_id: owner });
             }
-            if let Some(existing) = self.load(&req.request_id)? {
-                return self.existing(existing, req);
+            // Claimed but no state yet: another instance may be accepting
+            // the same request right now (a client that sent it to two
+            // nodes at once), and its documents must not be overwritten by
+            // ours, signed with another MessageID. Its state comes within
+            // moments; if none comes, the crash came before the state was
+            // written, the delivery was never acknowledged, and this one
+            // finishes accepting it.
+            let deadline = std::time::Instant::now() + CLAIM_SETTLE;
+            loop {
+                if let Some(existing) = self.load(&request_id)? {
+                    return self.existing(existing, req);
+                }
+                if std::time::Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            // Claimed, but the crash came before the state was written:
-            // the delivery was never acknowledged, so finish accepting it.
         }
         let rec = StateRecord {
-            request_id: req.request_id,
+            request_id,
             case_id: case.to_owned(),
-            kind: req.kind,
+            kind: req.kind(),
             state: State::Accepted,
-            test: req.test,
+            test: req.test(),
             accepted_at: clock::now(),
             message_id: signed.map(|(m, _)| m.to_owned()),
             send_attempts: 0,
@@ -882,6 +939,7 @@ impl Store {
             replied_at: None,
             replied_to: Vec::new(),
             last_error: None,
+            statuses: Vec::new(),
         };
         let dir = self.request_dir(&rec);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -934,11 +992,7 @@ impl Store {
     /// republication), or another request under a used id. Compared as
     /// requests, not as bytes, so that a stored form written by an
     /// earlier version still matches.
-    fn existing(
-        &self,
-        existing: StateRecord,
-        req: &LookupRequest,
-    ) -> Result<Acceptance, StoreError> {
+    fn existing(&self, existing: StateRecord, req: &Request) -> Result<Acceptance, StoreError> {
         let Some(stored) = self.read_file(&existing, REQUEST_FILE)? else {
             return Ok(Acceptance::Existing(existing));
         };
@@ -947,12 +1001,13 @@ impl Store {
             return Ok(Acceptance::Existing(existing));
         }
         let today = clock::moscow_today();
-        match crate::request::parse_request(&stored, today.next_day().unwrap_or(today)) {
+        let limits = crate::request::Limits::STORED;
+        match crate::request::parse(&stored, today.next_day().unwrap_or(today), &limits) {
             Ok(s) if s == *req => return Ok(Acceptance::Existing(existing)),
             Ok(_) => {}
             // What cannot be compared is not called another request.
             Err(e) => {
-                tracing::warn!(request_id = %req.request_id, error = %e, "the stored request cannot be read to compare it with a new delivery");
+                tracing::warn!(request_id = %req.request_id(), error = %e, "the stored request cannot be read to compare it with a new delivery");
                 return Ok(Acceptance::Existing(existing));
             }
         }
@@ -1018,7 +1073,7 @@ impl Store {
             let mut documents = Vec::new();
             for (name, data) in &ch.documents {
                 fsio::write_document(&dir, name, data).map_err(io(&dir))?;
-                documents.push(((*name).to_owned(), sha256_hex(data)));
+                documents.push((name.to_string(), sha256_hex(data)));
             }
             if !documents.is_empty() {
                 self.sync.barrier().map_err(io(&dir))?;
@@ -1193,7 +1248,45 @@ impl Store {
         self.transition(rec, "a status", ANSWERED, |rec| {
             let late = rec.due_at.is_some_and(|d| clock::now() > d);
             rec.state = if late { State::Overdue } else { State::Sent };
+            rec.statuses.push(StatusNote {
+                at: clock::now(),
+                source: "GetResponse".into(),
+                category: what.clone(),
+                details: None,
+                document: None,
+            });
             Ok(Some(Change::new("status", Some(what))))
+        })
+        .map(|_| ())
+    }
+
+    /// A status SMEV reported about the request (`GetStatus`), with the
+    /// message it came in (`status-<n>.xml`); in any state: one that comes
+    /// after the result is kept in the journal and the request's
+    /// directory, the result stays as it was written.
+    pub fn record_status(
+        &self,
+        rec: &mut StateRecord,
+        category: &str,
+        details: Option<&str>,
+        message: &[u8],
+    ) -> Result<(), StoreError> {
+        self.transition(rec, "a status", ANY, |rec| {
+            let name = format!("status-{}.xml", rec.statuses.len() + 1);
+            rec.statuses.push(StatusNote {
+                at: clock::now(),
+                source: "GetStatus".into(),
+                category: category.to_owned(),
+                details: details.map(str::to_owned),
+                document: Some(name.clone()),
+            });
+            let detail = match details {
+                Some(d) => format!("{category}: {d}"),
+                None => category.to_owned(),
+            };
+            Ok(Some(
+                Change::new("smev_status", Some(detail)).with_document(name, message.to_vec()),
+            ))
         })
         .map(|_| ())
     }
@@ -1277,7 +1370,7 @@ impl Store {
             let names = documents.iter().map(|(n, _)| *n).collect();
             c.earlier.push(("answered", Some(detail), names));
             for (name, bytes) in documents {
-                c = c.with_document(name, bytes.as_slice());
+                c = c.with_document(*name, bytes.as_slice());
             }
             Ok(Some(c.with_document(RESULT_FILE, data)))
         })?;
@@ -1368,7 +1461,7 @@ impl Store {
     }
 
     /// The stored request, validated again as on arrival.
-    pub fn load_request(&self, rec: &StateRecord) -> Result<LookupRequest, StoreError> {
+    pub fn load_request(&self, rec: &StateRecord) -> Result<Request, StoreError> {
         let path = self.request_dir(rec).join(REQUEST_FILE);
         let data = self
             .read_file(rec, REQUEST_FILE)?
@@ -1378,11 +1471,12 @@ impl Store {
             })?;
         // The stored form passed validation once; `as_of` was not in the
         // future then, so today is no tighter bound than it was.
-        crate::request::parse_request(
+        crate::request::parse(
             &data,
             clock::moscow_today()
                 .next_day()
                 .unwrap_or(clock::moscow_today()),
+            &crate::request::Limits::STORED,
         )
         .map_err(|e| StoreError::Corrupt {
             path: path.display().to_string(),

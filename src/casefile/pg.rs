@@ -292,6 +292,19 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX journal_request ON {s}.journal (request_id);
      CREATE TABLE {s}.instances (id text PRIMARY KEY, lock_key bigint NOT NULL, started_at bigint NOT NULL);
      CREATE TABLE {s}.probe (id int PRIMARY KEY, at bigint NOT NULL);",
+    // The adapter interface: what each information system sent, and its
+    // answers ready for Get (see `adapter_index`).
+    "CREATE TABLE {s}.adapter_messages (
+        it_system text NOT NULL,
+        request_id uuid NOT NULL,
+        accepted_at bigint,
+        ready_at bigint,
+        taken_at bigint,
+        PRIMARY KEY (it_system, request_id)
+     );
+     CREATE INDEX adapter_ready ON {s}.adapter_messages (it_system, ready_at)
+        WHERE ready_at IS NOT NULL AND taken_at IS NULL;
+     CREATE INDEX adapter_accepted ON {s}.adapter_messages (it_system, accepted_at);",
 ];
 
 pub(super) struct Pg {
@@ -626,6 +639,72 @@ impl Pg {
     pub fn drop_schema(&self) -> Result<(), StoreError> {
         let q = self.sql("DROP SCHEMA IF EXISTS {s} CASCADE");
         self.pool.get().run(move |c| c.batch_execute(&q))
+    }
+}
+
+/// The adapter interface's records (`adapter_index`).
+impl Pg {
+    pub fn adapter_sent(&self, it_system: &str, request_id: &Uuid) -> Result<(), StoreError> {
+        let q = self.sql(
+            "INSERT INTO {s}.adapter_messages (it_system, request_id, accepted_at) VALUES ($1, $2, $3)
+             ON CONFLICT (it_system, request_id) DO NOTHING",
+        );
+        let (it, rid) = (it_system.to_owned(), *request_id);
+        self.pool
+            .get()
+            .run(move |c| c.execute(&q, &[&it, &rid, &now_ms()]).map(|_| ()))
+    }
+
+    pub fn adapter_ready(&self, it_system: &str, request_id: &Uuid) -> Result<(), StoreError> {
+        let q = self.sql(
+            "INSERT INTO {s}.adapter_messages (it_system, request_id, ready_at) VALUES ($1, $2, $3)
+             ON CONFLICT (it_system, request_id)
+             DO UPDATE SET ready_at = coalesce({s}.adapter_messages.ready_at, EXCLUDED.ready_at)",
+        );
+        let (it, rid) = (it_system.to_owned(), *request_id);
+        self.pool
+            .get()
+            .run(move |c| c.execute(&q, &[&it, &rid, &now_ms()]).map(|_| ()))
+    }
+
+    /// The oldest ready answer, taken in one statement: a row another
+    /// instance is taking is skipped, never taken twice.
+    pub fn adapter_take(&self, it_system: &str) -> Result<Option<Uuid>, StoreError> {
+        let q = self.sql(
+            "UPDATE {s}.adapter_messages SET taken_at = $2
+             WHERE (it_system, request_id) = (
+                SELECT it_system, request_id FROM {s}.adapter_messages
+                WHERE it_system = $1 AND ready_at IS NOT NULL AND taken_at IS NULL
+                ORDER BY ready_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING request_id",
+        );
+        let it = it_system.to_owned();
+        self.pool
+            .get()
+            .run(move |c| Ok(c.query_opt(&q, &[&it, &now_ms()])?.map(|r| r.get(0))))
+    }
+
+    pub fn adapter_between(
+        &self,
+        it_system: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<super::adapter_index::AdapterEntry>, StoreError> {
+        let q = self.sql(
+            "SELECT request_id, accepted_at, ready_at FROM {s}.adapter_messages
+             WHERE it_system = $1 AND (accepted_at BETWEEN $2 AND $3 OR ready_at BETWEEN $2 AND $3)",
+        );
+        let it = it_system.to_owned();
+        self.pool.get().run(move |c| {
+            Ok(c.query(&q, &[&it, &from_ms, &to_ms])?
+                .iter()
+                .map(|r| super::adapter_index::AdapterEntry {
+                    request_id: r.get(0),
+                    accepted_ms: r.get(1),
+                    ready_ms: r.get(2),
+                })
+                .collect())
+        })
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::tests::{ID, due, lives_through_its_states, request};
 use super::*;
 use crate::lookup::Outcome;
+use crate::request::LookupRequest;
 
 const MID: &str = "b077cd84-3959-11f1-b8b2-0242333cce59";
 
@@ -267,7 +268,7 @@ fn a_bad_url_is_a_clear_error_without_the_password() {
     assert!(!text.contains("s3cret"), "{text}");
 }
 
-const MIGRATION_COUNT: usize = 1;
+const MIGRATION_COUNT: usize = 2;
 
 #[test]
 fn check_config_reports_the_database_and_its_schema_version() {
@@ -284,7 +285,10 @@ fn check_config_reports_the_database_and_its_schema_version() {
     assert!(fresh.contains("does not exist yet"), "{fresh}");
     s.store.postgres_schema = db.schema.clone();
     let migrated = Store::probe_database(&s).unwrap().unwrap();
-    assert!(migrated.ends_with("at version 1"), "{migrated}");
+    assert!(
+        migrated.ends_with(&format!("at version {MIGRATION_COUNT}")),
+        "{migrated}"
+    );
     db.sql("INSERT INTO {s}.migrations VALUES (99, 0)");
     let newer = Store::probe_database(&s).unwrap().unwrap_err();
     assert!(newer.contains("newer than this build"), "{newer}");

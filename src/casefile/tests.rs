@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::*;
 use crate::lookup::Outcome;
+use crate::request::LookupRequest;
 
 pub(super) fn request(case: &str, id: &str) -> LookupRequest {
     let v = json!({
@@ -62,6 +63,7 @@ pub(super) fn lives_through_its_states(store: &Store, reader: &Store) -> StateRe
     let first = ReplyRoute {
         reply_to: Some("case.replies".into()),
         correlation_id: Some("c-1".into()),
+        ..ReplyRoute::default()
     };
     store
         .mark_replied(&mut rec, answered(&first, "reply_to"))
@@ -74,6 +76,7 @@ pub(super) fn lives_through_its_states(store: &Store, reader: &Store) -> StateRe
     let second = ReplyRoute {
         reply_to: Some("amq.gen-new".into()),
         correlation_id: Some("c-2".into()),
+        ..ReplyRoute::default()
     };
     let mut rec = store.record_duplicate(&rec, &second).unwrap();
     assert_eq!(rec.reply, second);

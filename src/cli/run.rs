@@ -46,6 +46,12 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         }
         println!("mezhved: ops server on {url} (/healthz /readyz /metrics, dashboard at /)");
     }
+    if let Some(a) = mezhved::adapter::start(gateway.clone()).await? {
+        println!(
+            "mezhved: adapter interface on http://{} (Send, Get, Find; WSDL at ?wsdl)",
+            a.addr
+        );
+    }
     println!(
         "mezhved: signing with {} ({}), SMEV {}",
         gateway.signing_algorithm(),

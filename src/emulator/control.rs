@@ -30,10 +30,15 @@ fn bad(message: String) -> Response {
 }
 
 fn kind_of(kind: &str) -> Result<Kind, String> {
-    Kind::parse(kind).ok_or_else(|| {
-        format!(
-            "unknown kind {kind:?}; one of egrul, egrip, tax_debt, unreliable_supplier, foreign_agent"
-        )
+    // `vs`: the subjects of the VS answered from `<data>/vs/`.
+    let kind = if kind == "vs" {
+        Some(Kind::Vs)
+    } else {
+        Kind::parse(kind)
+    };
+    kind.ok_or_else(|| {
+        "unknown kind; one of egrul, egrip, tax_debt, unreliable_supplier, foreign_agent, vs"
+            .to_owned()
     })
 }
 

@@ -81,6 +81,17 @@ struct RegisterFile {
     subject: Vec<Entry>,
 }
 
+/// The `RequestRejected` a scenario asks for, if any.
+pub(super) fn scenario_reject(scenario: &Scenario) -> Option<Reject> {
+    scenario.reject.as_ref().map(|code| Reject {
+        code: code.clone(),
+        text: scenario
+            .reject_text
+            .clone()
+            .unwrap_or_else(|| format!("Запрос отклонён поставщиком сведений ({code})")),
+    })
+}
+
 /// What the provider answers.
 #[derive(Debug, Clone)]
 pub enum ProviderAnswer {
@@ -215,14 +226,8 @@ impl Fixtures {
         scenario: &Scenario,
     ) -> Result<ProviderAnswer, String> {
         let lookup = registry.get(kind);
-        if let Some(code) = &scenario.reject {
-            return Ok(ProviderAnswer::Rejected(Reject {
-                code: code.clone(),
-                text: scenario
-                    .reject_text
-                    .clone()
-                    .unwrap_or_else(|| format!("Запрос отклонён поставщиком сведений ({code})")),
-            }));
+        if let Some(r) = scenario_reject(scenario) {
+            return Ok(ProviderAnswer::Rejected(r));
         }
         if let Some(code) = &scenario.code {
             return lookup

@@ -6,6 +6,7 @@ pub mod data;
 mod node;
 mod registers;
 pub mod scenario;
+pub mod vs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ pub use data::{FixtureSubject, Fixtures, ProviderAnswer};
 use node::Body;
 pub use node::{Node, NodeSettings, TraceEntry};
 pub use scenario::{Fault, Scenario, SchemaErrors};
+pub use vs::{UnknownVs, VsFixture, VsFixtures};
 
 use crate::config::Settings;
 use crate::lookup::Registry;
@@ -108,6 +110,7 @@ pub async fn start(
 ) -> Result<Running, EmulatorError> {
     let registry = Registry::new(&settings.lookup);
     let fixtures = Fixtures::load(data_dir, &registry)?;
+    let vs = VsFixtures::load(data_dir)?;
     let dir = settings.emulator_dir();
     let wanted = crate::config::parse_algorithm_name(&settings.emulator.algorithm)
         .unwrap_or(crate::xmldsig::SignatureAlgorithm::Gost2012_256);
@@ -134,11 +137,13 @@ pub async fn start(
     let node = Arc::new(Node::new(
         registry,
         fixtures,
+        vs,
         key,
         NodeSettings {
             answer_delay: Duration::from_millis(settings.emulator.answer_delay_ms),
             redeliver_after: Duration::from_secs_f64(settings.emulator.redeliver_after_secs),
             schema_errors: settings.emulator.schema_errors,
+            unknown_vs: settings.emulator.unknown_vs,
         },
     ));
     let listener = tokio::net::TcpListener::bind(listen)

@@ -10,8 +10,9 @@ use base64::Engine as _;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::data::{Fixtures, ProviderAnswer};
+use super::data::{Fixtures, ProviderAnswer, Reject};
 use super::scenario::{Fault, Scenario, Scenarios, SchemaErrors, SignatureFault};
+use super::vs::{UnknownVs, VsFixture, VsFixtures};
 use crate::clock;
 use crate::lookup::{Lookup, ProviderQuery, Registry};
 use crate::request::Kind;
@@ -26,6 +27,8 @@ pub struct NodeSettings {
     pub redeliver_after: Duration,
     /// How a request failing its schema is refused.
     pub schema_errors: SchemaErrors,
+    /// What a business type with no data is answered.
+    pub unknown_vs: UnknownVs,
 }
 
 /// An answer waiting in a consumer's queue.
@@ -153,6 +156,7 @@ const STATUS_LIMIT: usize = 1_000;
 pub struct Node {
     registry: Registry,
     fixtures: Fixtures,
+    vs: VsFixtures,
     key: SigningKey,
     settings: NodeSettings,
     pub scenarios: Scenarios,
@@ -168,12 +172,14 @@ impl Node {
     pub fn new(
         registry: Registry,
         fixtures: Fixtures,
+        vs: VsFixtures,
         key: SigningKey,
         settings: NodeSettings,
     ) -> Self {
         Node {
             registry,
             fixtures,
+            vs,
             key,
             settings,
             scenarios: Scenarios::default(),
@@ -191,6 +197,11 @@ impl Node {
 
     pub fn fixtures(&self) -> &Fixtures {
         &self.fixtures
+    }
+
+    /// The VS answered from raw business XML (`<data>/vs/`).
+    pub fn vs_fixtures(&self) -> &VsFixtures {
+        &self.vs
     }
 
     pub fn trace(&self) -> Vec<TraceEntry> {
@@ -288,6 +299,7 @@ impl Node {
             "GetResponseRequest" => Operation::GetResponse,
             "AckRequest" => Operation::Ack,
             "GetStatusRequest" => Operation::GetStatus,
+            "GetIncomingQueueStatisticsRequest" => Operation::GetIncomingQueueStatistics,
             other => {
                 return self.fault(
                     version,
@@ -330,6 +342,7 @@ impl Node {
             Operation::GetResponse => self.get_response(&doc, &mut about),
             Operation::Ack => self.ack(&doc, &mut about),
             Operation::GetStatus => self.get_status(&doc, &mut about),
+            Operation::GetIncomingQueueStatistics => self.queue_statistics(&doc, &mut about),
         };
         let mut reply = match result {
             Ok(r) => r,
@@ -466,34 +479,20 @@ impl Node {
         }
         let b = doc.element(req.primary);
         let (ns, local) = (b.ns.clone().unwrap_or_default(), b.local.clone());
-        let lookup = self.registry.by_request_root(&ns, &local).ok_or_else(|| {
-            refuse(
-                FaultKind::BusinessDataTypeIsNotSupported,
-                format!("business data type {{{ns}}}{local} is not registered"),
-            )
-        })?;
-        let (query, schema_errors) = match lookup.read_request(doc, req.primary) {
-            Ok(q) => (q, None),
-            Err(errors) => (
-                ProviderQuery {
-                    doc_id: String::new(),
-                    identifiers: Vec::new(),
-                },
-                Some(errors),
-            ),
-        };
-        let subject = query.identifiers.first().cloned().unwrap_or_default();
-        let kind = lookup.kind();
+        let (provider, schema_errors) = self.provider(doc, req.primary, &ns, &local)?;
+        let (kind, subject) = (provider.kind(), provider.subject());
         about.kind = Some(kind);
         about.subject = Some(subject.clone());
-        about.request_ref = (!query.doc_id.is_empty()).then(|| query.doc_id.clone());
+        about.request_ref = provider.request_ref();
         let scenario = self
             .scenarios
             .get(kind, &subject)
-            .or_else(|| {
-                self.fixtures
-                    .subject_of(kind, &query)
-                    .map(|s| s.scenario.clone())
+            .or_else(|| match &provider {
+                Provider::Lookup { query, .. } => self
+                    .fixtures
+                    .subject_of(kind, query)
+                    .map(|s| s.scenario.clone()),
+                Provider::Vs { .. } => None,
             })
             .unwrap_or_default();
 
@@ -546,7 +545,7 @@ impl Node {
         let v = req.version;
         let errors = schema_errors.as_ref().map(|(e, _)| e.as_slice());
         let what = self
-            .queue_answer(v, &consumer, &mid, lookup, &query, &scenario, errors)
+            .queue_answer(v, &consumer, &mid, &provider, &scenario, errors)
             .map_err(|e| refuse(FaultKind::SMEVFailure, format!("the provider failed: {e}")))?;
         self.record(about.entry("SendRequest", what));
         if then_already_sent {
@@ -595,12 +594,10 @@ impl Node {
         v: Version,
         consumer: &str,
         mid: &str,
-        lookup: &dyn Lookup,
-        query: &ProviderQuery,
+        provider: &Provider<'_>,
         scenario: &Scenario,
         schema_errors: Option<&[String]>,
     ) -> Result<String, String> {
-        let kind = lookup.kind();
         let (category, details) = if schema_errors.is_some() {
             (
                 "requestIsRejectedBySmev",
@@ -630,16 +627,29 @@ impl Node {
                 fault_code: "028122".into(),
                 errors: errors.to_vec(),
             },
-            None => match self
-                .fixtures
-                .answer(&self.registry, kind, query, scenario)?
-            {
+            None => match self.answer(provider, scenario)? {
                 ProviderAnswer::Business(d) => ResponseBody::Primary(d),
                 ProviderAnswer::Rejected(r) => ResponseBody::Rejected {
                     code: r.code,
                     text: r.text,
                 },
             },
+        };
+        let (namespace, root) = match (&body, provider) {
+            (_, Provider::Lookup { lookup, .. }) => (
+                lookup.namespace().to_owned(),
+                lookup.response_root().to_owned(),
+            ),
+            (ResponseBody::Primary(d), Provider::Vs { .. }) => {
+                let el = d.element(d.root());
+                (el.ns.clone().unwrap_or_default(), el.local.clone())
+            }
+            (
+                _,
+                Provider::Vs {
+                    namespace, root, ..
+                },
+            ) => (namespace.clone(), root.clone()),
         };
         let answer_id = smev::new_message_id().to_string();
         let now = clock::now();
@@ -681,8 +691,8 @@ impl Node {
         let q = Queued {
             message_id: answer_id.clone(),
             original_message_id: mid.to_owned(),
-            namespace: lookup.namespace().to_owned(),
-            root: lookup.response_root().to_owned(),
+            namespace,
+            root,
             available_at: Instant::now() + delay,
             taken_at: None,
             body: bytes,
@@ -701,6 +711,97 @@ impl Node {
             (Some(_), _) => "accepted; an asynchronous schema rejection is queued".to_owned(),
             (None, None) => "accepted; answer queued".to_owned(),
             (None, Some(changes)) => format!("accepted; answer queued ({changes})"),
+        })
+    }
+
+    /// Who answers the business request at `primary` (`{ns}local`): one of
+    /// the lookups, or a VS from `<data>/vs/` (or none: `NO_DATA`), with the
+    /// request's schema violations for a lookup.
+    fn provider<'n>(
+        &'n self,
+        doc: &Document,
+        primary: NodeId,
+        ns: &str,
+        local: &str,
+    ) -> Result<(Provider<'n>, Option<Vec<String>>), Refusal> {
+        if let Some(lookup) = self.registry.by_request_root(ns, local) {
+            return Ok(match lookup.read_request(doc, primary) {
+                Ok(query) => (Provider::Lookup { lookup, query }, None),
+                Err(errors) => (
+                    Provider::Lookup {
+                        lookup,
+                        query: ProviderQuery {
+                            doc_id: String::new(),
+                            identifiers: Vec::new(),
+                        },
+                    },
+                    Some(errors),
+                ),
+            });
+        }
+        let fixture = self.vs.find(ns, local);
+        if fixture.is_none() && self.settings.unknown_vs == UnknownVs::NotSupported {
+            return Err(refuse(
+                FaultKind::BusinessDataTypeIsNotSupported,
+                format!("business data type {{{ns}}}{local} is not registered"),
+            ));
+        }
+        // A VS's request has no id the emulator knows: the same business
+        // XML accepted twice is the duplicate an agency would see.
+        let digest = xmldsig::transform::transform(doc, primary)
+            .map(|b| crate::casefile::sha256_hex(&b))
+            .unwrap_or_default();
+        Ok((
+            Provider::Vs {
+                subject: fixture
+                    .and_then(|f| f.subject_of(doc, primary))
+                    .unwrap_or_default(),
+                fixture,
+                namespace: ns.to_owned(),
+                root: local.to_owned(),
+                digest: format!("{local}:{}", &digest[..digest.len().min(32)]),
+            },
+            None,
+        ))
+    }
+
+    /// What the provider answers under `scenario`.
+    fn answer(
+        &self,
+        provider: &Provider<'_>,
+        scenario: &Scenario,
+    ) -> Result<ProviderAnswer, String> {
+        let (fixture, subject, namespace) = match provider {
+            Provider::Lookup { lookup, query } => {
+                return self
+                    .fixtures
+                    .answer(&self.registry, lookup.kind(), query, scenario);
+            }
+            Provider::Vs {
+                fixture,
+                subject,
+                namespace,
+                ..
+            } => (fixture, subject, namespace),
+        };
+        if let Some(r) = super::data::scenario_reject(scenario) {
+            return Ok(ProviderAnswer::Rejected(r));
+        }
+        if scenario.code.is_some() {
+            return Err("VS processing codes (scenario code) belong to the lookups; a VS answers from its files".into());
+        }
+        Ok(match fixture.and_then(|f| f.answer(subject)) {
+            Some(doc) => ProviderAnswer::Business(doc.clone()),
+            None if fixture.is_some() => ProviderAnswer::Rejected(Reject {
+                code: "NO_DATA".into(),
+                text: format!("Сведения отсутствуют: нет данных по {subject:?}"),
+            }),
+            None => ProviderAnswer::Rejected(Reject {
+                code: "NO_DATA".into(),
+                text: format!(
+                    "Сведения отсутствуют: вид сведений {namespace} эмулятору не известен"
+                ),
+            }),
         })
     }
 
@@ -781,6 +882,32 @@ impl Node {
         ))
     }
 
+    /// How many answers wait in the caller's queue (taken but not
+    /// acknowledged ones included: SMEV holds them until the Ack).
+    fn queue_statistics(&self, doc: &Document, about: &mut About) -> Result<Reply, Refusal> {
+        let req = smev::parse_get_incoming_queue_statistics_request(doc).map_err(content)?;
+        let consumer = self.caller(doc, req.signature, req.timestamp)?;
+        about.consumer = Some(consumer.clone());
+        let pending = self
+            .queues
+            .lock()
+            .expect("queue lock")
+            .get(&consumer)
+            .map_or(0, VecDeque::len) as i64;
+        let name = format!("{}.responses", &consumer[..consumer.len().min(16)]);
+        self.record(about.entry(
+            "GetIncomingQueueStatistics",
+            format!("{pending} message(s) in {name}"),
+        ));
+        Ok(Reply::soap(
+            200,
+            xml::to_bytes(&smev::get_incoming_queue_statistics_response(
+                req.version,
+                &[(name, pending)],
+            )),
+        ))
+    }
+
     fn get_status(&self, doc: &Document, about: &mut About) -> Result<Reply, Refusal> {
         let req = smev::parse_get_status_request(doc).map_err(content)?;
         let consumer = self.caller(doc, req.signature, req.timestamp)?;
@@ -811,6 +938,51 @@ impl Node {
     }
 }
 
+/// Who answers a business request.
+enum Provider<'n> {
+    Lookup {
+        lookup: &'n dyn Lookup,
+        query: ProviderQuery,
+    },
+    Vs {
+        fixture: Option<&'n VsFixture>,
+        subject: String,
+        namespace: String,
+        root: String,
+        /// Identifies the business request for the duplicate count.
+        digest: String,
+    },
+}
+
+impl Provider<'_> {
+    fn kind(&self) -> Kind {
+        match self {
+            Provider::Lookup { lookup, .. } => lookup.kind(),
+            Provider::Vs { .. } => Kind::Vs,
+        }
+    }
+
+    fn subject(&self) -> String {
+        match self {
+            Provider::Lookup { query, .. } => {
+                query.identifiers.first().cloned().unwrap_or_default()
+            }
+            Provider::Vs { subject, .. } => subject.clone(),
+        }
+    }
+
+    /// The business request's own id (ФНС `ИдДок`…), or for a VS the digest
+    /// of its business XML.
+    fn request_ref(&self) -> Option<String> {
+        match self {
+            Provider::Lookup { query, .. } => {
+                (!query.doc_id.is_empty()).then(|| query.doc_id.clone())
+            }
+            Provider::Vs { digest, .. } => Some(digest.clone()),
+        }
+    }
+}
+
 enum Disturbance {
     Reply(Reply),
     Slow(Duration),
@@ -822,6 +994,7 @@ fn op_name(op: Operation) -> &'static str {
         Operation::GetResponse => "GetResponse",
         Operation::Ack => "Ack",
         Operation::GetStatus => "GetStatus",
+        Operation::GetIncomingQueueStatistics => "GetIncomingQueueStatistics",
     }
 }
 

@@ -49,6 +49,9 @@ pub enum Verdict {
     /// Technical failure; the officer must fall back to paper or the public
     /// register.
     Failed,
+    /// A `vs` request of a VS mezhved does not read: the provider's
+    /// business answer is in `answer_xml`.
+    Answered,
 }
 
 impl Verdict {
@@ -63,6 +66,7 @@ impl Verdict {
             Verdict::NotListed => "not_listed",
             Verdict::Rejected => "rejected",
             Verdict::Failed => "failed",
+            Verdict::Answered => "answered",
         }
     }
 
@@ -77,6 +81,7 @@ impl Verdict {
             Verdict::NotListed,
             Verdict::Rejected,
             Verdict::Failed,
+            Verdict::Answered,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)
@@ -155,9 +160,44 @@ pub struct Outcome {
     /// `fallback_required`, not written itself.
     #[serde(skip)]
     pub fallback: bool,
+    /// `vs` requests: the provider's business XML exactly as it came (the
+    /// element under `MessagePrimaryContent`, with the namespaces it uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_xml: Option<String>,
+    /// `vs` requests: what SMEV delivered, whatever the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smev_outcome: Option<Box<SmevOutcome>>,
     /// The register's own source that answered (routes other than SMEV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<SourceRef>,
+    pub source: Option<Box<SourceRef>>,
+}
+
+/// What SMEV delivered for a `vs` request: the business answer
+/// (`content`), the provider's refusal (`rejects`), or SMEV's own refusal
+/// (`fault`: a SOAP fault at sending, or an asynchronous rejection).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SmevOutcome {
+    Content {
+        /// `{namespace}` of the answer's root element, and its local name.
+        namespace: String,
+        root: String,
+    },
+    Rejects {
+        rejects: Vec<RejectReason>,
+    },
+    Fault {
+        code: String,
+        description: String,
+    },
+}
+
+/// One `RequestRejected` (`ACCESS_DENIED`, `NO_DATA`,
+/// `UNKNOWN_REQUEST_DESCRIPTION`, `FAILURE`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectReason {
+    pub code: String,
+    pub description: String,
 }
 
 /// Where an answer came from when it did not come through SMEV: the
@@ -183,6 +223,8 @@ impl Outcome {
             schema_errors: Vec::new(),
             schema_unchecked: None,
             fallback: false,
+            answer_xml: None,
+            smev_outcome: None,
             source: None,
         }
     }
@@ -405,11 +447,16 @@ impl Registry {
     }
 
     pub fn get(&self, kind: Kind) -> &dyn Lookup {
+        self.lookup(kind)
+            .expect("every lookup Kind has a lookup in the registry")
+    }
+
+    /// The lookup of `kind`; `None` for `vs`, which has none.
+    pub fn lookup(&self, kind: Kind) -> Option<&dyn Lookup> {
         self.lookups
             .iter()
             .find(|l| l.kind() == kind)
             .map(|b| b.as_ref())
-            .expect("every Kind has a lookup in the registry")
     }
 
     /// The lookup whose request root is `{ns}local` (provider side).

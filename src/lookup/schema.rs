@@ -109,7 +109,7 @@ impl AnswerSchemas {
                     })
                     .clone(),
             ),
-            Kind::UnreliableSupplier | Kind::ForeignAgent => None,
+            Kind::UnreliableSupplier | Kind::ForeignAgent | Kind::Vs => None,
         }
     }
 

@@ -40,6 +40,8 @@ pub fn render(gw: &Gateway, checks: &[Check], queues: &[QueueStat]) -> String {
         &m.taken_over,
         &m.answers_rejected,
         &m.orphans,
+        &m.smev_statuses,
+        &m.adapter_calls,
         &m.register_calls,
         &m.register_fallbacks,
     ] {
@@ -212,6 +214,22 @@ pub fn render(gw: &Gateway, checks: &[Check], queues: &[QueueStat]) -> String {
             .iter()
             .map(|c| (vec![c.name.to_owned()], f64::from(u8::from(c.ok)))),
     );
+    if let Some(r) = gw.smev_queues.lock().expect("queue reading lock").clone() {
+        e.gauge(
+            "mezhved_smev_queue_messages",
+            "Messages SMEV holds for this system, by SMEV's queue (GetIncomingQueueStatistics, at the last reading).",
+            &["queue"],
+            r.queues
+                .iter()
+                .map(|q| (vec![q.queue_name.clone()], q.pending_messages as f64)),
+        );
+        e.gauge(
+            "mezhved_smev_queue_reading_age_seconds",
+            "Seconds since SMEV's queue statistics were last read.",
+            &[],
+            [(vec![], (now - r.at).as_seconds_f64().max(0.0))],
+        );
+    }
     e.gauge(
         "mezhved_tasks_in_flight",
         "Tasks working now (handling deliveries, sending, replying).",

@@ -322,8 +322,19 @@ impl Ops {
             })
             .collect();
         let key = gw.key();
+        let smev_queue = gw
+            .smev_queues
+            .lock()
+            .expect("queue reading lock")
+            .clone()
+            .map(|r| json!({ "total": r.total(), "queues": r.queues, "at": clock::rfc3339(r.at), "error": r.error }));
         json!({
             "now": clock::rfc3339(now),
+            "smev_queue": smev_queue,
+            "adapter": {
+                "listen": gw.settings.adapter.listen,
+                "calls": m.adapter_calls.total(),
+            },
             "version": env!("CARGO_PKG_VERSION"),
             "instance": gw.store().instance_id(),
             "uptime_secs": self.started.elapsed().as_secs(),

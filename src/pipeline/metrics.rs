@@ -34,6 +34,8 @@ pub struct Metrics {
     pub taken_over: CounterVec,
     pub answers_rejected: CounterVec,
     pub orphans: CounterVec,
+    pub smev_statuses: CounterVec,
+    pub adapter_calls: CounterVec,
     pub call_seconds: HistogramVec,
     pub register_calls: CounterVec,
     pub register_fallbacks: CounterVec,
@@ -119,6 +121,16 @@ impl Default for Metrics {
                 "mezhved_orphan_answers_total",
                 "Verified answers for no known request, by outcome (stored, over_quota: left in SMEV).",
                 &["outcome"],
+            ),
+            smev_statuses: CounterVec::new(
+                "mezhved_smev_statuses_total",
+                "Status messages taken from SMEV (GetStatus), by category.",
+                &["category"],
+            ),
+            adapter_calls: CounterVec::new(
+                "mezhved_adapter_calls_total",
+                "Calls to the adapter interface by operation (Send, Get, Find) and outcome (ok, duplicate, validation_fault, system_fault).",
+                &["operation", "outcome"],
             ),
             call_seconds: HistogramVec::new(
                 "mezhved_smev_call_seconds",

@@ -27,7 +27,10 @@ mod poll;
 mod recover;
 pub mod refused;
 mod send;
+mod status;
+mod submit;
 mod tasks;
+pub mod vs;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -52,6 +55,7 @@ use crate::transport::{DeadLetter, Inbox, Incoming, Outbox, RESULT_TYPE, Reply, 
 use crate::xmldsig::{self, SigningKey, TrustStore};
 
 pub use backpressure::{Failing, StoreGate};
+pub use submit::{SubmitError, Submitted};
 pub use tasks::Tasks;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +72,8 @@ pub enum GatewayError {
     Calendar(#[from] crate::calendar::CalendarError),
     #[error(transparent)]
     Transport(#[from] crate::transport::TransportError),
+    #[error("vs.schemas: {0}")]
+    Schemas(String),
     #[error("register sources: {0}")]
     Registers(String),
 }
@@ -95,6 +101,10 @@ fn looks_like_fault(body: &[u8]) -> bool {
 pub struct Gateway {
     pub settings: Settings,
     registry: Registry,
+    /// Schemas of business XML of `vs` requests, by namespace.
+    vs_schemas: vs::VsSchemas,
+    /// What SMEV said of our queue at the last `GetIncomingQueueStatistics`.
+    pub smev_queues: std::sync::Mutex<Option<status::QueueReading>>,
     /// The information system's key; replaced when its files change (a
     /// renewed certificate), see [`Gateway::reload_key`].
     key: std::sync::RwLock<Arc<SigningKey>>,
@@ -199,6 +209,8 @@ impl Gateway {
         let (stop, _) = watch::channel(false);
         Ok(Arc::new(Gateway {
             registry,
+            vs_schemas: vs::VsSchemas::load(&settings.vs)?,
+            smev_queues: std::sync::Mutex::new(None),
             send_slots: Semaphore::new(settings.gateway.send_concurrency),
             unsent_slots: Arc::new(Semaphore::new(settings.gateway.max_unsent)),
             key: std::sync::RwLock::new(Arc::new(creds.key)),
@@ -332,6 +344,8 @@ impl Gateway {
             tokio::spawn(self.clone().deadline_loop()),
             tokio::spawn(self.clone().watch_instances()),
             tokio::spawn(self.clone().store_probe_loop()),
+            tokio::spawn(self.clone().status_loop()),
+            tokio::spawn(self.clone().queue_statistics_loop()),
         ];
         loop {
             // A store that cannot write takes no new deliveries: they stay
@@ -426,12 +440,15 @@ impl Gateway {
         if let Some(invalid) = crate::transport::unsafe_reply_to(&msg.reply, &self.settings.amqp) {
             return self.dead_letter(msg, invalid).await;
         }
-        let req = match crate::request::parse_request(&msg.body, clock::moscow_today()) {
+        let limits = self.settings.vs.limits();
+        let req = match crate::request::parse(&msg.body, clock::moscow_today(), &limits)
+            .and_then(|r| self.vs_schemas.check(&r).map(|()| r))
+        {
             Ok(r) => r,
             Err(invalid) => return self.dead_letter(msg, invalid).await,
         };
-        crate::failpoint::on_case(req.case_id.as_str());
-        let span = info_span!("request", request_id = %req.request_id, case_id = %req.case_id, kind = %req.kind, message_id = tracing::field::Empty);
+        crate::failpoint::on_case(req.case_id().as_str());
+        let span = info_span!("request", request_id = %req.request_id(), case_id = %req.case_id(), kind = %req.kind(), message_id = tracing::field::Empty);
         async move {
             // Backpressure: while too many requests wait to be sent, the
             // delivery waits here and the rest stay in the broker.
@@ -439,45 +456,9 @@ impl Gateway {
                 p = self.unsent_slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                 _ = self.stopped() => return self.give_back(msg).await,
             };
-            // Signed before it is recorded, so that the request and its
-            // envelope go to the case file in one change. A certificate
-            // that is not valid now leaves the signing to the send task,
-            // which waits for a valid one.
-            // A register's own source takes no SMEV envelope.
-            let signed = if self.key_usable() && self.direct_route(req.kind).is_none() {
-                let mid = crate::smev::new_message_id();
-                self.sign_envelope(&req, &mid)
-                    .ok()
-                    .map(|e| (mid.to_string(), e))
-            } else {
-                None
-            };
-            let store = self.store.clone();
-            let (r, route) = (req.clone(), msg.reply.clone());
-            let signed_id = signed.as_ref().map(|(m, _)| m.clone());
-            // A store that cannot write holds the delivery here,
-            // unacknowledged and not returned, until it can.
-            let (accepted, retried) = self
-                .durably(move || match &signed {
-                    Some((mid, envelope)) => store.accept_signed(&r, route.clone(), mid, envelope),
-                    None => store.accept(&r, route.clone()),
-                })
-                .await;
-            let accepted = match accepted {
-                // An earlier try failed after writing our own record.
-                Ok(Acceptance::Existing(rec))
-                    if retried
-                        && rec.state == crate::casefile::State::Accepted
-                        && rec.message_id == signed_id
-                        && rec.owner.as_deref() == Some(self.store.instance_id()) =>
-                {
-                    Ok(Acceptance::New(rec))
-                }
-                other => other,
-            };
-            match accepted {
+            match self.record(&req, msg.reply.clone()).await {
                 Ok(Acceptance::New(rec)) => {
-                    info!(subject = %req.subject.describe(), test = req.test, "accepted");
+                    info!(subject = %req.describe(), test = req.test(), "accepted");
                     crate::failpoint::at("accepted");
                     self.ack(msg).await;
                     crate::failpoint::at("acked");
@@ -515,7 +496,7 @@ impl Gateway {
                         field: "request_id".into(),
                         message: format!(
                             "request_id {} already belongs to case {case_id}",
-                            req.request_id
+                            req.request_id()
                         ),
                     };
                     self.dead_letter(msg, invalid).await;
@@ -529,11 +510,11 @@ impl Gateway {
                         field: "request_id".into(),
                         message: format!(
                             "request_id {} already names another request of case {} (stored request sha256 {stored_sha256}, this one sha256 {received_sha256}): a new request needs a new request_id",
-                            req.request_id, req.case_id
+                            req.request_id(), req.case_id()
                         ),
                     };
                     let conflict = crate::transport::Conflict {
-                        case_id: req.case_id.as_str().to_owned(),
+                        case_id: req.case_id().as_str().to_owned(),
                         stored_sha256,
                         received_sha256,
                     };
@@ -550,6 +531,49 @@ impl Gateway {
         }
         .instrument(span)
         .await
+    }
+
+    /// Records a validated request, signed first when the certificate is
+    /// valid now, so that the request and its envelope go to the case file
+    /// in one change (otherwise the send task signs it once a valid
+    /// certificate is installed).
+    async fn record(
+        &self,
+        req: &crate::request::Request,
+        route: crate::casefile::ReplyRoute,
+    ) -> Result<Acceptance, StoreError> {
+        // A register's own source takes no SMEV envelope.
+        let signed = if self.key_usable() && self.direct_route(req.kind()).is_none() {
+            let mid = crate::smev::new_message_id();
+            self.sign_envelope(req, &mid)
+                .ok()
+                .map(|e| (mid.to_string(), e))
+        } else {
+            None
+        };
+        let store = self.store.clone();
+        let r = req.clone();
+        let signed_id = signed.as_ref().map(|(m, _)| m.clone());
+        // A store that cannot write holds the delivery here,
+        // unacknowledged and not returned, until it can.
+        let (accepted, retried) = self
+            .durably(move || match &signed {
+                Some((mid, envelope)) => store.accept_signed(&r, route.clone(), mid, envelope),
+                None => store.accept(&r, route.clone()),
+            })
+            .await;
+        match accepted {
+            // An earlier try failed after writing our own record.
+            Ok(Acceptance::Existing(rec))
+                if retried
+                    && rec.state == crate::casefile::State::Accepted
+                    && rec.message_id == signed_id
+                    && rec.owner.as_deref() == Some(self.store.instance_id()) =>
+            {
+                Ok(Acceptance::New(rec))
+            }
+            other => other,
+        }
     }
 
     /// Returns a delivery to the queue unprocessed.
@@ -611,6 +635,7 @@ impl Gateway {
         from: &'static [crate::casefile::State],
         outcome: Outcome,
     ) {
+        let outcome = vs::with_smev_outcome(rec.kind, outcome);
         self.waiting
             .lock()
             .expect("waiting lock")
@@ -682,6 +707,9 @@ impl Gateway {
 
     /// As [`Gateway::reply`], with the result at hand (else it is read).
     async fn reply_with(&self, rec: StateRecord, result: Option<crate::casefile::ResultRecord>) {
+        if let Some(route) = rec.reply.adapter.clone() {
+            return self.hold_for_adapter(rec, &route.it_system).await;
+        }
         let result = match result {
             Some(r) => r,
             None => {
@@ -825,7 +853,7 @@ impl Gateway {
     fn spawn_send(
         self: &Arc<Self>,
         rec: StateRecord,
-        req: crate::request::LookupRequest,
+        req: crate::request::Request,
         permit: Option<OwnedSemaphorePermit>,
     ) {
         let guard = self.tasks.enter();

@@ -15,12 +15,51 @@ use crate::casefile::{ANSWERED, State, StateRecord, StoreError};
 use crate::clock;
 use crate::i18n::FailureCode;
 use crate::lookup::{Outcome, RejectedBy};
+use crate::request::Request;
 use crate::smev::{self, Operation, ResponseContent};
 use crate::xml;
-use crate::xmldsig::{self, ReferenceTransforms, VerifyPolicy};
+use crate::xmldsig::{self, VerifyPolicy};
+
+/// What an answer without business content says, whatever the kind: the
+/// provider's or SMEV's refusal, or a status on the way.
+pub(super) fn without_content(content: &ResponseContent) -> Read {
+    Read::Final(Box::new(match content {
+        ResponseContent::Primary(_) => Outcome::failure(
+            FailureCode::AnswerUnreadable,
+            "the answer carries business content",
+        ),
+        ResponseContent::Rejected(reasons) => super::vs::agency_rejection(reasons),
+        ResponseContent::AsyncStatus {
+            category,
+            details,
+            fault_type,
+            fault_code,
+            fault_description,
+            validation_errors,
+        } if category.contains("Rejected") || fault_type.is_some() => Outcome::rejected(
+            RejectedBy::Smev,
+            fault_code.clone().unwrap_or_else(|| category.clone()),
+            crate::smev::rejection_text(
+                fault_description.as_deref().or(details.as_deref()),
+                validation_errors,
+            ),
+        ),
+        ResponseContent::AsyncStatus {
+            category, details, ..
+        } => {
+            return Read::Interim(format!(
+                "SMEV status {category}: {}",
+                details.clone().unwrap_or_default()
+            ));
+        }
+        ResponseContent::Status { code, description } => {
+            return Read::Interim(format!("provider status {code}: {description}"));
+        }
+    }))
+}
 
 /// What an answer says.
-enum Read {
+pub(super) enum Read {
     Final(Box<Outcome>),
     Interim(String),
 }
@@ -98,18 +137,10 @@ impl Gateway {
 
     /// One `GetResponse`; true when a message came.
     async fn poll_once(&self) -> Result<bool, String> {
-        let (mut doc, selector, container) =
+        let (doc, selector, container) =
             smev::get_response_request(self.version, clock::now(), None);
-        let signed = xmldsig::sign_element(
-            &mut doc,
-            selector,
-            container,
-            &self.key(),
-            ReferenceTransforms::Smev,
-        );
-        self.count_signature("sign", signed.is_ok());
-        signed.map_err(|e| format!("signing GetResponse: {e}"))?;
-        let body = match self.call(Operation::GetResponse, xml::to_bytes(&doc)).await {
+        let request = self.signed_call(doc, selector, container, Operation::GetResponse)?;
+        let body = match self.call(Operation::GetResponse, request).await {
             Ok(b) => b,
             Err(CallError::Retryable(m) | CallError::Permanent(m)) => return Err(m),
             Err(CallError::Stopped) => return Ok(false),
@@ -131,19 +162,12 @@ impl Gateway {
     }
 
     pub(super) async fn send_ack(&self, message_id: &str, accepted: bool) {
-        let (mut doc, target, container) = smev::ack_request(self.version, message_id, accepted);
-        let signed = xmldsig::sign_element(
-            &mut doc,
-            target,
-            container,
-            &self.key(),
-            ReferenceTransforms::Smev,
-        );
-        self.count_signature("sign", signed.is_ok());
-        if let Err(e) = signed {
-            return error!(error = %e, "cannot sign the Ack");
-        }
-        match self.call(Operation::Ack, xml::to_bytes(&doc)).await {
+        let (doc, target, container) = smev::ack_request(self.version, message_id, accepted);
+        let request = match self.signed_call(doc, target, container, Operation::Ack) {
+            Ok(r) => r,
+            Err(e) => return error!(error = %e, "cannot sign the Ack"),
+        };
+        match self.call(Operation::Ack, request).await {
             Ok(body) => {
                 let r = xml::parse(&body).map_err(|e| e.to_string()).and_then(|d| {
                     smev::parse_ack_response(&d).map_err(|e| {
@@ -329,17 +353,36 @@ impl Gateway {
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
     ) -> Read {
+        if rec.kind == crate::request::Kind::Vs {
+            let store = self.store.clone();
+            let r = rec.clone();
+            return match blocking(move || store.load_request(&r)).await {
+                Ok(Request::Vs(req)) => self.read_vs_answer(&req, doc, resp),
+                Ok(Request::Lookup(_)) => Read::Final(Box::new(Outcome::failure(
+                    FailureCode::StoredDocumentUnreadable,
+                    "the stored request is a lookup, not a vs request",
+                ))),
+                Err(e) => Read::Final(Box::new(Outcome::failure(
+                    FailureCode::StoredDocumentUnreadable,
+                    format!("the stored request cannot be read: {e}"),
+                ))),
+            };
+        }
         Read::Final(Box::new(match &resp.content {
             ResponseContent::Primary(root) => {
                 let store = self.store.clone();
                 let r = rec.clone();
                 match blocking(move || store.load_request(&r)).await {
-                    Ok(req) => self.registry.read_answer(
+                    Ok(Request::Lookup(req)) => self.registry.read_answer(
                         rec.kind,
                         doc,
                         *root,
                         &req,
                         &req.request_id.to_string(),
+                    ),
+                    Ok(Request::Vs(_)) => Outcome::failure(
+                        FailureCode::StoredDocumentUnreadable,
+                        "the stored request is a vs request, not a lookup",
                     ),
                     Err(e) => Outcome::failure(
                         FailureCode::StoredDocumentUnreadable,
@@ -347,45 +390,7 @@ impl Gateway {
                     ),
                 }
             }
-            ResponseContent::Rejected(reasons) => {
-                let code = reasons
-                    .iter()
-                    .map(|r| r.0.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let text = reasons
-                    .iter()
-                    .map(|r| r.1.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                Outcome::rejected(RejectedBy::Agency, code, text)
-            }
-            ResponseContent::AsyncStatus {
-                category,
-                details,
-                fault_type,
-                fault_code,
-                fault_description,
-                validation_errors,
-            } if category.contains("Rejected") || fault_type.is_some() => Outcome::rejected(
-                RejectedBy::Smev,
-                fault_code.clone().unwrap_or_else(|| category.clone()),
-                crate::smev::rejection_text(
-                    fault_description.as_deref().or(details.as_deref()),
-                    validation_errors,
-                ),
-            ),
-            ResponseContent::AsyncStatus {
-                category, details, ..
-            } => {
-                return Read::Interim(format!(
-                    "SMEV status {category}: {}",
-                    details.clone().unwrap_or_default()
-                ));
-            }
-            ResponseContent::Status { code, description } => {
-                return Read::Interim(format!("provider status {code}: {description}"));
-            }
+            other => return without_content(other),
         }))
     }
 

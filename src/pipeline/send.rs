@@ -14,7 +14,7 @@ use crate::casefile::{State, StateRecord, StoreError, UNSENT};
 use crate::clock;
 use crate::i18n::FailureCode;
 use crate::lookup::{Outcome, RejectedBy};
-use crate::request::LookupRequest;
+use crate::request::Request;
 use crate::smev::{self, FaultClass, Operation, SmevError};
 use crate::xml;
 
@@ -41,9 +41,18 @@ enum Attempt {
 }
 
 impl Gateway {
-    pub(super) async fn send(self: Arc<Self>, mut rec: StateRecord, req: LookupRequest) {
+    pub(super) async fn send(self: Arc<Self>, mut rec: StateRecord, req: Request) {
         if let Some(route) = self.direct_route(rec.kind) {
-            return self.fetch(rec, req, route).await;
+            let Request::Lookup(req) = req else {
+                return self
+                    .finish(
+                        rec,
+                        UNSENT,
+                        Outcome::failed("a vs request has no register route"),
+                    )
+                    .await;
+            };
+            return self.fetch(rec, *req, route).await;
         }
         if rec.state == State::Retrying
             && let Some(at) = rec.next_attempt_at
@@ -197,7 +206,7 @@ impl Gateway {
     async fn envelope(
         &self,
         rec: &mut StateRecord,
-        req: &LookupRequest,
+        req: &Request,
         new_eol: bool,
     ) -> Result<Vec<u8>, NoEnvelope> {
         let failed = |e: StoreError| match e {
@@ -241,22 +250,27 @@ impl Gateway {
     /// an `EOL` from now, when configured).
     pub(super) fn sign_envelope(
         &self,
-        req: &LookupRequest,
+        req: &Request,
         message_id: &uuid::Uuid,
     ) -> Result<Vec<u8>, String> {
-        let lookup = self.registry.get(req.kind);
-        let business = lookup.build_request(req, &req.request_id.to_string());
         let eol = (self.settings.smev.eol_hours > 0)
             .then(|| clock::now() + time::Duration::hours(self.settings.smev.eol_hours as i64));
-        let doc = smev::send_request(
-            self.version,
-            message_id,
-            &business,
-            req.test,
-            eol,
-            req.personal_signature,
-        )
-        .sign(&self.key(), self.personal_key.as_ref());
+        let (business, opts) = match req {
+            Request::Lookup(req) => {
+                let lookup = self.registry.get(req.kind);
+                let business = lookup.build_request(req, &req.request_id.to_string());
+                let opts = smev::EnvelopeOptions {
+                    test: req.test,
+                    eol,
+                    personal: req.personal_signature,
+                    ..smev::EnvelopeOptions::default()
+                };
+                (business, opts)
+            }
+            Request::Vs(req) => super::vs::envelope_parts(req, eol)?,
+        };
+        let doc = smev::send_request_with(self.version, message_id, &business, &opts)
+            .sign(&self.key(), self.personal_key.as_ref());
         self.count_signature("sign", doc.is_ok());
         let doc = doc.map_err(|e| format!("signing failed: {e}"))?;
         Ok(xml::to_bytes(&doc))

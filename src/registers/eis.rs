@@ -454,11 +454,11 @@ impl EisSource {
         }
         let (outcome, register_date) = self.judge(&answer.body, q, inn.as_str(), kpp);
         let mut outcome = outcome;
-        outcome.source = Some(SourceRef {
+        outcome.source = Some(Box::new(SourceRef {
             register: Route::Eis.as_str().into(),
             url: self.endpoint.clone(),
             as_of: register_date.clone(),
-        });
+        }));
         Ok(Exchange {
             route: Route::Eis,
             url: self.endpoint.clone(),

@@ -162,11 +162,11 @@ impl MinjustSource {
         mut outcome: Outcome,
     ) -> Exchange {
         let url = format!("{}values", self.base);
-        outcome.source = Some(SourceRef {
+        outcome.source = Some(Box::new(SourceRef {
             register: Route::Minjust.as_str().into(),
             url: url.clone(),
             as_of: register_date.clone(),
-        });
+        }));
         Exchange {
             route: Route::Minjust,
             url,

@@ -537,11 +537,11 @@ impl SnapshotSource {
         };
         let url = format!("file://{}", build.display());
         let register_date = m.data_as_of.clone().or_else(|| Some(m.synced_at.clone()));
-        outcome.source = Some(SourceRef {
+        outcome.source = Some(Box::new(SourceRef {
             register: self.route.as_str().into(),
             url: url.clone(),
             as_of: register_date.clone(),
-        });
+        }));
         let evidence = serde_json::to_vec_pretty(&serde_json::json!({
             "snapshot": m,
             "searched": [id],

@@ -6,6 +6,7 @@
 mod case_id;
 pub mod ident;
 mod json;
+pub mod vs;
 
 use serde::Serialize;
 use time::Date;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 pub use case_id::CaseId;
 pub use ident::{Inn, Kpp, Ogrn, Ogrnip, Snils};
 use json::Obj;
+pub use vs::{VsMessage, VsRequest};
 
 /// The largest message body accepted; a lookup is a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -34,9 +36,12 @@ pub enum Kind {
     UnreliableSupplier,
     /// Register of foreign agents, Минюст.
     ForeignAgent,
+    /// Any VS, its business XML given as is (not one of [`Kind::ALL`]).
+    Vs,
 }
 
 impl Kind {
+    /// The lookups: the kinds mezhved builds and reads itself.
     pub const ALL: [Kind; 5] = [
         Kind::Egrul,
         Kind::Egrip,
@@ -52,9 +57,11 @@ impl Kind {
             Kind::TaxDebt => "tax_debt",
             Kind::UnreliableSupplier => "unreliable_supplier",
             Kind::ForeignAgent => "foreign_agent",
+            Kind::Vs => "vs",
         }
     }
 
+    /// One of the lookups by name (`vs` is not one).
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
@@ -207,6 +214,9 @@ pub enum InvalidCode {
     DuplicateKey,
     /// The AMQP `reply_to` names one of mezhved's own queues.
     UnsafeReplyTo,
+    /// The business XML of a `vs` request fails the schema configured for
+    /// its namespace (`[vs.schemas]`).
+    SchemaViolation,
 }
 
 impl InvalidCode {
@@ -223,6 +233,7 @@ impl InvalidCode {
             InvalidCode::RequestIdReused => "request_id_reused",
             InvalidCode::DuplicateKey => "duplicate_key",
             InvalidCode::UnsafeReplyTo => "unsafe_reply_to",
+            InvalidCode::SchemaViolation => "schema_violation",
         }
     }
 }
@@ -247,20 +258,140 @@ impl Invalid {
     }
 }
 
-/// Parses and validates one message body. `today` bounds `as_of`.
+/// A validated request of any kind: a lookup, or a `vs` request carrying
+/// its own business XML.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Request {
+    Lookup(Box<LookupRequest>),
+    Vs(VsRequest),
+}
+
+impl From<LookupRequest> for Request {
+    fn from(r: LookupRequest) -> Self {
+        Request::Lookup(Box::new(r))
+    }
+}
+
+impl Request {
+    pub fn request_id(&self) -> Uuid {
+        match self {
+            Request::Lookup(r) => r.request_id,
+            Request::Vs(r) => r.request_id,
+        }
+    }
+
+    pub fn case_id(&self) -> &CaseId {
+        match self {
+            Request::Lookup(r) => &r.case_id,
+            Request::Vs(r) => &r.case_id,
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Request::Lookup(r) => r.kind,
+            Request::Vs(_) => Kind::Vs,
+        }
+    }
+
+    pub fn test(&self) -> bool {
+        match self {
+            Request::Lookup(r) => r.test,
+            Request::Vs(r) => r.test,
+        }
+    }
+
+    /// What is asked, for logs and tables: the subject, or the VS.
+    pub fn describe(&self) -> String {
+        match self {
+            Request::Lookup(r) => r.subject.describe(),
+            Request::Vs(r) => r.vs.describe(),
+        }
+    }
+}
+
+/// Bounds that come from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The largest business XML of a `vs` request (`vs.max_content_bytes`).
+    pub vs_max_content_bytes: usize,
+}
+
+impl Limits {
+    /// What a stored request is read back with: it passed the configured
+    /// bounds once, and a lowered setting must not make it unreadable.
+    pub const STORED: Limits = Limits {
+        vs_max_content_bytes: vs::HARD_MAX_CONTENT_BYTES,
+    };
+
+    /// The largest message body: a lookup's, or a `vs` request's business
+    /// XML with room for the JSON around it.
+    fn max_body(&self) -> usize {
+        MAX_BODY_BYTES.max(self.vs_max_content_bytes.saturating_mul(2) + MAX_BODY_BYTES)
+    }
+}
+
+fn too_large(size: usize, limit: usize) -> Invalid {
+    Invalid::new(
+        InvalidCode::TooLarge,
+        "",
+        format!("message of {size} bytes exceeds the limit of {limit} bytes"),
+    )
+}
+
+/// The body as JSON, refusing what two readers could read differently
+/// (a key given twice).
+fn json_value(body: &[u8]) -> Result<serde_json::Value, Invalid> {
+    json::parse_strict(body)
+}
+
+/// Parses and validates one message body of any kind. `today` bounds
+/// `as_of`; a lookup's body is at most [`MAX_BODY_BYTES`], a `vs`
+/// request's business XML at most `limits.vs_max_content_bytes`.
+pub fn parse(body: &[u8], today: Date, limits: &Limits) -> Result<Request, Invalid> {
+    if body.len() > limits.max_body() {
+        return Err(too_large(body.len(), limits.max_body()));
+    }
+    let value = json_value(body)?;
+    let root = Obj::root(&value)?;
+    if root.opt_str("kind")? != Some("vs") {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(too_large(body.len(), MAX_BODY_BYTES));
+        }
+        return lookup_from(&root, today).map(Request::from);
+    }
+    let (request_id, case_id) = ids(&root)?;
+    vs::parse(&root, request_id, case_id, limits.vs_max_content_bytes).map(Request::Vs)
+}
+
+/// Parses and validates one lookup message body. `today` bounds `as_of`.
 pub fn parse_request(body: &[u8], today: Date) -> Result<LookupRequest, Invalid> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(Invalid::new(
-            InvalidCode::TooLarge,
-            "",
-            format!(
-                "message of {} bytes exceeds the limit of {MAX_BODY_BYTES} bytes",
-                body.len()
-            ),
-        ));
+        return Err(too_large(body.len(), MAX_BODY_BYTES));
     }
-    let value = json::parse_strict(body)?;
-    let root = Obj::root(&value)?;
+    let value = json_value(body)?;
+    lookup_from(&Obj::root(&value)?, today)
+}
+
+/// The request id and the case id every request carries.
+fn ids(root: &Obj<'_>) -> Result<(Uuid, CaseId), Invalid> {
+    let s = root.req_str("request_id")?;
+    let id = Uuid::parse_str(s).map_err(|_| {
+        root.invalid(
+            "request_id",
+            "must be a UUID such as 6f1c1e1a-2c3b-4d5e-8f90-123456789abc",
+        )
+    })?;
+    if id.is_nil() {
+        return Err(root.invalid("request_id", "must not be the nil UUID"));
+    }
+    let case_id = CaseId::parse(root.req_str("case_id")?)
+        .map_err(|m| Invalid::new(InvalidCode::UnsafeCaseId, "case_id", m))?;
+    Ok((id, case_id))
+}
+
+fn lookup_from(root: &Obj<'_>, today: Date) -> Result<LookupRequest, Invalid> {
     root.allow_only(&[
         "request_id",
         "case_id",
@@ -272,27 +403,13 @@ pub fn parse_request(body: &[u8], today: Date) -> Result<LookupRequest, Invalid>
         "details",
     ])?;
 
-    let request_id = {
-        let s = root.req_str("request_id")?;
-        let id = Uuid::parse_str(s).map_err(|_| {
-            root.invalid(
-                "request_id",
-                "must be a UUID such as 6f1c1e1a-2c3b-4d5e-8f90-123456789abc",
-            )
-        })?;
-        if id.is_nil() {
-            return Err(root.invalid("request_id", "must not be the nil UUID"));
-        }
-        id
-    };
-    let case_id = CaseId::parse(root.req_str("case_id")?)
-        .map_err(|m| Invalid::new(InvalidCode::UnsafeCaseId, "case_id", m))?;
+    let (request_id, case_id) = ids(root)?;
     let kind_str = root.req_str("kind")?;
     let kind = Kind::parse(kind_str).ok_or_else(|| {
         root.invalid(
             "kind",
             format!(
-                "unknown kind {kind_str:?}; expected one of egrul, egrip, tax_debt, unreliable_supplier, foreign_agent"
+                "unknown kind {kind_str:?}; expected one of egrul, egrip, tax_debt, unreliable_supplier, foreign_agent, vs"
             ),
         )
     })?;
@@ -369,6 +486,8 @@ fn parse_subject(kind: Kind, obj: &Obj<'_>) -> Result<Subject, Invalid> {
             &["inn", "ogrn", "snils", "name"],
             "one of inn, ogrn or snils (and optionally name)",
         ),
+        // Read by `vs::parse`: its subject is inside its business XML.
+        Kind::Vs => (&[], "no subject"),
     };
     obj.allow_only(allowed)?;
     let inn_parser = match kind {

@@ -172,6 +172,77 @@ fn stored_form_parses_back_to_the_same_request() {
     assert_eq!(parse_request(&stored, TODAY).unwrap(), r);
 }
 
+fn vs_body(content: &str) -> Vec<u8> {
+    json!({
+        "request_id": "0b0e8a3e-7c1d-4f6a-9d61-6f1a3c2b9e01",
+        "case_id": "LO-2026-000123",
+        "kind": "vs",
+        "vs": { "content": content, "eol": "2026-11-30T18:00:00+03:00", "node_id": "N1" }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+const LIMITS: Limits = Limits {
+    vs_max_content_bytes: 4096,
+};
+
+#[test]
+fn a_vs_request_is_read_with_its_namespace_and_envelope_fields() {
+    let r = super::parse(
+        &vs_body(r#"<r:Req xmlns:r="urn://x/1"><r:a>1</r:a></r:Req>"#),
+        TODAY,
+        &LIMITS,
+    )
+    .unwrap();
+    let Request::Vs(v) = &r else { panic!("{r:?}") };
+    assert_eq!(
+        (v.vs.namespace.as_str(), v.vs.root.as_str()),
+        ("urn://x/1", "Req")
+    );
+    assert_eq!(v.vs.node_id.as_deref(), Some("N1"));
+    assert!(v.vs.eol.is_some());
+    assert_eq!(r.kind(), Kind::Vs);
+    // Stored and read back, it is the same request.
+    let stored = serde_json::to_vec(&r).unwrap();
+    assert_eq!(super::parse(&stored, TODAY, &Limits::STORED).unwrap(), r);
+}
+
+#[test]
+fn vs_content_is_refused_when_it_is_unsafe_or_unsignable() {
+    let refused = |content: &str| {
+        super::parse(&vs_body(content), TODAY, &LIMITS)
+            .unwrap_err()
+            .message
+    };
+    assert!(refused("<a/>").contains("no namespace"));
+    assert!(refused(r#"<r:a xmlns:r="urn://x"><b/></r:a>"#).contains("cannot be signed"));
+    assert!(refused(r#"<!DOCTYPE a [<!ENTITY e "x">]><r:a xmlns:r="urn://x"/>"#).contains("DTD"));
+    let big = format!(r#"<r:a xmlns:r="urn://x">{}</r:a>"#, "x".repeat(5000));
+    let e = super::parse(&vs_body(&big), TODAY, &LIMITS).unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_str()),
+        (InvalidCode::TooLarge, "vs.content")
+    );
+    // A lookup keeps its own 64 KiB bound whatever the vs limit.
+    let mut lookup = valid();
+    lookup["details"]["service"]["name"] = json!("x".repeat(70_000));
+    let wide = Limits {
+        vs_max_content_bytes: 1 << 20,
+    };
+    assert_eq!(
+        super::parse(lookup.to_string().as_bytes(), TODAY, &wide)
+            .unwrap_err()
+            .code,
+        InvalidCode::TooLarge
+    );
+    // A personal signature needs an Id on the root to reference.
+    let mut v: Value = serde_json::from_slice(&vs_body(r#"<r:a xmlns:r="urn://x"/>"#)).unwrap();
+    v["vs"]["personal_signature"] = json!(true);
+    let e = super::parse(v.to_string().as_bytes(), TODAY, &LIMITS).unwrap_err();
+    assert!(e.message.contains("Id attribute"), "{e}");
+}
+
 #[test]
 fn a_key_given_twice_is_refused_at_any_depth() {
     let text = valid().to_string();

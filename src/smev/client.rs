@@ -37,6 +37,38 @@ pub fn send_request(
     eol: Option<OffsetDateTime>,
     personal: bool,
 ) -> SendRequest {
+    send_request_with(
+        version,
+        message_id,
+        business,
+        &EnvelopeOptions {
+            test,
+            eol,
+            personal,
+            ..EnvelopeOptions::default()
+        },
+    )
+}
+
+/// What `SenderProvidedRequestData` carries besides the business content.
+#[derive(Debug, Clone, Default)]
+pub struct EnvelopeOptions {
+    pub test: bool,
+    pub eol: Option<OffsetDateTime>,
+    /// A personal signature (ЭП-СП) goes in.
+    pub personal: bool,
+    pub transaction_code: Option<String>,
+    pub node_id: Option<String>,
+}
+
+/// As [`send_request`], with every option.
+pub fn send_request_with(
+    version: Version,
+    message_id: &Uuid,
+    business: &Document,
+    opts: &EnvelopeOptions,
+) -> SendRequest {
+    let (test, eol, personal) = (opts.test, opts.eol, opts.personal);
     let (tns, bns) = (Some(version.types_ns()), Some(version.basic_ns()));
     let (mut doc, body) = envelope();
     let req = doc.append_element(body, T, "SendRequestRequest", tns);
@@ -49,6 +81,12 @@ pub fn send_request(
         tns,
         &message_id.hyphenated().to_string(),
     );
+    if let Some(code) = &opts.transaction_code {
+        doc.append_text_element(sprd, T, "TransactionCode", tns, code);
+    }
+    if let Some(node) = &opts.node_id {
+        doc.append_text_element(sprd, T, "NodeID", tns, node);
+    }
     if let Some(eol) = eol {
         doc.append_text_element(sprd, T, "EOL", tns, &clock::rfc3339(eol));
     }
@@ -152,6 +190,63 @@ pub fn get_status_request(
     doc.set_attr(ts, "Id", ID_CALLER);
     let container = doc.append_element(req, T, "CallerInformationSystemSignature", tns);
     (doc, ts, container)
+}
+
+/// A `GetIncomingQueueStatisticsRequest`: how many messages SMEV holds for
+/// the caller (named by the signed `Timestamp`). The operation exists in
+/// message exchange 1.1 only, so it is always written as 1.1. Returns the
+/// document, the `Timestamp` to sign and the signature container.
+pub fn get_incoming_queue_statistics_request(
+    timestamp: OffsetDateTime,
+) -> (Document, NodeId, NodeId) {
+    let v = Version::V1_1;
+    let (tns, bns) = (Some(v.types_ns()), Some(v.basic_ns()));
+    let (mut doc, body) = envelope();
+    let req = doc.append_element(body, T, "GetIncomingQueueStatisticsRequest", tns);
+    let ts = doc.append_text_element(req, B, "Timestamp", bns, &clock::rfc3339(timestamp));
+    doc.set_attr(ts, "Id", ID_CALLER);
+    let container = doc.append_element(req, T, "CallerInformationSystemSignature", tns);
+    (doc, ts, container)
+}
+
+/// One queue of SMEV's answer to `GetIncomingQueueStatistics`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QueueStatistics {
+    pub queue_name: String,
+    pub pending_messages: i64,
+}
+
+/// Reads a `GetIncomingQueueStatisticsResponse`.
+pub fn parse_get_incoming_queue_statistics_response(
+    doc: &Document,
+) -> Result<Vec<QueueStatistics>, SmevError> {
+    let el = body_child(doc)?;
+    check_fault(doc, el)?;
+    let v = version_of(doc, el)?;
+    let tns = v.types_ns();
+    if !doc
+        .element(el)
+        .is(tns, "GetIncomingQueueStatisticsResponse")
+    {
+        return Err(SmevError::shape(format!(
+            "expected GetIncomingQueueStatisticsResponse, got {}",
+            doc.element(el)
+        )));
+    }
+    doc.children_named(el, tns, "QueueStatistics")
+        .map(|q| {
+            let e = doc.element(q);
+            let pending = e.attr("pendingMessageNumber").unwrap_or("0");
+            Ok(QueueStatistics {
+                queue_name: e.attr("queueName").unwrap_or_default().to_owned(),
+                pending_messages: pending.trim().parse().map_err(|_| {
+                    SmevError::shape(format!(
+                        "QueueStatistics/@pendingMessageNumber {pending:?} is not a number"
+                    ))
+                })?,
+            })
+        })
+        .collect()
 }
 
 /// A status message from SMEV's status queue.

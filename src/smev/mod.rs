@@ -15,16 +15,19 @@ use uuid::Uuid;
 use crate::xml::{Document, NodeId, XmlError};
 
 pub use client::{
-    Accepted, IncomingResponse, IncomingStatus, ResponseContent, SendRequest, ack_request,
-    get_response_request, get_status_request, parse_ack_response, parse_get_response_response,
-    parse_get_status_response, parse_send_request_response, rejection_text, send_request,
+    Accepted, EnvelopeOptions, IncomingResponse, IncomingStatus, QueueStatistics, ResponseContent,
+    SendRequest, ack_request, get_incoming_queue_statistics_request, get_response_request,
+    get_status_request, parse_ack_response, parse_get_incoming_queue_statistics_response,
+    parse_get_response_response, parse_get_status_response, parse_send_request_response,
+    rejection_text, send_request, send_request_with,
 };
 pub use fault::{FaultClass, FaultKind, SoapFault};
 pub use server::{
     IncomingAck, IncomingGetResponse, IncomingGetStatus, IncomingSendRequest, Metadata,
-    ResponseBody, ack_response, fault_envelope, get_response_empty, get_response_response,
-    get_status_response, parse_ack_request, parse_get_response_request, parse_get_status_request,
-    parse_send_request, send_request_response,
+    ResponseBody, ack_response, fault_envelope, get_incoming_queue_statistics_response,
+    get_response_empty, get_response_response, get_status_response, parse_ack_request,
+    parse_get_incoming_queue_statistics_request, parse_get_response_request,
+    parse_get_status_request, parse_send_request, send_request_response,
 };
 
 pub const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -120,6 +123,8 @@ pub enum Operation {
     GetResponse,
     Ack,
     GetStatus,
+    /// Message exchange 1.1 only.
+    GetIncomingQueueStatistics,
 }
 
 impl Operation {
@@ -129,6 +134,7 @@ impl Operation {
             Operation::GetResponse => "GetResponse",
             Operation::Ack => "Ack",
             Operation::GetStatus => "GetStatus",
+            Operation::GetIncomingQueueStatistics => "GetIncomingQueueStatistics",
         }
     }
 
@@ -138,6 +144,7 @@ impl Operation {
             Operation::GetResponse => "urn:GetResponse",
             Operation::Ack => "urn:Ack",
             Operation::GetStatus => "urn:GetStatus",
+            Operation::GetIncomingQueueStatistics => "urn:GetIncomingQueueStatistics",
         }
     }
 }

@@ -171,6 +171,35 @@ pub fn parse_get_status_request(doc: &Document) -> Result<IncomingGetStatus, Sme
     })
 }
 
+/// A `GetIncomingQueueStatisticsRequest` as received (1.1).
+pub fn parse_get_incoming_queue_statistics_request(
+    doc: &Document,
+) -> Result<IncomingGetStatus, SmevError> {
+    let el = body_child(doc)?;
+    let v = request_version(doc, el, "GetIncomingQueueStatisticsRequest")?;
+    let timestamp = doc
+        .child(el, v.basic_ns(), "Timestamp")
+        .ok_or_else(|| SmevError::shape("GetIncomingQueueStatisticsRequest has no Timestamp"))?;
+    Ok(IncomingGetStatus {
+        version: v,
+        timestamp,
+        signature: signature_in(doc, el, v.types_ns()),
+    })
+}
+
+/// `GetIncomingQueueStatisticsResponse`: one `QueueStatistics` per queue.
+pub fn get_incoming_queue_statistics_response(v: Version, queues: &[(String, i64)]) -> Document {
+    let tns = Some(v.types_ns());
+    let (mut doc, body) = envelope();
+    let resp = doc.append_element(body, T, "GetIncomingQueueStatisticsResponse", tns);
+    for (name, pending) in queues {
+        let q = doc.append_element(resp, T, "QueueStatistics", tns);
+        doc.set_attr(q, "queueName", name);
+        doc.set_attr(q, "pendingMessageNumber", &pending.to_string());
+    }
+    doc
+}
+
 /// `GetStatusResponse` with one status, or empty. Returns the document and,
 /// with a status, the `AsyncProcessingStatusData` to sign and the
 /// `SMEVSignature` container.

@@ -328,6 +328,7 @@ impl AmqpInbox {
                     let s = |v: &Option<ShortString>| v.as_ref().map(|x| x.as_str().to_owned());
                     return Ok(Some(Incoming {
                         reply: ReplyRoute {
+                            adapter: None,
                             reply_to: s(p.reply_to()),
                             correlation_id: s(p.correlation_id()),
                         },

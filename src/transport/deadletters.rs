@@ -111,6 +111,7 @@ impl Letter {
                 ReplyRoute {
                     reply_to: prop(props.reply_to()),
                     correlation_id: prop(props.correlation_id()),
+                    adapter: None,
                 },
             ),
         };

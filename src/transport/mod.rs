@@ -455,6 +455,7 @@ mod tests {
         let route = |q: &str| ReplyRoute {
             reply_to: Some(q.into()),
             correlation_id: None,
+            ..ReplyRoute::default()
         };
         for own in [
             "mezhved.dead",

@@ -26,9 +26,16 @@ pub struct Daemon {
 
 impl Setup {
     pub async fn new(prefix: &str) -> Setup {
+        Self::new_with(prefix, |_| {}).await
+    }
+
+    /// As [`Setup::new`]; `adjust` changes the settings (the emulator's
+    /// among them) before the emulator starts.
+    pub async fn new_with(prefix: &str, adjust: impl FnOnce(&mut Settings)) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = test_settings(dir.path(), prefix);
         settings.emulator.redeliver_after_secs = 1.0;
+        adjust(&mut settings);
         let data = settings.emulator.data.clone();
         let emulator = emulator::start(&settings, "127.0.0.1:0", &data)
             .await

@@ -23,6 +23,7 @@ pub fn business_schema(kind: Kind) -> PathBuf {
         Kind::TaxDebt => root().join("schemas/tax-debt.xsd"),
         Kind::UnreliableSupplier => root().join("schemas/unreliable-supplier.xsd"),
         Kind::ForeignAgent => root().join("schemas/foreign-agent.xsd"),
+        Kind::Vs => panic!("a vs request's schema is its VS's own"),
     }
 }
 
