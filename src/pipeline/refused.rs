@@ -103,8 +103,18 @@ impl Gateway {
     pub(super) async fn answer_refusal(&self, msg: &Incoming, letter: &DeadLetter) -> bool {
         let refused = Refused::new(letter, &msg.body);
         let body = serde_json::to_vec(&refused).expect("refusals serialise");
+        // A reply_to naming one of the gateway's own queues is not
+        // honoured for the refusal either: it would put the reply among
+        // the requests or the dead letters. It goes to the results
+        // exchange (refused.<kind>) instead.
+        let safe = crate::transport::unsafe_reply_to(&msg.reply, &self.settings.amqp).is_none();
+        let fallback = crate::casefile::ReplyRoute {
+            reply_to: None,
+            ..msg.reply.clone()
+        };
+        let route = if safe { &msg.reply } else { &fallback };
         let reply = Reply {
-            route: &msg.reply,
+            route,
             routing_key: refused.routing_key(),
             message_type: REFUSED_TYPE,
             message_id: letter.id.clone(),
@@ -113,8 +123,8 @@ impl Gateway {
         let Some(routed) = self.publish_confirmed(&reply, "the refusal's reply").await else {
             return false;
         };
-        self.count_routed(&routed, &msg.reply);
-        info!(code = %letter.reason.code, route = %msg.reply.describe(), "refusal replied");
+        self.count_routed(&routed, route);
+        info!(code = %letter.reason.code, route = %route.describe(), "refusal replied");
         true
     }
 }
