@@ -68,7 +68,16 @@ fn printer(what: &'static str) -> impl FnMut(Progress<'_>) {
         match p {
             Progress::File(name, i, n) => println!("{what}: reading {name} ({i}/{n})"),
             Progress::Read(k) => print!("\r{what}: {k} read"),
-            Progress::Done(_) => println!(),
+            Progress::Done(m) => {
+                println!();
+                if m.rejected.count > 0 {
+                    println!(
+                        "{what}: {} published documents fail the register's schema and were left out; first: {}",
+                        m.rejected.count,
+                        m.rejected.first.join(" | ")
+                    );
+                }
+            }
         }
         let _ = std::io::stdout().flush();
     }

@@ -48,6 +48,32 @@ pub struct Meta {
     pub data_as_of: Option<String>,
     pub records: u64,
     pub sources: Vec<SourceFile>,
+    /// Published documents left out because they fail the register's
+    /// schema, with the first reasons (a misread record is worse than none:
+    /// lookups of those subjects fall back to the online source or paper).
+    #[serde(default, skip_serializing_if = "Rejected::is_empty")]
+    pub rejected: Rejected,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Rejected {
+    pub count: u64,
+    pub first: Vec<String>,
+}
+
+impl Rejected {
+    const KEEP: usize = 10;
+
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn add(&mut self, why: String) {
+        self.count += 1;
+        if self.first.len() < Self::KEEP {
+            self.first.push(why);
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -247,10 +273,21 @@ pub fn import_eis(
     let mut records = Vec::new();
     let mut sources = Vec::new();
     let mut unread = 0usize;
+    let mut rejected = Rejected::default();
+    let validator = super::schema::eis_validator();
     for (i, (name, bytes)) in files.iter().enumerate() {
         progress(Progress::File(name, i + 1, files.len()));
         sources.push(source_file(name, bytes));
         let mut read = |doc: &[u8], what: &str| -> Result<(), String> {
+            if let Some(v) = &validator
+                && let Ok(d) = crate::xml::parse(doc)
+            {
+                let wrong = v(&d, d.root());
+                if !wrong.is_empty() {
+                    rejected.add(format!("{name}: {what}: {}", wrong.join("; ")));
+                    return Ok(());
+                }
+            }
             match super::eis::read_document(doc).map_err(|e| format!("{name}: {what}: {e}"))? {
                 super::eis::Published::Record(r) => records.push(r),
                 super::eis::Published::Unread(_) => unread += 1,
@@ -308,9 +345,17 @@ pub fn import_eis(
         data_as_of,
         records: 0,
         sources,
+        rejected,
     };
     let build = write_build(dir, meta, &keyed)?;
     let m = read_meta(&build)?;
+    if m.rejected.count > 0 {
+        tracing::warn!(
+            rejected = m.rejected.count,
+            first = %m.rejected.first[0],
+            "published documents that fail the ЕИС schema were left out of the РНП snapshot"
+        );
+    }
     if unread > 0 {
         tracing::info!(
             unread,
@@ -417,6 +462,7 @@ pub fn import_minjust(
         data_as_of,
         records: 0,
         sources: vec![source_file(name, bytes)],
+        rejected: Rejected::default(),
     };
     let build = write_build(dir, meta, &records)?;
     let m = read_meta(&build)?;
@@ -597,6 +643,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_published_document_that_fails_the_schema_is_left_out_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        // Well-formed, in ЕИС's export namespace, but not an export document.
+        let bad = format!(
+            r#"<export xmlns="{}"><unknownDocument/></export>"#,
+            super::super::eis::EXPORT_NS
+        );
+        let m = import_eis(
+            dir.path(),
+            &[("broken.xml".into(), bad.into_bytes())],
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(m.records, 0);
+        assert_eq!(m.rejected.count, 1);
+        assert!(
+            m.rejected.first[0].starts_with("broken.xml: document: "),
+            "{:?}",
+            m.rejected
+        );
+    }
+
+    #[test]
     fn a_build_answers_each_key_with_its_records_only() {
         let dir = tempfile::tempdir().unwrap();
         let recs: Vec<(Vec<String>, serde_json::Value)> = (0..500)
@@ -617,6 +686,7 @@ mod tests {
             data_as_of: None,
             records: 0,
             sources: vec![],
+            rejected: Rejected::default(),
         };
         write_build(dir.path(), meta.clone(), &recs).unwrap();
         let build = current(dir.path(), "eis");
