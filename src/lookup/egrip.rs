@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::check::{Check, Value};
+use super::check::Value;
 use super::fns::{
     self, Coded, EntityFacts, ExtractSpec, FnsReader, FnsWriter, OkvedData, StatusData,
     StatusRecord, TaxOfficeData,
@@ -184,35 +184,13 @@ impl Lookup for Egrip {
     }
 
     fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
-        let mut c = Check::new(doc, &self.ns);
-        c.root(root, "FNSVipIPRequest");
-        let attrs = c.attrs(
+        fns::read_extract_request(
+            doc,
             root,
-            &[
-                ("ИдДок", true, Value::Len(1, 36)),
-                ("НомерДела", false, Value::Len(1, 50)),
-            ],
-        );
-        let id = c
-            .sequence(root, &[("ЗапросИП", 1, 1)])
-            .first()
-            .and_then(|(_, q)| {
-                c.attrs(*q, &[]);
-                let (name, el) = c.choice(*q, &["ОГРНИП", "ИНН"])?;
-                c.value(
-                    el,
-                    if name == "ОГРНИП" {
-                        Value::Digits(15)
-                    } else {
-                        Value::Inn(12)
-                    },
-                )
-            });
-        let query = attrs[0].clone().zip(id).map(|(doc_id, id)| ProviderQuery {
-            doc_id,
-            identifiers: vec![id],
-        });
-        c.finish(query)
+            &self.ns,
+            ("FNSVipIPRequest", "ЗапросИП"),
+            [("ОГРНИП", Value::Digits(15)), ("ИНН", Value::Inn(12))],
+        )
     }
 
     fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {

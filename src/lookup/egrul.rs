@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::check::{Check, Value};
+use super::check::Value;
 use super::fns::{
     self, EntityFacts, ExtractSpec, FnsReader, FnsWriter, Head, LegalForm, OkvedData, StatusData,
     StatusRecord, TaxOfficeData, TerminationData,
@@ -237,35 +237,13 @@ impl Lookup for Egrul {
     }
 
     fn read_request(&self, doc: &Document, root: NodeId) -> Result<ProviderQuery, Vec<String>> {
-        let mut c = Check::new(doc, &self.ns);
-        c.root(root, "FNSVipULRequest");
-        let attrs = c.attrs(
+        fns::read_extract_request(
+            doc,
             root,
-            &[
-                ("ИдДок", true, Value::Len(1, 36)),
-                ("НомерДела", false, Value::Len(1, 50)),
-            ],
-        );
-        let id = c
-            .sequence(root, &[("ЗапросЮЛ", 1, 1)])
-            .first()
-            .and_then(|(_, q)| {
-                c.attrs(*q, &[]);
-                let (name, el) = c.choice(*q, &["ОГРН", "ИННЮЛ"])?;
-                c.value(
-                    el,
-                    if name == "ОГРН" {
-                        Value::Digits(13)
-                    } else {
-                        Value::Inn(10)
-                    },
-                )
-            });
-        let query = attrs[0].clone().zip(id).map(|(doc_id, id)| ProviderQuery {
-            doc_id,
-            identifiers: vec![id],
-        });
-        c.finish(query)
+            &self.ns,
+            ("FNSVipULRequest", "ЗапросЮЛ"),
+            [("ОГРН", Value::Digits(13)), ("ИННЮЛ", Value::Inn(10))],
+        )
     }
 
     fn answer_identifiers(&self, answer: &toml::Value) -> Result<Vec<String>, String> {

@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check::{Check, Value};
 use super::fns_address::AddressParts;
 use super::fns_status::{self, State, StatusRow};
-use super::{MatchedSubject, Outcome, RejectedBy, Verdict};
+use super::{MatchedSubject, Outcome, ProviderQuery, RejectedBy, Verdict};
 use crate::xml::{Document, NodeId};
 
 /// The facts of a register extract (ЕГРЮЛ or ЕГРИП), as README's reply
@@ -656,4 +657,39 @@ mod tests {
             assert!(Ogrnip::parse(&g).is_ok(), "{g}");
         }
     }
+}
+
+/// Reads an extract request of the ФНС VS (the emulator's side): the root
+/// with `ИдДок` and an optional `НомерДела`, one query element holding one
+/// of two identifiers (ОГРН or ИНН, each with its value type).
+pub(super) fn read_extract_request(
+    doc: &Document,
+    root: NodeId,
+    ns: &str,
+    (request, query_el): (&str, &str),
+    ids: [(&str, Value); 2],
+) -> Result<ProviderQuery, Vec<String>> {
+    let mut c = Check::new(doc, ns);
+    c.root(root, request);
+    let attrs = c.attrs(
+        root,
+        &[
+            ("ИдДок", true, Value::Len(1, 36)),
+            ("НомерДела", false, Value::Len(1, 50)),
+        ],
+    );
+    let id = c
+        .sequence(root, &[(query_el, 1, 1)])
+        .first()
+        .and_then(|(_, q)| {
+            c.attrs(*q, &[]);
+            let (name, el) = c.choice(*q, &[ids[0].0, ids[1].0])?;
+            let value = if name == ids[0].0 { ids[0].1 } else { ids[1].1 };
+            c.value(el, value)
+        });
+    let query = attrs[0].clone().zip(id).map(|(doc_id, id)| ProviderQuery {
+        doc_id,
+        identifiers: vec![id],
+    });
+    c.finish(query)
 }
