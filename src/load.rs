@@ -47,13 +47,16 @@ pub fn parse_kinds(s: &str) -> Result<Vec<Kind>, String> {
 }
 
 /// Requests of one run: request `n` asks about a synthetic subject of
-/// `kinds[n % kinds.len()]`; every four requests share a case, as the
-/// lookups of one application do.
+/// `kinds[n % kinds.len()]`; every `per_case` requests share a case (four
+/// by default, as the lookups of one application do; more for a body
+/// that keeps one case per applicant and checks it again and again).
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// Distinguishes this run's case ids (`LOAD-<run>-<n>`) and subjects.
     pub run: String,
     pub kinds: Vec<Kind>,
+    /// Requests per case.
+    pub per_case: u64,
     seed: u64,
 }
 
@@ -61,7 +64,18 @@ impl Plan {
     pub fn new(kinds: Vec<Kind>) -> Plan {
         let run = Uuid::new_v4().simple().to_string()[..8].to_owned();
         let seed = u64::from_str_radix(&run, 16).unwrap_or(0) % 1_000 * 10_000_000;
-        Plan { run, kinds, seed }
+        Plan {
+            run,
+            kinds,
+            per_case: 4,
+            seed,
+        }
+    }
+
+    /// The same plan with `n` requests per case (at least one).
+    pub fn per_case(mut self, n: u64) -> Plan {
+        self.per_case = n.max(1);
+        self
     }
 
     /// The prefix of every case id of this run.
@@ -88,7 +102,7 @@ impl Plan {
         };
         let body = json!({
             "request_id": id.to_string(),
-            "case_id": format!("{}{}", self.case_prefix(), n / 4),
+            "case_id": format!("{}{}", self.case_prefix(), n / self.per_case),
             "kind": kind.as_str(),
             "subject": subject,
             "test": true,
@@ -434,6 +448,19 @@ mod tests {
             assert_eq!(req.kind, Kind::ALL[(n % 5) as usize]);
             assert!(req.case_id.as_str().starts_with(&plan.case_prefix()));
         }
+    }
+
+    #[test]
+    fn requests_share_cases_by_per_case() {
+        let plan = Plan::new(APPLICATION_KINDS.to_vec()).per_case(250);
+        let today = crate::clock::moscow_today();
+        let case = |n| parse_request(&plan.request(n).1, today).unwrap().case_id;
+        assert_eq!(case(0), case(249));
+        assert_ne!(case(249), case(250));
+        let four = Plan::new(APPLICATION_KINDS.to_vec());
+        let case4 = |n| parse_request(&four.request(n).1, today).unwrap().case_id;
+        assert_eq!(case4(0), case4(3));
+        assert_ne!(case4(3), case4(4));
     }
 
     #[test]

@@ -149,6 +149,16 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// The least CPU a lookup's cryptography costs on this machine with the configured key: 3 signatures, 1 verification and the digests of a lookup's signed bytes, timed in this process.
+    CryptoFloor {
+        /// Rounds over the four lookups of an application.
+        #[arg(long, default_value_t = 200)]
+        iterations: u32,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Publish synthetic requests at a rate and report throughput, latency and lost or repeated results.
     Load {
         /// How many requests.
@@ -160,6 +170,9 @@ enum Command {
         /// Kinds to mix: a comma-separated list, "application" (the four lookups of an application) or "all".
         #[arg(long, default_value = "application")]
         kinds: String,
+        /// Requests per case: 4 (an application's lookups) or more (one case per applicant, checked again and again).
+        #[arg(long, default_value_t = 4)]
+        per_case: u64,
         /// Print one JSON object instead of the report.
         #[arg(long)]
         json: bool,
@@ -373,10 +386,20 @@ fn main() -> ExitCode {
                 cli::dlq::dlq(config, cmd).await
             }
             Command::CheckConfig { config } => cli::check_config::check_config(config).await,
+            Command::CryptoFloor {
+                iterations,
+                json,
+                config,
+            } => cli::floor::run(cli::floor::Floor {
+                config,
+                iterations,
+                json,
+            }),
             Command::Load {
                 count,
                 rate,
                 kinds,
+                per_case,
                 json,
                 in_flight,
                 idle_timeout,
@@ -400,6 +423,7 @@ fn main() -> ExitCode {
                         count,
                         rate,
                         kinds: mezhved::load::parse_kinds(&kinds).map_err(anyhow::Error::msg)?,
+                        per_case,
                         json,
                         in_flight,
                         idle_timeout: secs(idle_timeout, "idle-timeout")?,

@@ -3,8 +3,12 @@
 //!
 //! The case journal is the write-ahead log: each change appends one line
 //! carrying the request's new state and syncs it, and the last line of a
-//! request is its state (`state.json` is a copy for people, rewritten in
-//! place). Indexes are symbolic links, made atomically in one step:
+//! request is its state. `state.json` (rewritten in place after the line)
+//! is the index a request's state is read from, in one read whatever the
+//! case journal holds, when this process wrote it and nothing since could
+//! have left it behind the journal (see [`Files::current`]); otherwise the
+//! journal is read back. Indexes are symbolic links, made atomically in
+//! one step:
 //!
 //! ```text
 //! .index/requests/<request_id> → <case_id>     the claim: who holds the id
@@ -19,8 +23,11 @@
 //! freeing inodes by the thousand makes the next file creations scan
 //! (measured: BENCHMARKS.md, "Case store without inode churn").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
@@ -31,6 +38,37 @@ use super::{Commit, STATE_FILE, StateRecord, StoreError, fsio, io, journal};
 pub(super) struct Files {
     root: PathBuf,
     instance: Instance,
+    /// Names this process in the `state.json` copies it writes: a copy
+    /// with another writer (an earlier run, which may have died between
+    /// the journal line and the copy; another instance) is not trusted.
+    writer: String,
+    known: Mutex<Known>,
+}
+
+/// What this process knows about its requests' `state.json` copies.
+#[derive(Default)]
+struct Known {
+    /// Claimed by this process, no change recorded yet: no journal line
+    /// can name them, so an absent copy means no state.
+    fresh: HashSet<Uuid>,
+    /// The copy may be behind the journal (its rewrite failed).
+    stale: HashSet<Uuid>,
+}
+
+/// `state.json`: the state with the process that wrote it.
+#[derive(Serialize)]
+struct StateCopy<'a> {
+    writer: &'a str,
+    #[serde(flatten)]
+    rec: &'a StateRecord,
+}
+
+#[derive(Deserialize)]
+struct StateCopyRead {
+    #[serde(default)]
+    writer: String,
+    #[serde(flatten)]
+    rec: StateRecord,
 }
 
 const DIRS: [&str; 6] = [
@@ -52,6 +90,8 @@ impl Files {
         Ok(Files {
             root: root.to_owned(),
             instance,
+            writer: format!("{:016x}", fastrand::u64(..)),
+            known: Mutex::default(),
         })
     }
 
@@ -65,6 +105,9 @@ impl Files {
         Ok(Files {
             root: root.to_owned(),
             instance: Instance::reader(root),
+            // A reader writes nothing: every copy is read as another's.
+            writer: String::new(),
+            known: Mutex::default(),
         })
     }
 
@@ -85,6 +128,7 @@ impl Files {
     pub fn claim(&self, request_id: &Uuid, case_id: &str) -> Result<Option<String>, StoreError> {
         let path = self.index("requests", &request_id.to_string());
         if fsio::symlink_exclusive(case_id, &path).map_err(io(&path))? {
+            self.known().fresh.insert(*request_id);
             return Ok(None);
         }
         Ok(Some(
@@ -99,23 +143,52 @@ impl Files {
         fsio::read_pointer(&path).map_err(io(&path))
     }
 
-    /// The request's last recorded state: its last journal line, or (for a
-    /// store written before the journal carried states) `state.json`.
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The request's last recorded state. Read from `state.json` alone
+    /// when this process wrote it and its rewrite has not failed since:
+    /// every change of the request goes through this process under the
+    /// request's lock (journal line, then the copy), so the copy is the
+    /// last line's state. A request this process claimed and has recorded
+    /// nothing for has no state. Anything else (a copy from an earlier
+    /// run or another instance, a failed rewrite, a torn copy) is read
+    /// from the journal: its last line for the request, or (for a store
+    /// written before the journal carried states) `state.json`.
     fn current(&self, case_id: &str, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
         let dir = self.case_dir(case_id);
+        let path = dir.join(request_id.to_string()).join(STATE_FILE);
+        let copy = match std::fs::read(&path) {
+            Ok(data) => Some(data),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let trusted = !self.writer.is_empty() && {
+            let known = self.known();
+            if copy.is_none() && known.fresh.contains(request_id) {
+                return Ok(None);
+            }
+            !known.stale.contains(request_id)
+        };
+        let parsed = copy.as_deref().map(serde_json::from_slice::<StateCopyRead>);
+        if trusted
+            && let Some(Ok(c)) = &parsed
+            && c.writer == self.writer
+            && c.rec.request_id == *request_id
+        {
+            return Ok(parsed.and_then(Result::ok).map(|c| c.rec));
+        }
         if let Some(s) = journal::last_state(&dir, &request_id.to_string()).map_err(io(&dir))? {
             return Ok(Some(s));
         }
-        let path = dir.join(request_id.to_string()).join(STATE_FILE);
-        match std::fs::read(&path) {
-            Ok(data) => serde_json::from_slice(&data)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io(&path)(e)),
+        match parsed {
+            None => Ok(None),
+            Some(Ok(c)) => Ok(Some(c.rec)),
+            Some(Err(e)) => Err(StoreError::Corrupt {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }),
         }
     }
 
@@ -175,15 +248,27 @@ impl Files {
             }
         };
         let req_dir = dir.join(&rid);
-        let state = serde_json::to_vec_pretty(&c.rec).expect("state records serialise");
+        let copy = StateCopy {
+            writer: &self.writer,
+            rec: &c.rec,
+        };
+        let state = serde_json::to_vec_pretty(&copy).expect("state records serialise");
         let state_path = req_dir.join(STATE_FILE);
-        after(
-            "state.json",
-            fsio::rewrite_in_place(&state_path, &state).inspect_err(|_| {
-                // Better no copy than a half-written one.
-                let _ = std::fs::remove_file(&state_path);
-            }),
-        );
+        let rewritten = fsio::rewrite_in_place(&state_path, &state).inspect_err(|_| {
+            // Better no copy than a half-written one.
+            let _ = std::fs::remove_file(&state_path);
+        });
+        {
+            let mut known = self.known();
+            known.fresh.remove(&c.rec.request_id);
+            if rewritten.is_ok() {
+                known.stale.remove(&c.rec.request_id);
+            } else {
+                // Until a rewrite succeeds, the journal is read.
+                known.stale.insert(c.rec.request_id);
+            }
+        }
+        after("state.json", rewritten);
         if c.fallback {
             let p = self.index("fallback", &rid);
             after(

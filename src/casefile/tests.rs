@@ -193,6 +193,50 @@ fn a_crash_between_claim_and_state_is_finished_on_redelivery() {
 }
 
 #[test]
+fn a_request_state_is_read_from_its_copy_when_this_process_wrote_it_else_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let req = request("LO-1", ID);
+    let Acceptance::New(mut rec) = store.accept(&req, ReplyRoute::default()).unwrap() else {
+        panic!("expected a new request");
+    };
+    let copy = store.request_dir(&rec).join(STATE_FILE);
+    let accepted_copy = std::fs::read(&copy).unwrap();
+    store
+        .record_envelope(&mut rec, "b077cd84-3959-11f1-b8b2-0242333cce59", b"<env/>")
+        .unwrap();
+    store.record_sent(&mut rec, None, due).unwrap();
+
+    // This process wrote the copy: it is read alone, whatever the case
+    // journal holds (here: a line that no longer parses).
+    let journal_path = store.case_dir("LO-1").join(journal::FILE);
+    let journal = std::fs::read(&journal_path).unwrap();
+    let mut broken = journal.clone();
+    broken.extend(format!("{{\"request_id\":\"{ID}\",\"event\":\n").as_bytes());
+    std::fs::write(&journal_path, &broken).unwrap();
+    assert_eq!(
+        store.load(&rec.request_id).unwrap().unwrap().state,
+        State::Sent
+    );
+    std::fs::write(&journal_path, &journal).unwrap();
+
+    // A copy behind the journal, as a crash between the journal line and
+    // the copy leaves it: another process (a restart) reads the journal.
+    std::fs::write(&copy, &accepted_copy).unwrap();
+    let restarted = Store::open(dir.path()).unwrap();
+    let mut loaded = restarted.load(&rec.request_id).unwrap().unwrap();
+    assert_eq!(loaded.state, State::Sent);
+    restarted.record_response(&mut loaded, b"<resp/>").unwrap();
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&copy).unwrap()).unwrap();
+    assert_eq!(written["state"], "answered");
+    assert_eq!(
+        restarted.load(&rec.request_id).unwrap().unwrap().state,
+        State::Answered
+    );
+}
+
+#[test]
 fn message_ids_from_the_network_cannot_name_other_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();

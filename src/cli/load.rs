@@ -54,6 +54,8 @@ pub struct Load {
     pub count: u64,
     pub rate: Rate,
     pub kinds: Vec<Kind>,
+    /// Requests per case.
+    pub per_case: u64,
     pub json: bool,
     /// Publishes awaiting the broker's confirm at once.
     pub in_flight: usize,
@@ -169,7 +171,7 @@ pub async fn load(args: Load) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.count > 0, "--count must be at least 1");
     anyhow::ensure!(args.in_flight > 0, "--in-flight must be at least 1");
     let settings = super::load_settings(args.config.clone())?;
-    let plan = Plan::new(args.kinds.clone());
+    let plan = Plan::new(args.kinds.clone()).per_case(args.per_case);
     let reply_queue = format!("{}.load.{}", settings.amqp.prefix, plan.run);
     let tally = Arc::new(Mutex::new(Tally::default()));
     let progress = Arc::new(Progress::default());

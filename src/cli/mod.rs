@@ -4,6 +4,7 @@ pub mod check_config;
 pub mod demo;
 pub mod dlq;
 pub mod fixtures;
+pub mod floor;
 pub mod keys;
 pub mod load;
 pub mod publish;

@@ -21,8 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use data::{FixtureSubject, Fixtures, ProviderAnswer};
-use node::Body;
-pub use node::{Node, NodeSettings, TraceEntry};
+pub use node::{Body, Node, NodeSettings, Reply, TraceEntry};
 pub use scenario::{Fault, Scenario, SchemaErrors};
 pub use vs::{UnknownVs, VsFixture, VsFixtures};
 
