@@ -643,22 +643,6 @@ pub(super) struct TerminationData {
     pub name: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::request::{Ogrn, Ogrnip};
-
-    #[test]
-    fn generated_registration_numbers_pass_their_checks() {
-        for seq in [1, 42, 9_999_999] {
-            let g = grn(1, 2014, "47", seq);
-            assert!(Ogrn::parse(&g).is_ok(), "{g}");
-            let g = grnip(3, 2018, "47", seq);
-            assert!(Ogrnip::parse(&g).is_ok(), "{g}");
-        }
-    }
-}
-
 /// Reads an extract request of the ФНС VS (the emulator's side): the root
 /// with `ИдДок` and an optional `НомерДела`, one query element holding one
 /// of two identifiers (ОГРН or ИНН, each with its value type).
@@ -692,4 +676,20 @@ pub(super) fn read_extract_request(
         identifiers: vec![id],
     });
     c.finish(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{Ogrn, Ogrnip};
+
+    #[test]
+    fn generated_registration_numbers_pass_their_checks() {
+        for seq in [1, 42, 9_999_999] {
+            let g = grn(1, 2014, "47", seq);
+            assert!(Ogrn::parse(&g).is_ok(), "{g}");
+            let g = grnip(3, 2018, "47", seq);
+            assert!(Ogrnip::parse(&g).is_ok(), "{g}");
+        }
+    }
 }
