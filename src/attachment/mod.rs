@@ -11,6 +11,7 @@
 pub mod cms;
 pub mod digest;
 pub mod mtom;
+pub mod receive;
 pub mod zip;
 
 use std::path::{Component, Path};
