@@ -191,6 +191,8 @@ pub struct ReceivedPart {
 /// A whole multipart body: the envelope in memory, the parts on disk.
 #[derive(Debug)]
 pub struct Received {
+    /// The folder the parts were written to.
+    pub dir: PathBuf,
     pub root: Vec<u8>,
     pub root_content_type: String,
     pub parts: Vec<ReceivedPart>,
@@ -304,6 +306,7 @@ impl MultipartReader {
         })?;
         self.done = true;
         Ok(Received {
+            dir: self.dir.clone(),
             root,
             root_content_type,
             parts: std::mem::take(&mut self.parts),

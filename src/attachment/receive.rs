@@ -165,7 +165,7 @@ pub trait FileStore: Send + Sync {
 }
 
 /// What came with an answer: each file as recorded, and what was wrong.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     pub records: Vec<AttachmentRecord>,
     /// One line per problem (a file missing, failing its hash or its
@@ -173,7 +173,27 @@ pub struct Receipt {
     pub problems: Vec<String>,
 }
 
+/// The receipt's file in a request's folder, kept so that an answer read
+/// again after a restart is read with the same attachments.
+pub const RECEIPT_FILE: &str = "receipt.json";
+
 impl Receipt {
+    /// Writes the receipt into `request_dir/attachments`.
+    pub fn save(&self, request_dir: &Path) -> Result<(), AttachmentError> {
+        let dir = request_dir.join(ATTACHMENTS_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| AttachmentError::io(&dir, e))?;
+        let data = serde_json::to_vec_pretty(self).expect("receipts serialise");
+        crate::casefile::fsio::atomic_write(&dir, RECEIPT_FILE, &data)
+            .map_err(|e| AttachmentError::io(&dir.join(RECEIPT_FILE), e))
+    }
+
+    /// The receipt saved in `request_dir`, if any.
+    pub fn load(request_dir: &Path) -> Option<Receipt> {
+        let p = request_dir.join(ATTACHMENTS_DIR).join(RECEIPT_FILE);
+        let data = std::fs::read(p).ok()?;
+        serde_json::from_slice(&data).ok()
+    }
+
     pub fn is_sound(&self) -> bool {
         self.problems.is_empty()
     }
