@@ -461,3 +461,97 @@ fn a_missing_part_fails_clearly() {
         "{outcome:?}"
     );
 }
+
+/// End to end: a case system publishes on RabbitMQ, the gateway asks the
+/// emulator over HTTP, the emulator answers `КодОбр` 54 with the extract as
+/// a signed ZIP over MTOM; the reply has the same verdict and facts as the
+/// inline extract of the same subject, and the files are in the request's
+/// folder. Then the signature is spoilt and a part left out: each ends the
+/// request `failed` with its reason, the files kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kodobr_54_over_mtom_end_to_end_through_rabbitmq() {
+    use common::harness::{Client, Harness, broker_or_skip, prefix, test_settings};
+    use serde_json::json;
+    if !broker_or_skip("attachments").await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = test_settings(dir.path(), &prefix("attach54"));
+    s.retry.initial_ms = 50;
+    s.retry.max_ms = 200;
+    let h = Harness::start_in(dir, s).await;
+    let inn = "7805332234";
+    let ask = |tag: &'static str| {
+        let h = &h;
+        async move {
+            let client = Client::connect().await;
+            let reply_q = client.reply_queue().await;
+            let msg = request_json(Kind::Egrul, json!({ "inn": inn }));
+            client
+                .publish(
+                    &h.settings.amqp.queue_requests(),
+                    msg.to_string().as_bytes(),
+                    Some(&reply_q),
+                    Some(tag),
+                )
+                .await;
+            client
+                .take(&reply_q, 1, std::time::Duration::from_secs(40))
+                .await
+                .remove(0)
+                .body
+        }
+    };
+    let mtom = ask("mtom").await;
+    assert_eq!(mtom["verdict"], json!("found"), "{mtom}");
+    let files = mtom["attachments"].as_array().unwrap();
+    assert_eq!(files[0]["mime_type"], json!("application/zip"), "{mtom}");
+    assert_eq!(files[0]["signature"]["status"], json!("verified"), "{mtom}");
+    assert!(
+        files[1]["name"].as_str().unwrap().ends_with(".xml"),
+        "{mtom}"
+    );
+    let case = PathBuf::from(mtom["case_file"].as_str().unwrap());
+    let request_id = mtom["request_id"].as_str().unwrap();
+    let request_dir = [case.join(request_id), case.clone()]
+        .into_iter()
+        .chain(case.parent().map(|p| p.join(request_id)))
+        .find(|p| p.join("attachments").is_dir())
+        .unwrap_or_else(|| panic!("no attachments folder near {}", case.display()));
+    for f in files {
+        let p = request_dir.join(f["path"].as_str().unwrap());
+        let d = digest::digest_file(&p).unwrap();
+        assert_eq!(json!(d.sha256_hex()), f["sha256"], "{}", p.display());
+    }
+
+    // The same subject answered inline.
+    h.scenario(Kind::Egrul, inn, json!({})).await;
+    let inline = ask("inline").await;
+    assert_eq!(inline["verdict"], mtom["verdict"], "{inline}");
+    assert_eq!(inline["facts"], mtom["facts"]);
+    assert!(inline.get("attachments").is_none(), "{inline}");
+
+    for (fault, needle) in [
+        ("bad_signature", "signature"),
+        ("missing_file", "no MTOM part"),
+    ] {
+        h.scenario(
+            Kind::Egrul,
+            inn,
+            json!({ "attachment": "mtom", "attachment_fault": fault }),
+        )
+        .await;
+        let r = ask(fault).await;
+        assert_eq!(r["verdict"], json!("failed"), "{fault}: {r}");
+        assert_eq!(r["failure"]["code"], json!("attachment_invalid"), "{r}");
+        let reason = r["failure"]["reason"].as_str().unwrap();
+        assert!(reason.contains(needle), "{fault}: {reason}");
+        assert!(
+            r["failure"]["reason_ru"]
+                .as_str()
+                .unwrap()
+                .contains("Вложение")
+        );
+    }
+    h.cleanup().await;
+}
