@@ -524,6 +524,35 @@ async fn kodobr_54_over_mtom_end_to_end_through_rabbitmq() {
         assert_eq!(json!(d.sha256_hex()), f["sha256"], "{}", p.display());
     }
 
+    // `mezhved verify` checks the stored files again with the trust store;
+    // a changed byte makes it fail, naming the file.
+    let verify = |dir: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mezhved"))
+            .arg("verify")
+            .arg(dir)
+            .arg("--trust")
+            .arg(&h.emulator.certificate)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&request_dir);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("signature verified"), "{text}");
+    let zip_path = request_dir.join(files[0]["path"].as_str().unwrap());
+    let mut bytes = std::fs::read(&zip_path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&zip_path, &bytes).unwrap();
+    let out = verify(&case);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("changed since it was received"), "{text}");
+
     // The same subject answered inline.
     h.scenario(Kind::Egrul, inn, json!({})).await;
     let inline = ask("inline").await;

@@ -171,6 +171,106 @@ pub struct Receipt {
     /// One line per problem (a file missing, failing its hash or its
     /// signature); empty when every file passed.
     pub problems: Vec<String>,
+    /// The `SignaturePKCS7` of each signed file, by name, so that the
+    /// verify tool can check the stored files again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<StoredSignature>,
+}
+
+/// A file's detached signature as its header carried it (base64 DER).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredSignature {
+    pub name: String,
+    pub pkcs7: String,
+}
+
+/// One file checked again by the verify tool.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileCheck {
+    pub path: String,
+    pub ok: bool,
+    pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+}
+
+/// Checks the stored attachments of a request folder against the receipt
+/// written when they came: each file's SHA-256 (and GOST hash) and each
+/// detached signature. `trust` unset: signatures are not checked.
+pub fn verify_stored(
+    request_dir: &Path,
+    trust: Option<&TrustStore>,
+    at: OffsetDateTime,
+) -> Option<Vec<FileCheck>> {
+    let receipt = Receipt::load(request_dir)?;
+    let mut out = Vec::new();
+    for p in &receipt.problems {
+        out.push(FileCheck {
+            path: request_dir.display().to_string(),
+            ok: false,
+            result: format!("FAILED when received: {p}"),
+            signer: None,
+        });
+    }
+    for r in &receipt.records {
+        let path = request_dir.join(&r.path);
+        let shown = path.display().to_string();
+        let d = match digest_file(&path) {
+            Ok(d) => d,
+            Err(e) => {
+                out.push(FileCheck {
+                    path: shown,
+                    ok: false,
+                    result: format!("FAILED: {e}"),
+                    signer: None,
+                });
+                continue;
+            }
+        };
+        if d.sha256_hex() != r.sha256 || (r.gost_hash.is_some() && d.gost_base64() != r.gost_hash) {
+            out.push(FileCheck {
+                path: shown,
+                ok: false,
+                result: "FAILED: the file changed since it was received (hash differs)".into(),
+                signer: None,
+            });
+            continue;
+        }
+        let stored = receipt.signatures.iter().find(|s| s.name == r.name);
+        let check = match (stored, trust) {
+            (None, _) => FileCheck {
+                path: shown,
+                ok: true,
+                result: "OK: hash matches; no signature".into(),
+                signer: None,
+            },
+            (Some(_), None) => FileCheck {
+                path: shown,
+                ok: true,
+                result: "OK: hash matches; signature not checked (give --trust)".into(),
+                signer: None,
+            },
+            (Some(s), Some(t)) => {
+                let c = check_signature(Some(&s.pkcs7), &path, t, at);
+                let ok = c.status == super::SignatureStatus::Verified;
+                FileCheck {
+                    path: shown,
+                    ok,
+                    result: if ok {
+                        "OK: hash matches; signature verified".into()
+                    } else {
+                        format!(
+                            "FAILED: signature: {}",
+                            c.reason.as_deref().unwrap_or("does not verify")
+                        )
+                    },
+                    signer: c.signer,
+                }
+            }
+        };
+        out.push(check);
+    }
+    Some(out)
 }
 
 /// The receipt's file in a request's folder, kept so that an answer read
@@ -335,6 +435,7 @@ pub fn receive(
         };
         total += digests.size;
         let signature = check_signature(h.signature.as_deref(), &dest, trust, at);
+        receipt.keep_signature(&name, h.signature.as_deref());
         receipt.push(record(&name, &h.mime_type, &digests, signature, None));
     }
 
@@ -370,6 +471,7 @@ pub fn receive(
             .err()
             .map(|why| format!("attachment {name}: {why}"));
         let signature = check_signature(r.signature.as_deref(), &dest, trust, at);
+        receipt.keep_signature(&name, r.signature.as_deref());
         receipt.push(record(
             &name,
             &r.mime_type,
@@ -400,6 +502,15 @@ pub fn receive(
 }
 
 impl Receipt {
+    fn keep_signature(&mut self, name: &str, signature: Option<&str>) {
+        if let Some(s) = signature.map(str::trim).filter(|s| !s.is_empty()) {
+            self.signatures.push(StoredSignature {
+                name: name.to_string(),
+                pkcs7: s.to_string(),
+            });
+        }
+    }
+
     fn push(&mut self, rec: AttachmentRecord) {
         if let Some(p) = &rec.problem {
             self.problems.push(p.clone());

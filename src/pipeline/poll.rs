@@ -465,8 +465,8 @@ impl Gateway {
                 let _ = std::fs::remove_dir_all(&p.dir);
             }
             let receipt = r.unwrap_or_else(|e| Receipt {
-                records: Vec::new(),
                 problems: vec![format!("the attachments cannot be stored: {e}")],
+                ..Receipt::default()
             });
             if let Err(e) = receipt.save(&dir) {
                 warn!(error = %e, "cannot keep the attachments' receipt");
