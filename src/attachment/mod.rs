@@ -1,0 +1,3 @@
+//! Attachments of SMEV 3 messages.
+
+pub mod ftp;
