@@ -106,6 +106,7 @@ impl VsSettings {
     pub fn limits(&self) -> crate::request::Limits {
         crate::request::Limits {
             vs_max_content_bytes: self.max_content_bytes,
+            attachments: crate::request::AttachmentLimits::STORED,
         }
     }
 }
@@ -782,6 +783,19 @@ impl Settings {
 
     pub fn keys_dir(&self) -> PathBuf {
         self.gateway.state_dir.join("keys")
+    }
+
+    /// The bounds a new request is parsed with.
+    pub fn request_limits(&self) -> crate::request::Limits {
+        let a = &self.attachments;
+        crate::request::Limits {
+            vs_max_content_bytes: self.vs.max_content_bytes,
+            attachments: crate::request::AttachmentLimits {
+                max_files: a.max_files,
+                max_base64_bytes: usize::try_from(a.max_base64_bytes).unwrap_or(usize::MAX),
+                max_file_bytes: a.max_file_bytes,
+            },
+        }
     }
 
     pub fn emulator_dir(&self) -> PathBuf {
