@@ -12,6 +12,7 @@ pub mod cms;
 pub mod digest;
 pub mod ftp;
 pub mod mtom;
+pub mod send;
 pub mod zip;
 
 use std::path::{Component, Path};
