@@ -201,6 +201,8 @@ pub fn refusal(lang: Lang, code: crate::request::InvalidCode, field: &str) -> St
         C::DuplicateKey => "refusal.duplicate_key",
         C::UnsafeReplyTo => "refusal.unsafe_reply_to",
         C::SchemaViolation => "refusal.schema_violation",
+        C::UnsafePath => "refusal.unsafe_path",
+        C::FileNotFound => "refusal.file_not_found",
     };
     fill(lang, key, &[("field", &field_label(lang, field))])
 }
@@ -292,6 +294,16 @@ pub static CATALOGUE: &[Entry] = &[
         "The request was not accepted: {field} names one of the gateway's own queues; name the case system's reply queue.",
         "Запрос не принят: {field} указывает на собственную очередь шлюза; укажите очередь ответов системы делопроизводства.",
     ),
+    e(
+        "refusal.unsafe_path",
+        "The request was not accepted: {field} leads out of the gateway's inbox; give a path relative to the inbox, with no «..» and no links pointing elsewhere.",
+        "Запрос не принят: {field} ведёт за пределы входящего каталога шлюза; укажите путь относительно этого каталога, без «..» и без ссылок за его пределы.",
+    ),
+    e(
+        "refusal.file_not_found",
+        "The request was not accepted: the file named in {field} is not in the gateway's inbox (or is not a regular file); put it there first.",
+        "Запрос не принят: файла, указанного в {field}, нет во входящем каталоге шлюза (или это не обычный файл); сначала поместите его туда.",
+    ),
     // Field names in refusals.
     e("field.message", "the message", "сообщение"),
     e("field.request_id", "request id", "идентификатор запроса"),
@@ -339,6 +351,18 @@ pub static CATALOGUE: &[Entry] = &[
     e("field.position", "position", "должность"),
     e("field.phone", "phone", "телефон"),
     e("field.email", "e-mail", "электронная почта"),
+    e("field.path", "attachment's path", "путь к файлу вложения"),
+    e(
+        "field.mime_type",
+        "attachment's MIME type",
+        "тип файла вложения",
+    ),
+    e(
+        "field.content_base64",
+        "attachment's content",
+        "содержимое вложения",
+    ),
+    e("field.attachments", "attachments", "вложения"),
     e(
         "field.applicant_consent",
         "applicant's consent",
@@ -991,6 +1015,8 @@ mod tests {
             C::InvalidCheckDigit,
             C::UnsafeCaseId,
             C::RequestIdReused,
+            C::UnsafePath,
+            C::FileNotFound,
         ] {
             let key = format!("refusal.{}", code.as_str());
             assert!(CATALOGUE.iter().any(|x| x.key == key), "no {key}");

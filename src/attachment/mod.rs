@@ -10,8 +10,10 @@
 
 pub mod cms;
 pub mod digest;
+pub mod ftp;
 pub mod mtom;
 pub mod receive;
+pub mod send;
 pub mod zip;
 
 use std::path::{Component, Path};

@@ -608,3 +608,47 @@ impl FileStore for DirectoryStore {
         to.sync_all().map_err(|e| AttachmentError::io(dest, e))
     }
 }
+
+/// SMEV's file store over FTP: each file fetched with the user, password
+/// and file name its `FSAttachment` gives.
+#[derive(Debug, Clone)]
+pub struct FtpStore {
+    client: super::ftp::FtpClient,
+    runtime: tokio::runtime::Handle,
+}
+
+impl FtpStore {
+    /// A store on `runtime` (fetches block the calling thread, which must
+    /// not be one of the runtime's workers: call from `spawn_blocking`).
+    pub fn new(settings: super::ftp::FtpSettings, runtime: tokio::runtime::Handle) -> Self {
+        FtpStore {
+            client: super::ftp::FtpClient::new(settings),
+            runtime,
+        }
+    }
+}
+
+impl FileStore for FtpStore {
+    fn fetch(
+        &self,
+        attachment: &FsAttachment,
+        dest: &Path,
+        limits: &Limits,
+    ) -> Result<(), AttachmentError> {
+        let login =
+            super::ftp::Login::new(attachment.user_name.clone(), attachment.password.clone());
+        self.runtime
+            .block_on(self.client.fetch(
+                &login,
+                &attachment.file_name,
+                dest,
+                limits.max_file_bytes,
+                |_| {},
+            ))
+            .map(|_| ())
+            .map_err(|e| AttachmentError::Io {
+                path: attachment.file_name.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
+    }
+}

@@ -173,6 +173,8 @@ pub struct Node {
     /// `SendRequest`s accepted, per business request id.
     accepted: Mutex<HashMap<String, u32>>,
     trace: Mutex<VecDeque<TraceEntry>>,
+    /// SMEV's file store (FTP), set once the emulator starts it.
+    pub file_store: std::sync::OnceLock<std::sync::Arc<super::filestore::FileStore>>,
 }
 
 impl Node {
@@ -195,6 +197,7 @@ impl Node {
             seen: Mutex::new(HashSet::new()),
             accepted: Mutex::new(HashMap::new()),
             trace: Mutex::new(VecDeque::new()),
+            file_store: std::sync::OnceLock::new(),
         }
     }
 

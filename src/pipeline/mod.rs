@@ -440,10 +440,17 @@ impl Gateway {
         if let Some(invalid) = crate::transport::unsafe_reply_to(&msg.reply, &self.settings.amqp) {
             return self.dead_letter(msg, invalid).await;
         }
-        let limits = self.settings.vs.limits();
+        let limits = self.settings.request_limits();
         let req = match crate::request::parse(&msg.body, clock::moscow_today(), &limits)
             .and_then(|r| self.vs_schemas.check(&r).map(|()| r))
-        {
+            .and_then(|r| {
+                crate::request::attachments::check_inbox(
+                    r.attachments(),
+                    &self.settings.gateway.inbox_dir,
+                    self.settings.attachments.max_file_bytes,
+                )
+                .map(|_| r)
+            }) {
             Ok(r) => r,
             Err(invalid) => return self.dead_letter(msg, invalid).await,
         };

@@ -451,11 +451,19 @@ impl Gateway {
     ) -> Receipt {
         let dir = self.store.request_dir(rec);
         let trust = self.trust.clone();
+        let file_store = (!self.settings.attachments.file_store.is_empty()).then(|| {
+            crate::attachment::receive::FtpStore::new(
+                self.settings.attachments.ftp(),
+                tokio::runtime::Handle::current(),
+            )
+        });
         let receipt = tokio::task::spawn_blocking(move || {
             let r = receive(
                 &headers,
                 parts.as_ref(),
-                None,
+                file_store
+                    .as_ref()
+                    .map(|s| s as &dyn crate::attachment::receive::FileStore),
                 &dir,
                 &trust,
                 clock::now(),
