@@ -464,12 +464,12 @@ fn a_missing_part_fails_clearly() {
 
 /// End to end: a case system publishes on RabbitMQ, the gateway asks the
 /// emulator over HTTP, the emulator answers `КодОбр` 54 with the extract as
-/// a signed ZIP over MTOM; the reply has the same verdict and facts as the
+/// a signed ZIP over MTOM, then through its FTP file store; each reply has the same verdict and facts as the
 /// inline extract of the same subject, and the files are in the request's
 /// folder. Then the signature is spoilt and a part left out: each ends the
-/// request `failed` with its reason, the files kept.
+/// request `failed` with its reason, the files kept; a wrong file-store hash too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kodobr_54_over_mtom_end_to_end_through_rabbitmq() {
+async fn kodobr_54_end_to_end_through_rabbitmq_over_mtom_and_ftp() {
     use common::harness::{Client, Harness, broker_or_skip, prefix, test_settings};
     use serde_json::json;
     if !broker_or_skip("attachments").await {
@@ -479,7 +479,7 @@ async fn kodobr_54_over_mtom_end_to_end_through_rabbitmq() {
     let mut s = test_settings(dir.path(), &prefix("attach54"));
     s.retry.initial_ms = 50;
     s.retry.max_ms = 200;
-    let h = Harness::start_in(dir, s).await;
+    let h = Harness::start_adjusted(dir, s, |s, e| e.point_file_store(s)).await;
     let inn = "7805332234";
     let ask = |tag: &'static str| {
         let h = &h;
@@ -560,14 +560,27 @@ async fn kodobr_54_over_mtom_end_to_end_through_rabbitmq() {
     assert_eq!(inline["facts"], mtom["facts"]);
     assert!(inline.get("attachments").is_none(), "{inline}");
 
-    for (fault, needle) in [
-        ("bad_signature", "signature"),
-        ("missing_file", "no MTOM part"),
+    // Through the emulator's FTP file store: the same verdict and facts.
+    h.scenario(Kind::Egrul, inn, json!({ "attachment": "ftp" }))
+        .await;
+    let ftp = ask("ftp").await;
+    assert_eq!(ftp["verdict"], json!("found"), "{ftp}");
+    assert_eq!(ftp["facts"], inline["facts"]);
+    assert_eq!(
+        ftp["attachments"][0]["signature"]["status"],
+        json!("verified"),
+        "{ftp}"
+    );
+
+    for (transfer, fault, needle) in [
+        ("mtom", "bad_signature", "signature"),
+        ("mtom", "missing_file", "no MTOM part"),
+        ("ftp", "wrong_hash", "hash"),
     ] {
         h.scenario(
             Kind::Egrul,
             inn,
-            json!({ "attachment": "mtom", "attachment_fault": fault }),
+            json!({ "attachment": transfer, "attachment_fault": fault }),
         )
         .await;
         let r = ask(fault).await;

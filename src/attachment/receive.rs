@@ -640,7 +640,7 @@ impl FileStore for FtpStore {
         self.runtime
             .block_on(self.client.fetch(
                 &login,
-                &attachment.file_name,
+                &super::ftp::remote_path(&attachment.uuid, &attachment.file_name),
                 dest,
                 limits.max_file_bytes,
                 |_| {},

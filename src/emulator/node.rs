@@ -716,7 +716,28 @@ impl Node {
         );
         let mut rdoc = rdoc;
         let mut attachments = Vec::new();
-        if let Some((zip, sig)) = attachment {
+        if let Some((zip, sig)) = attachment
+            .as_ref()
+            .filter(|_| scenario.attachment == Some(super::scenario::AttachmentTransfer::Ftp))
+        {
+            let store = self
+                .file_store
+                .get()
+                .ok_or("the emulator's file store is not running")?;
+            let stored = store
+                .put(&format!("extract-{answer_id}.zip"), zip)
+                .map_err(|e| format!("cannot put the attachment in the file store: {e}"))?;
+            let hash = match scenario.attachment_fault {
+                Some(AttachmentFault::WrongHash) => {
+                    base64::engine::general_purpose::STANDARD.encode([0u8; 32])
+                }
+                _ => crate::attachment::digest::digest_reader(&mut &zip[..])
+                    .map_err(|e| e.to_string())?
+                    .gost_base64()
+                    .ok_or("GOST R 34.11-2012 is unavailable to the emulator")?,
+            };
+            add_file_store_elements(&mut rdoc, v, resp, &stored, &hash, sig);
+        } else if let Some((zip, sig)) = attachment {
             let cid = format!("extract-{answer_id}.zip");
             add_attachment_elements(&mut rdoc, v, resp, container, &cid, &sig);
             if scenario.attachment_fault != Some(AttachmentFault::MissingFile) {
@@ -1193,4 +1214,33 @@ fn add_attachment_elements(
         // SMEVSignature stays last.
         doc.reparent(container, msg);
     }
+}
+
+/// Adds a file-store attachment: `RefAttachmentHeaderList` inside the
+/// signed `SenderProvidedResponseData`, `FSAttachmentsList` after
+/// `MessageMetadata`.
+fn add_file_store_elements(
+    doc: &mut Document,
+    v: Version,
+    resp: NodeId,
+    stored: &super::filestore::StoredFile,
+    hash: &str,
+    signature_b64: &str,
+) {
+    let bns = Some(v.basic_ns());
+    let b = Some("ns3");
+    if let Some(sprd) = doc.child(resp, v.types_ns(), "SenderProvidedResponseData") {
+        let list = doc.append_element(sprd, b, "RefAttachmentHeaderList", bns);
+        let h = doc.append_element(list, b, "RefAttachmentHeader", bns);
+        doc.append_text_element(h, b, "uuid", bns, &stored.uuid);
+        doc.append_text_element(h, b, "Hash", bns, hash);
+        doc.append_text_element(h, b, "MimeType", bns, "application/zip");
+        doc.append_text_element(h, b, "SignaturePKCS7", bns, signature_b64);
+    }
+    let list = doc.append_element(resp, b, "FSAttachmentsList", bns);
+    let a = doc.append_element(list, b, "FSAttachment", bns);
+    doc.append_text_element(a, b, "uuid", bns, &stored.uuid);
+    doc.append_text_element(a, b, "UserName", bns, &stored.user_name);
+    doc.append_text_element(a, b, "Password", bns, &stored.password);
+    doc.append_text_element(a, b, "FileName", bns, &stored.file_name);
 }

@@ -103,6 +103,8 @@ pub enum AttachmentFault {
     BadSignature,
     /// The header names a part the message does not carry.
     MissingFile,
+    /// The file store's `Hash` is not the file's.
+    WrongHash,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
