@@ -31,6 +31,53 @@ pub struct Settings {
     pub vs: VsSettings,
     pub adapter: crate::adapter::AdapterSettings,
     pub smev_status: SmevStatusSettings,
+    pub attachments: AttachmentSettings,
+}
+
+/// Attachments of requests and SMEV's file store (`[attachments]`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentSettings {
+    pub max_files: usize,
+    pub max_file_bytes: u64,
+    pub max_base64_bytes: u64,
+    pub mtom_limit_bytes: u64,
+    pub file_store: String,
+    pub file_store_user: String,
+    pub file_store_password: String,
+    pub file_store_connect_timeout_secs: u64,
+    pub file_store_io_timeout_secs: u64,
+}
+
+impl std::fmt::Debug for AttachmentSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentSettings")
+            .field("max_files", &self.max_files)
+            .field("max_file_bytes", &self.max_file_bytes)
+            .field("max_base64_bytes", &self.max_base64_bytes)
+            .field("mtom_limit_bytes", &self.mtom_limit_bytes)
+            .field("file_store", &self.file_store)
+            .field("file_store_user", &self.file_store_user)
+            .field("file_store_password", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+impl AttachmentSettings {
+    /// The FTP client's settings for the file store.
+    pub fn ftp(&self) -> crate::attachment::ftp::FtpSettings {
+        let mut s = crate::attachment::ftp::FtpSettings::new(self.file_store.clone());
+        s.connect_timeout = std::time::Duration::from_secs(self.file_store_connect_timeout_secs);
+        s.io_timeout = std::time::Duration::from_secs(self.file_store_io_timeout_secs);
+        s
+    }
+
+    pub fn ftp_login(&self) -> crate::attachment::ftp::Login {
+        crate::attachment::ftp::Login::new(
+            self.file_store_user.clone(),
+            self.file_store_password.clone(),
+        )
+    }
 }
 
 /// Bounds on what hostile or broken input may cost (`[limits]`).
@@ -59,6 +106,7 @@ impl VsSettings {
     pub fn limits(&self) -> crate::request::Limits {
         crate::request::Limits {
             vs_max_content_bytes: self.max_content_bytes,
+            attachments: crate::request::AttachmentLimits::STORED,
         }
     }
 }
@@ -166,6 +214,7 @@ pub struct GatewaySettings {
     pub deadline_check_secs: f64,
     pub instance_check_secs: f64,
     pub shutdown_grace_secs: f64,
+    pub inbox_dir: PathBuf,
 }
 
 impl GatewaySettings {
@@ -299,6 +348,32 @@ pub struct EmulatorSettings {
     pub algorithm: String,
     pub schema_errors: crate::emulator::SchemaErrors,
     pub unknown_vs: crate::emulator::UnknownVs,
+    pub file_store_listen: String,
+    pub file_store_passive_ports: String,
+    pub file_store_user: String,
+    pub file_store_password: String,
+}
+
+impl EmulatorSettings {
+    /// `file_store_passive_ports`: `None` for any free port, else `a-b`.
+    pub fn passive_ports(&self) -> Result<Option<std::ops::RangeInclusive<u16>>, ConfigError> {
+        let v = self.file_store_passive_ports.trim();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let bad = || {
+            ConfigError::Invalid(format!(
+                "emulator.file_store_passive_ports {v:?} is not \"\" or a range like \"50000-50100\""
+            ))
+        };
+        let (a, b) = v.split_once('-').ok_or_else(bad)?;
+        let a: u16 = a.trim().parse().map_err(|_| bad())?;
+        let b: u16 = b.trim().parse().map_err(|_| bad())?;
+        if a == 0 || a > b {
+            return Err(bad());
+        }
+        Ok(Some(a..=b))
+    }
 }
 
 /// How a request is retried when SMEV or the network fails in a way that
@@ -521,6 +596,18 @@ impl Settings {
         self.signing.algorithm()?;
         self.signing.fallback()?;
         parse_algorithm("emulator.algorithm", &self.emulator.algorithm)?;
+        self.emulator.passive_ports()?;
+        let a = &self.attachments;
+        if a.max_files == 0
+            || a.max_file_bytes == 0
+            || a.max_base64_bytes > a.max_file_bytes
+            || a.file_store_connect_timeout_secs == 0
+            || a.file_store_io_timeout_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "attachments: max_files, max_file_bytes and the file store timeouts at least 1, max_base64_bytes at most max_file_bytes".into(),
+            ));
+        }
         if self.signing.personal_key.is_empty() != self.signing.personal_certificate.is_empty() {
             return Err(ConfigError::Invalid(
                 "signing.personal_key and signing.personal_certificate go together".into(),
@@ -696,6 +783,19 @@ impl Settings {
 
     pub fn keys_dir(&self) -> PathBuf {
         self.gateway.state_dir.join("keys")
+    }
+
+    /// The bounds a new request is parsed with.
+    pub fn request_limits(&self) -> crate::request::Limits {
+        let a = &self.attachments;
+        crate::request::Limits {
+            vs_max_content_bytes: self.vs.max_content_bytes,
+            attachments: crate::request::AttachmentLimits {
+                max_files: a.max_files,
+                max_base64_bytes: usize::try_from(a.max_base64_bytes).unwrap_or(usize::MAX),
+                max_file_bytes: a.max_file_bytes,
+            },
+        }
     }
 
     pub fn emulator_dir(&self) -> PathBuf {

@@ -201,6 +201,8 @@ pub fn refusal(lang: Lang, code: crate::request::InvalidCode, field: &str) -> St
         C::DuplicateKey => "refusal.duplicate_key",
         C::UnsafeReplyTo => "refusal.unsafe_reply_to",
         C::SchemaViolation => "refusal.schema_violation",
+        C::UnsafePath => "refusal.unsafe_path",
+        C::FileNotFound => "refusal.file_not_found",
     };
     fill(lang, key, &[("field", &field_label(lang, field))])
 }
@@ -292,6 +294,16 @@ pub static CATALOGUE: &[Entry] = &[
         "The request was not accepted: {field} names one of the gateway's own queues; name the case system's reply queue.",
         "Запрос не принят: {field} указывает на собственную очередь шлюза; укажите очередь ответов системы делопроизводства.",
     ),
+    e(
+        "refusal.unsafe_path",
+        "The request was not accepted: {field} leads out of the gateway's inbox; give a path relative to the inbox, with no «..» and no links pointing elsewhere.",
+        "Запрос не принят: {field} ведёт за пределы входящего каталога шлюза; укажите путь относительно этого каталога, без «..» и без ссылок за его пределы.",
+    ),
+    e(
+        "refusal.file_not_found",
+        "The request was not accepted: the file named in {field} is not in the gateway's inbox (or is not a regular file); put it there first.",
+        "Запрос не принят: файла, указанного в {field}, нет во входящем каталоге шлюза (или это не обычный файл); сначала поместите его туда.",
+    ),
     // Field names in refusals.
     e("field.message", "the message", "сообщение"),
     e("field.request_id", "request id", "идентификатор запроса"),
@@ -339,6 +351,18 @@ pub static CATALOGUE: &[Entry] = &[
     e("field.position", "position", "должность"),
     e("field.phone", "phone", "телефон"),
     e("field.email", "e-mail", "электронная почта"),
+    e("field.path", "attachment's path", "путь к файлу вложения"),
+    e(
+        "field.mime_type",
+        "attachment's MIME type",
+        "тип файла вложения",
+    ),
+    e(
+        "field.content_base64",
+        "attachment's content",
+        "содержимое вложения",
+    ),
+    e("field.attachments", "attachments", "вложения"),
     e(
         "field.applicant_consent",
         "applicant's consent",
@@ -400,6 +424,16 @@ pub static CATALOGUE: &[Entry] = &[
         "failure.source_deadline_passed",
         "The register's own source did not answer before the request's deadline. Get the information another way.",
         "Источник сведений реестра не ответил до истечения срока запроса. Получите сведения иным способом.",
+    ),
+    e(
+        "failure.attachment_refused",
+        "The answer's attachments could not be taken (a malformed or oversized body, or an archive refused for safety). The answer is kept in the case file; request the document again or on paper.",
+        "Вложения ответа не приняты (повреждённое или слишком большое сообщение либо архив отклонён по соображениям безопасности). Ответ сохранён в деле; запросите документ повторно или на бумажном носителе.",
+    ),
+    e(
+        "failure.attachment_invalid",
+        "An attachment of the answer is missing, or its hash or electronic signature does not check. The files are kept in the case file; do not rely on them, request the document again.",
+        "Вложение ответа отсутствует либо не прошло проверку контрольной суммы или электронной подписи. Файлы сохранены в деле; не используйте их, запросите документ повторно.",
     ),
     // Notes on verdicts: note_ru of a result with a note.
     e(
@@ -872,10 +906,15 @@ pub enum FailureCode {
     SourceFailed,
     SourceAttemptsExhausted,
     SourceDeadlinePassed,
+    /// The answer's attachments could not be taken at all (malformed
+    /// multipart body, limits, an archive refused).
+    AttachmentRefused,
+    /// An attachment is missing, fails its hash or its signature.
+    AttachmentInvalid,
 }
 
 impl FailureCode {
-    pub const ALL: [FailureCode; 11] = [
+    pub const ALL: [FailureCode; 13] = [
         FailureCode::AnswerUnreadable,
         FailureCode::AnswerSignatureInvalid,
         FailureCode::StoredDocumentUnreadable,
@@ -887,6 +926,8 @@ impl FailureCode {
         FailureCode::SourceFailed,
         FailureCode::SourceAttemptsExhausted,
         FailureCode::SourceDeadlinePassed,
+        FailureCode::AttachmentRefused,
+        FailureCode::AttachmentInvalid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -902,6 +943,8 @@ impl FailureCode {
             FailureCode::SourceFailed => "source_failed",
             FailureCode::SourceAttemptsExhausted => "source_attempts_exhausted",
             FailureCode::SourceDeadlinePassed => "source_deadline_passed",
+            FailureCode::AttachmentRefused => "attachment_refused",
+            FailureCode::AttachmentInvalid => "attachment_invalid",
         }
     }
 
@@ -972,6 +1015,8 @@ mod tests {
             C::InvalidCheckDigit,
             C::UnsafeCaseId,
             C::RequestIdReused,
+            C::UnsafePath,
+            C::FileNotFound,
         ] {
             let key = format!("refusal.{}", code.as_str());
             assert!(CATALOGUE.iter().any(|x| x.key == key), "no {key}");

@@ -1,6 +1,7 @@
 //! mezhved: the interagency message gateway between case systems and SMEV 3.
 
 pub mod adapter;
+pub mod attachment;
 pub mod calendar;
 pub mod casefile;
 pub mod clock;

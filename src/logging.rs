@@ -86,7 +86,16 @@ fn directive(level: &str) -> String {
 /// message (a reply to a `reply_to` queue that does not exist) is left
 /// out: it prints the whole message as a byte dump, and the gateway says
 /// what happened in a line of its own (the queue, where the reply went).
+///
+/// And the FTP client's target is held at `info` whatever the filter says:
+/// at `trace` it prints the control channel, the `PASS` line included.
 fn quiet_returns(spec: String) -> String {
+    let ftp = crate::attachment::ftp::CLIENT_LOG_TARGET;
+    let kept: Vec<&str> = spec
+        .split(',')
+        .filter(|d| !d.trim().starts_with(ftp))
+        .collect();
+    let spec = format!("{},{ftp}=info", kept.join(","));
     if spec.contains(RETURNED) {
         spec
     } else {

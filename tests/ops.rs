@@ -268,6 +268,7 @@ fn emulator_process(setup: &Setup, port: u16) -> (std::process::Child, String) {
         ])
         .current_dir(common::root())
         .envs(setup.env())
+        .env("MEZHVED__EMULATOR__FILE_STORE_LISTEN", "127.0.0.1:0")
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::null())
         .spawn()

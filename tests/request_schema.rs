@@ -102,6 +102,7 @@ fn the_schema_and_the_validator_agree_on_vs_requests() {
     let today = mezhved::clock::moscow_today();
     let limits = mezhved::request::Limits {
         vs_max_content_bytes: 1 << 20,
+        attachments: mezhved::request::AttachmentLimits::STORED,
     };
     let sample: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("fixtures/vs/zags-birth/sample-request.json")).unwrap(),
@@ -161,4 +162,55 @@ fn the_schema_takes_what_mezhved_takes_for_the_registers() {
     fa["as_of"] = serde_json::json!("2026-11-20");
     assert!(!v.is_valid(&fa));
     assert!(parse_request(fa.to_string().as_bytes(), today).is_err());
+}
+
+#[test]
+fn the_schema_and_the_validator_agree_on_attachments() {
+    let v = schema();
+    let today = mezhved::clock::moscow_today();
+    let limits = mezhved::request::Limits::STORED;
+    let mut ok = request_json(
+        mezhved::request::Kind::Egrul,
+        serde_json::json!({"inn": "4703123451"}),
+    );
+    ok["attachments"] = serde_json::json!([
+        {"name": "consent.pdf", "mime_type": "application/pdf", "content_base64": "JVBERi0xLjQK"},
+        {"name": "scan.pdf", "mime_type": "application/pdf", "path": "LO-2026-004219/scan.pdf"}
+    ]);
+    assert!(v.is_valid(&ok));
+    assert!(mezhved::request::parse(ok.to_string().as_bytes(), today, &limits).is_ok());
+    for (name, att) in [
+        (
+            "both",
+            serde_json::json!({"name": "a.pdf", "mime_type": "application/pdf", "path": "a.pdf", "content_base64": "eA=="}),
+        ),
+        (
+            "neither",
+            serde_json::json!({"name": "a.pdf", "mime_type": "application/pdf"}),
+        ),
+        (
+            "absolute",
+            serde_json::json!({"name": "a.pdf", "mime_type": "application/pdf", "path": "/etc/passwd"}),
+        ),
+        (
+            "bad type",
+            serde_json::json!({"name": "a.pdf", "mime_type": "pdf", "path": "a.pdf"}),
+        ),
+        (
+            "folder in name",
+            serde_json::json!({"name": "x/a.pdf", "mime_type": "application/pdf", "path": "a.pdf"}),
+        ),
+        (
+            "unknown field",
+            serde_json::json!({"name": "a.pdf", "mime_type": "application/pdf", "path": "a.pdf", "size": 3}),
+        ),
+    ] {
+        let mut m = ok.clone();
+        m["attachments"] = serde_json::json!([att]);
+        assert!(!v.is_valid(&m), "the schema takes {name}");
+        assert!(
+            mezhved::request::parse(m.to_string().as_bytes(), today, &limits).is_err(),
+            "the validator takes {name}"
+        );
+    }
 }

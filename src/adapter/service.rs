@@ -142,6 +142,7 @@ async fn send(
             namespace,
             root,
         },
+        attachments: Vec::new(),
     });
     gw.check_schema(&req)
         .map_err(|i| Fault::validation("SCHEMA_VIOLATION", i.message))?;

@@ -29,6 +29,12 @@ pub async fn serve(
         running.minjust_base()
     );
     println!(
+        "SMEV file store (FTP): ftp://{}/ (uploads as {:?}; GET/PUT {}/control/file-store)",
+        running.file_store_addr(),
+        settings.emulator.file_store_user,
+        format_args!("http://{}", running.addr)
+    );
+    println!(
         "data: {} (`mezhved fixtures list` shows the subjects)",
         data.display()
     );

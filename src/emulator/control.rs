@@ -11,6 +11,8 @@
 //! | `PUT /control/scenarios/{kind}/{identifier}` | attach a scenario (JSON) to a subject |
 //! | `DELETE /control/scenarios/{kind}/{identifier}` | remove it |
 //! | `GET /control/faults`, `POST /control/faults` | one-off faults of the next calls of an operation |
+//! | `GET /control/file-store` | the file store: address, up or down, every file in it (uploads by clients and files put for answers) |
+//! | `PUT /control/file-store` | `{"down": true}`: the file store refuses connections until `{"down": false}` |
 //! | `POST /control/reset` | forget queues, message ids, the trace and run-time scenarios |
 
 use std::sync::Arc;
@@ -133,4 +135,52 @@ pub async fn post_fault(State(node): State<Arc<Node>>, body: axum::body::Bytes) 
 pub async fn reset(State(node): State<Arc<Node>>) -> Response {
     node.reset();
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileStoreState {
+    down: bool,
+}
+
+fn file_store_view(node: &Node) -> Response {
+    let Some(store) = node.file_store.get() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "this emulator runs no file store" })),
+        )
+            .into_response();
+    };
+    match store.files() {
+        Ok(files) => Json(json!({
+            "address": store.addr().to_string(),
+            "down": store.is_down(),
+            "files": files,
+        }))
+        .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": format!("cannot list the file store: {e}") })),
+        )
+            .into_response(),
+    }
+}
+
+pub async fn file_store(State(node): State<Arc<Node>>) -> Response {
+    file_store_view(&node)
+}
+
+pub async fn put_file_store(State(node): State<Arc<Node>>, body: axum::body::Bytes) -> Response {
+    let state: FileStoreState = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return bad(format!(
+                "not a file store state ({{\"down\": true|false}}): {e}"
+            ));
+        }
+    };
+    if let Some(store) = node.file_store.get() {
+        store.set_down(state.down);
+    }
+    file_store_view(&node)
 }

@@ -3,6 +3,7 @@
 
 mod control;
 pub mod data;
+pub mod filestore;
 mod node;
 mod registers;
 pub mod scenario;
@@ -35,6 +36,8 @@ pub const CERT_FILE: &str = "emulator-cert.pem";
 /// A running emulator.
 pub struct Running {
     pub addr: SocketAddr,
+    /// SMEV's file store (FTP).
+    pub file_store: Arc<filestore::FileStore>,
     pub node: Arc<Node>,
     pub certificate: PathBuf,
     task: tokio::task::JoinHandle<()>,
@@ -43,6 +46,19 @@ pub struct Running {
 impl Running {
     pub fn endpoint(&self) -> String {
         format!("http://{}/smev", self.addr)
+    }
+
+    /// The file store's `host:port`.
+    pub fn file_store_addr(&self) -> String {
+        self.file_store.addr().to_string()
+    }
+
+    /// Points a configuration's file store at this emulator's, with the
+    /// emulator's uploader account.
+    pub fn point_file_store(&self, settings: &mut Settings) {
+        settings.attachments.file_store = self.file_store_addr();
+        settings.attachments.file_store_user = settings.emulator.file_store_user.clone();
+        settings.attachments.file_store_password = settings.emulator.file_store_password.clone();
     }
 
     /// ЕИС's document service for РНП, emulated.
@@ -145,6 +161,32 @@ pub async fn start(
             unknown_vs: settings.emulator.unknown_vs,
         },
     ));
+    // An emulator on a free port (tests, the demo) has its file store on a
+    // free port too, so that several run side by side.
+    let store_listen = if let Some((host, "0")) = listen.rsplit_once(':') {
+        format!("{host}:0")
+    } else {
+        settings.emulator.file_store_listen.clone()
+    };
+    let store = filestore::FileStore::start(&filestore::FileStoreSettings {
+        listen: store_listen,
+        passive_ports: settings
+            .emulator
+            .passive_ports()
+            .map_err(|e| EmulatorError::Listen {
+                addr: settings.emulator.file_store_listen.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+        upload_user: settings.emulator.file_store_user.clone(),
+        upload_password: settings.emulator.file_store_password.clone(),
+        root: dir.join("filestore"),
+    })
+    .await
+    .map_err(|source| EmulatorError::Listen {
+        addr: format!("{} (file store)", settings.emulator.file_store_listen),
+        source,
+    })?;
+    let _ = node.file_store.set(store.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| EmulatorError::Listen {
@@ -172,6 +214,10 @@ pub async fn start(
             get(control::faults).post(control::post_fault),
         )
         .route("/control/reset", post(control::reset))
+        .route(
+            "/control/file-store",
+            get(control::file_store).put(control::put_file_store),
+        )
         .route("/eis/rnp", post(registers::eis_rnp))
         .route(
             "/eis/opendata/unfairSupplier_all.zip",
@@ -200,6 +246,7 @@ pub async fn start(
     });
     Ok(Running {
         addr,
+        file_store: store,
         node,
         certificate,
         task,
@@ -274,6 +321,10 @@ async fn soap(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) ->
             bytes,
         )
             .into_response(),
+        Body::Multipart {
+            content_type,
+            bytes,
+        } => (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response(),
         Body::Http => (
             status,
             [(header::CONTENT_TYPE, "text/plain")],

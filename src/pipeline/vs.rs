@@ -115,6 +115,7 @@ pub(super) fn envelope_parts(
             personal: req.vs.personal_signature,
             transaction_code: req.vs.transaction_code.clone(),
             node_id: req.vs.node_id.clone(),
+            attachments: Vec::new(),
         },
     ))
 }

@@ -227,6 +227,27 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// An array (absent or null: `None`).
+    pub fn opt_array(&self, key: &str) -> Result<Option<&'a Vec<Value>>, Invalid> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(a)) => Ok(Some(a)),
+            Some(_) => Err(self.wrong_type(key, "an array")),
+        }
+    }
+
+    /// An object found elsewhere (an array's element), under `prefix`.
+    pub fn nested(v: &'a Value, prefix: String) -> Result<Self, Invalid> {
+        match v {
+            Value::Object(map) => Ok(Obj { map, prefix }),
+            _ => Err(Invalid::new(
+                InvalidCode::WrongType,
+                prefix,
+                "must be an object",
+            )),
+        }
+    }
+
     pub fn req_obj(&self, key: &str) -> Result<Obj<'a>, Invalid> {
         match self.get(key) {
             None => Err(self.missing(key)),

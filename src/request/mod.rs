@@ -3,6 +3,7 @@
 //! authority and refuses anything that could not be sent, with a reason that
 //! names the field.
 
+pub mod attachments;
 mod case_id;
 pub mod ident;
 mod json;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use time::Date;
 use uuid::Uuid;
 
+pub use attachments::{Attachment, AttachmentLimits};
 pub use case_id::CaseId;
 pub use ident::{Inn, Kpp, Ogrn, Ogrnip, Snils};
 use json::Obj;
@@ -179,6 +181,9 @@ pub struct LookupRequest {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub personal_signature: bool,
     pub details: Details,
+    /// Files sent with the request (`attachments`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// Why a message was refused: a machine-readable code, the JSON path of the
@@ -207,6 +212,12 @@ pub enum InvalidCode {
     InvalidCheckDigit,
     /// The case id could escape the case directory or is not a case number.
     UnsafeCaseId,
+    /// An attachment's `path` leaves the gateway's inbox (`..`, absolute,
+    /// or a link pointing out of it).
+    UnsafePath,
+    /// An attachment's file is not in the gateway's inbox (or is no
+    /// regular file).
+    FileNotFound,
     /// The `request_id` was already used for another case, or for
     /// another request in the same case.
     RequestIdReused,
@@ -234,6 +245,8 @@ impl InvalidCode {
             InvalidCode::DuplicateKey => "duplicate_key",
             InvalidCode::UnsafeReplyTo => "unsafe_reply_to",
             InvalidCode::SchemaViolation => "schema_violation",
+            InvalidCode::UnsafePath => "unsafe_path",
+            InvalidCode::FileNotFound => "file_not_found",
         }
     }
 }
@@ -262,6 +275,8 @@ impl Invalid {
 /// its own business XML.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
+// A request is made once per message and moved, not kept in bulk.
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     Lookup(Box<LookupRequest>),
     Vs(VsRequest),
@@ -309,6 +324,14 @@ impl Request {
             Request::Vs(r) => r.vs.describe(),
         }
     }
+
+    /// The files sent with the request.
+    pub fn attachments(&self) -> &[Attachment] {
+        match self {
+            Request::Lookup(r) => &r.attachments,
+            Request::Vs(r) => &r.attachments,
+        }
+    }
 }
 
 /// Bounds that come from the configuration.
@@ -316,6 +339,8 @@ impl Request {
 pub struct Limits {
     /// The largest business XML of a `vs` request (`vs.max_content_bytes`).
     pub vs_max_content_bytes: usize,
+    /// Attachments (`[attachments]`).
+    pub attachments: AttachmentLimits,
 }
 
 impl Limits {
@@ -323,12 +348,19 @@ impl Limits {
     /// bounds once, and a lowered setting must not make it unreadable.
     pub const STORED: Limits = Limits {
         vs_max_content_bytes: vs::HARD_MAX_CONTENT_BYTES,
+        attachments: AttachmentLimits::STORED,
     };
 
     /// The largest message body: a lookup's, or a `vs` request's business
     /// XML with room for the JSON around it.
     fn max_body(&self) -> usize {
         MAX_BODY_BYTES.max(self.vs_max_content_bytes.saturating_mul(2) + MAX_BODY_BYTES)
+            + self.attachments.body_allowance()
+    }
+
+    /// A lookup's body: its fields, and room for inline attachments.
+    fn max_lookup_body(&self) -> usize {
+        MAX_BODY_BYTES + self.attachments.body_allowance()
     }
 }
 
@@ -356,13 +388,17 @@ pub fn parse(body: &[u8], today: Date, limits: &Limits) -> Result<Request, Inval
     let value = json_value(body)?;
     let root = Obj::root(&value)?;
     if root.opt_str("kind")? != Some("vs") {
-        if body.len() > MAX_BODY_BYTES {
-            return Err(too_large(body.len(), MAX_BODY_BYTES));
+        if body.len() > limits.max_lookup_body() {
+            return Err(too_large(body.len(), limits.max_lookup_body()));
         }
-        return lookup_from(&root, today).map(Request::from);
+        let mut req = lookup_from(&root, today)?;
+        req.attachments = attachments::parse(&root, &limits.attachments)?;
+        return Ok(Request::from(req));
     }
     let (request_id, case_id) = ids(&root)?;
-    vs::parse(&root, request_id, case_id, limits.vs_max_content_bytes).map(Request::Vs)
+    let mut req = vs::parse(&root, request_id, case_id, limits.vs_max_content_bytes)?;
+    req.attachments = attachments::parse(&root, &limits.attachments)?;
+    Ok(Request::Vs(req))
 }
 
 /// Parses and validates one lookup message body. `today` bounds `as_of`.
@@ -371,7 +407,10 @@ pub fn parse_request(body: &[u8], today: Date) -> Result<LookupRequest, Invalid>
         return Err(too_large(body.len(), MAX_BODY_BYTES));
     }
     let value = json_value(body)?;
-    lookup_from(&Obj::root(&value)?, today)
+    let root = Obj::root(&value)?;
+    let mut req = lookup_from(&root, today)?;
+    req.attachments = attachments::parse(&root, &AttachmentLimits::STORED)?;
+    Ok(req)
 }
 
 /// The request id and the case id every request carries.
@@ -401,6 +440,7 @@ fn lookup_from(root: &Obj<'_>, today: Date) -> Result<LookupRequest, Invalid> {
         "test",
         "personal_signature",
         "details",
+        "attachments",
     ])?;
 
     let (request_id, case_id) = ids(root)?;
@@ -455,6 +495,7 @@ fn lookup_from(root: &Obj<'_>, today: Date) -> Result<LookupRequest, Invalid> {
         test,
         personal_signature,
         details,
+        attachments: Vec::new(),
     })
 }
 

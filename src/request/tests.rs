@@ -183,8 +183,15 @@ fn vs_body(content: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+const NO_ATTACHMENTS: super::AttachmentLimits = super::AttachmentLimits {
+    max_files: 0,
+    max_base64_bytes: 0,
+    max_file_bytes: 0,
+};
+
 const LIMITS: Limits = Limits {
     vs_max_content_bytes: 4096,
+    attachments: NO_ATTACHMENTS,
 };
 
 #[test]
@@ -229,6 +236,7 @@ fn vs_content_is_refused_when_it_is_unsafe_or_unsignable() {
     lookup["details"]["service"]["name"] = json!("x".repeat(70_000));
     let wide = Limits {
         vs_max_content_bytes: 1 << 20,
+        attachments: NO_ATTACHMENTS,
     };
     assert_eq!(
         super::parse(lookup.to_string().as_bytes(), TODAY, &wide)
@@ -329,4 +337,32 @@ fn a_foreign_agent_subject_may_name_itself_but_needs_an_identifier() {
         refusal(&v),
         (InvalidCode::UnknownField, "subject.name".into())
     );
+}
+
+#[test]
+fn attachments_are_read_for_lookups_and_vs_and_survive_storing() {
+    let limits = Limits {
+        vs_max_content_bytes: 4096,
+        attachments: super::AttachmentLimits {
+            max_files: 5,
+            max_base64_bytes: 1000,
+            max_file_bytes: 1000,
+        },
+    };
+    let mut lookup = valid();
+    lookup["attachments"] = json!([
+        {"name": "consent.pdf", "mime_type": "application/pdf", "content_base64": "JVBERi0xLjQK"},
+        {"name": "scan.pdf", "mime_type": "application/pdf", "path": "LO-1/scan.pdf"}
+    ]);
+    let req = super::parse(lookup.to_string().as_bytes(), TODAY, &limits).unwrap();
+    assert_eq!(req.attachments().len(), 2);
+    // The stored form is read back to the same request.
+    let stored = serde_json::to_vec_pretty(&req).unwrap();
+    let again = super::parse(&stored, TODAY, &Limits::STORED).unwrap();
+    assert_eq!(again, req);
+    // Attachments count against the inline limit.
+    lookup["attachments"][0]["content_base64"] = json!("QUFB".repeat(400));
+    let e = super::parse(lookup.to_string().as_bytes(), TODAY, &limits).unwrap_err();
+    assert_eq!(e.code, InvalidCode::TooLarge, "{e}");
+    assert_eq!(e.field, "attachments[0].content_base64");
 }

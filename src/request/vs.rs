@@ -31,6 +31,8 @@ pub struct VsRequest {
     pub case_id: CaseId,
     pub test: bool,
     pub vs: VsMessage,
+    /// Files sent with the request (`attachments`).
+    pub attachments: Vec<super::Attachment>,
 }
 
 /// The business message and what SMEV's envelope carries with it.
@@ -127,6 +129,7 @@ impl VsRequest {
                 },
                 applicant_consent: false,
             },
+            attachments: self.attachments.clone(),
         })
     }
 }
@@ -140,6 +143,8 @@ impl Serialize for VsRequest {
             kind: &'static str,
             test: bool,
             vs: &'a VsMessage,
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            attachments: &'a [super::Attachment],
         }
         Stored {
             request_id: &self.request_id,
@@ -147,6 +152,7 @@ impl Serialize for VsRequest {
             kind: "vs",
             test: self.test,
             vs: &self.vs,
+            attachments: &self.attachments,
         }
         .serialize(s)
     }
@@ -160,7 +166,7 @@ pub(super) fn parse(
     case_id: CaseId,
     max_content: usize,
 ) -> Result<VsRequest, Invalid> {
-    root.allow_only(&["request_id", "case_id", "kind", "test", "vs"])?;
+    root.allow_only(&["request_id", "case_id", "kind", "test", "vs", "attachments"])?;
     let test = root.opt_bool("test")?.unwrap_or(false);
     let vs = root.req_obj("vs")?;
     vs.allow_only(&[
@@ -208,6 +214,7 @@ pub(super) fn parse(
             namespace,
             root: local,
         },
+        attachments: Vec::new(),
     })
 }
 

@@ -59,6 +59,11 @@ pub struct EnvelopeOptions {
     pub personal: bool,
     pub transaction_code: Option<String>,
     pub node_id: Option<String>,
+    /// Attachments, prepared (`crate::attachment::send::prepare`): their
+    /// headers go inside `SenderProvidedRequestData` (signed), the
+    /// contents of the inline ones in `AttachmentContentList` after it
+    /// (not signed: MTOM parts).
+    pub attachments: Vec<crate::attachment::send::Outgoing>,
 }
 
 /// As [`send_request`], with every option.
@@ -94,9 +99,11 @@ pub fn send_request_with(
     let business_root = doc.append_subtree(mpc, business, business.root());
     let personal_signature =
         personal.then(|| doc.append_element(sprd, T, "PersonalSignature", tns));
+    attachment_headers(&mut doc, sprd, bns, &opts.attachments);
     if test {
         doc.append_element(sprd, T, "TestMessage", tns);
     }
+    attachment_contents(&mut doc, req, bns, &opts.attachments);
     let caller_signature = doc.append_element(req, T, "CallerInformationSystemSignature", tns);
     SendRequest {
         doc,
@@ -104,6 +111,82 @@ pub fn send_request_with(
         business: business_root,
         personal_signature,
         caller_signature,
+    }
+}
+
+/// `AttachmentHeaderList` (inline ones) and `RefAttachmentHeaderList`
+/// (file store ones), in the request's order within each.
+fn attachment_headers(
+    doc: &mut Document,
+    sprd: NodeId,
+    bns: Option<&str>,
+    list: &[crate::attachment::send::Outgoing],
+) {
+    use crate::attachment::send::Transfer;
+    let inline: Vec<_> = list
+        .iter()
+        .filter_map(|a| match &a.transfer {
+            Transfer::Mtom { content_id } => Some((a, content_id)),
+            Transfer::FileStore { .. } => None,
+        })
+        .collect();
+    if !inline.is_empty() {
+        let l = doc.append_element(sprd, B, "AttachmentHeaderList", bns);
+        for (a, id) in inline {
+            let h = doc.append_element(l, B, "AttachmentHeader", bns);
+            doc.append_text_element(h, B, "contentId", bns, id);
+            doc.append_text_element(h, B, "MimeType", bns, &a.mime_type);
+            if let Some(sig) = &a.signature {
+                doc.append_text_element(h, B, "SignaturePKCS7", bns, sig);
+            }
+        }
+    }
+    let stored: Vec<_> = list
+        .iter()
+        .filter_map(|a| match &a.transfer {
+            Transfer::FileStore { uuid } => Some((a, uuid)),
+            Transfer::Mtom { .. } => None,
+        })
+        .collect();
+    if !stored.is_empty() {
+        let l = doc.append_element(sprd, B, "RefAttachmentHeaderList", bns);
+        for (a, uuid) in stored {
+            let h = doc.append_element(l, B, "RefAttachmentHeader", bns);
+            doc.append_text_element(h, B, "uuid", bns, uuid);
+            doc.append_text_element(h, B, "Hash", bns, &a.hash);
+            doc.append_text_element(h, B, "MimeType", bns, &a.mime_type);
+            if let Some(sig) = &a.signature {
+                doc.append_text_element(h, B, "SignaturePKCS7", bns, sig);
+            }
+        }
+    }
+}
+
+/// `AttachmentContentList`: each inline attachment's `Id` and its
+/// content as an `xop:Include` of its MIME part.
+fn attachment_contents(
+    doc: &mut Document,
+    req: NodeId,
+    bns: Option<&str>,
+    list: &[crate::attachment::send::Outgoing],
+) {
+    use crate::attachment::send::{Transfer, mime_content_id};
+    let mut l = None;
+    for a in list {
+        let Transfer::Mtom { content_id } = &a.transfer else {
+            continue;
+        };
+        let l = *l.get_or_insert_with(|| doc.append_element(req, B, "AttachmentContentList", bns));
+        let c = doc.append_element(l, B, "AttachmentContent", bns);
+        doc.append_text_element(c, B, "Id", bns, content_id);
+        let content = doc.append_element(c, B, "Content", bns);
+        let inc = doc.append_element(
+            content,
+            Some("xop"),
+            "Include",
+            Some(crate::attachment::mtom::XOP_NS),
+        );
+        doc.set_attr(inc, "href", &format!("cid:{}", mime_content_id(content_id)));
     }
 }
 

@@ -186,6 +186,12 @@ impl SigningKey {
         &self.certificate
     }
 
+    /// The private key, for signatures other than XMLDSig (detached CMS
+    /// of attachments).
+    pub(crate) fn private_key(&self) -> &PKeyRef<Private> {
+        &self.pkey
+    }
+
     /// The DER certificate in base64, as `ds:X509Certificate` carries it.
     pub fn certificate_base64(&self) -> &str {
         &self.certificate_b64

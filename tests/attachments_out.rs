@@ -1,0 +1,303 @@
+//! A request's attachments on the way out: three files, one over the MTOM
+//! limit, prepared (hash as SMEV computes it, detached PKCS#7 by the
+//! official's GOST key), put in a SendRequest envelope whose headers the
+//! outer signature covers and whose MTOM contents it does not; the large
+//! one uploaded to the emulator's file store over FTP. Checked with
+//! independent tools: xmllint against the SMEV 1.3 schemas, `openssl dgst`
+//! for the outer signature, `openssl cms -verify` (GOST engine) for each
+//! attachment's signature, `openssl dgst -md_gost12_256` for each hash.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+use common::*;
+use mezhved::attachment::ftp::{FtpClient, FtpSettings, Login};
+use mezhved::attachment::send::{self, Transfer};
+use mezhved::emulator::filestore::{FileStore, FileStoreSettings};
+use mezhved::request::Kind;
+use mezhved::request::attachments::{Attachment, Source};
+use mezhved::smev::{self, Version};
+use mezhved::xml;
+use mezhved::xmldsig::{self, SignatureAlgorithm, SigningKey};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn gost_conf(dir: &Path) -> std::path::PathBuf {
+    let conf = dir.join("gost.cnf");
+    std::fs::write(
+        &conf,
+        "openssl_conf = openssl_init\n[openssl_init]\nengines = engine_section\n[engine_section]\ngost = gost_section\n[gost_section]\nengine_id = gost\ndefault_algorithms = ALL\n",
+    )
+    .unwrap();
+    conf
+}
+
+fn openssl(conf: &Path, args: &[&std::ffi::OsStr]) -> (bool, Vec<u8>, String) {
+    let out = Command::new("openssl")
+        .env("OPENSSL_CONF", conf)
+        .args(args)
+        .output()
+        .expect("openssl is installed");
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `openssl cms -verify` of a detached DER signature over `content`, the
+/// signer's certificate trusted as given.
+fn cms_verify(conf: &Path, dir: &Path, sig_b64: &str, content: &Path, cert: &Path) -> bool {
+    let sig = dir.join("sig.der");
+    std::fs::write(&sig, B64.decode(sig_b64).unwrap()).unwrap();
+    let (ok, _, err) = openssl(
+        conf,
+        &[
+            "cms".as_ref(),
+            "-verify".as_ref(),
+            "-binary".as_ref(),
+            "-inform".as_ref(),
+            "DER".as_ref(),
+            "-in".as_ref(),
+            sig.as_os_str(),
+            "-content".as_ref(),
+            content.as_os_str(),
+            "-CAfile".as_ref(),
+            cert.as_os_str(),
+            "-purpose".as_ref(),
+            "any".as_ref(),
+            "-out".as_ref(),
+            "/dev/null".as_ref(),
+        ],
+    );
+    if !ok {
+        eprintln!("openssl cms -verify: {err}");
+    }
+    ok
+}
+
+fn gost_hash(conf: &Path, file: &Path) -> String {
+    let (ok, out, err) = openssl(
+        conf,
+        &[
+            "dgst".as_ref(),
+            "-md_gost12_256".as_ref(),
+            "-binary".as_ref(),
+            file.as_os_str(),
+        ],
+    );
+    assert!(ok, "openssl dgst: {err}");
+    B64.encode(out)
+}
+
+#[tokio::test]
+async fn three_attachments_one_over_the_mtom_limit_verify_with_independent_tools() {
+    assert!(
+        xmldsig::gost::available(),
+        "{}",
+        xmldsig::gost::INSTALL_HINT
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = gost_conf(dir.path());
+    let official = SigningKey::generate(SignatureAlgorithm::Gost2012_256, "Official", 1).unwrap();
+    let system = SigningKey::generate(SignatureAlgorithm::Gost2012_256, "IS", 1).unwrap();
+    let cert = dir.path().join("official.pem");
+    std::fs::write(&cert, official.certificate().to_pem().unwrap()).unwrap();
+
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(inbox.join("LO-1")).unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(inbox.join("LO-1/scan.pdf"), &big).unwrap();
+    let list = vec![
+        Attachment {
+            name: "consent.pdf".into(),
+            mime_type: "application/pdf".into(),
+            source: Source::Inline(b"%PDF-1.4 consent".to_vec()),
+        },
+        Attachment {
+            name: "scan.pdf".into(),
+            mime_type: "application/pdf".into(),
+            source: Source::Inbox("LO-1/scan.pdf".into()),
+        },
+        Attachment {
+            name: "power.xml".into(),
+            mime_type: "text/xml".into(),
+            source: Source::Inline(b"<doverennost/>".to_vec()),
+        },
+    ];
+    let resolved = mezhved::request::attachments::check_inbox(&list, &inbox, 10 << 20).unwrap();
+    let out_dir = dir.path().join("case/req/attachments");
+    let prepared = send::prepare(
+        &list,
+        &resolved,
+        &out_dir,
+        100_000,
+        Some(&official),
+        &|_| None,
+    )
+    .unwrap();
+    assert_eq!(prepared.len(), 3, "all three attachments are sent");
+    assert!(matches!(prepared[0].transfer, Transfer::Mtom { .. }));
+    assert!(matches!(prepared[1].transfer, Transfer::FileStore { .. }));
+    assert!(matches!(prepared[2].transfer, Transfer::Mtom { .. }));
+
+    // The envelope: headers inside the signed part, contents outside.
+    let req = lookup_request(Kind::Egrul, "1144703001233");
+    let registry = mezhved::lookup::Registry::new(&Default::default());
+    let business = registry
+        .get(Kind::Egrul)
+        .build_request(&req, &req.request_id.to_string());
+    let opts = smev::EnvelopeOptions {
+        attachments: prepared.clone(),
+        ..Default::default()
+    };
+    let id = smev::new_message_id();
+    let doc = smev::send_request_with(Version::V1_3, &id, &business, &opts)
+        .sign(&system, None)
+        .unwrap();
+    let bytes = xml::to_bytes(&doc);
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let sprd_end = text.find("</smev:SenderProvidedRequestData>").unwrap();
+    for h in ["AttachmentHeaderList", "RefAttachmentHeaderList"] {
+        let at = text
+            .find(&format!(":{h}>"))
+            .unwrap_or_else(|| panic!("no {h}"));
+        assert!(at < sprd_end, "{h} is inside the signed part");
+    }
+    let content = text.find(":AttachmentContentList").unwrap();
+    assert!(content > sprd_end, "contents are outside the signed part");
+    assert_eq!(text.matches("xop:Include").count(), 2);
+
+    // The outer signature covers the headers (openssl dgst).
+    let parsed = xml::parse(&bytes).unwrap();
+    let sprd = smev::parse_send_request(&parsed).unwrap().sender_provided;
+    let transformed = xmldsig::transform::transform(&parsed, sprd).unwrap();
+    verify_with_openssl(&bytes, &transformed);
+
+    // Schema-valid (SMEV 1.3) once each xop:Include is its content.
+    let mut infoset = text.clone();
+    for p in &prepared {
+        if let Transfer::Mtom { content_id } = &p.transfer {
+            let inc = format!(
+                "<xop:Include xmlns:xop=\"http://www.w3.org/2004/08/xop/include\" href=\"cid:{}\"/>",
+                send::mime_content_id(content_id)
+            );
+            assert!(infoset.contains(&inc), "{inc}");
+            infoset = infoset.replace(&inc, &B64.encode(std::fs::read(&p.path).unwrap()));
+        }
+    }
+    let schema = envelope_schema(
+        dir.path(),
+        "1.3",
+        &[(
+            "urn://x-artefacts-fns-vipul-tosmv-ru/311-14/4.0.6",
+            business_schema(Kind::Egrul),
+        )],
+    );
+    xmllint_validate(infoset.as_bytes(), &schema);
+
+    // Each hash as openssl computes GOST R 34.11-2012, each signature
+    // verified by openssl cms; a tampered file fails.
+    for p in &prepared {
+        assert_eq!(p.hash, gost_hash(&conf, &p.path), "{}", p.name);
+        let sig = p.signature.as_deref().unwrap();
+        assert!(
+            text.contains(sig),
+            "the signature of {} is in a header",
+            p.name
+        );
+        assert!(
+            cms_verify(&conf, dir.path(), sig, &p.path, &cert),
+            "{}",
+            p.name
+        );
+    }
+    let tampered = dir.path().join("tampered.pdf");
+    std::fs::write(&tampered, b"%PDF-1.4 c0nsent").unwrap();
+    assert!(!cms_verify(
+        &conf,
+        dir.path(),
+        prepared[0].signature.as_deref().unwrap(),
+        &tampered,
+        &cert
+    ));
+
+    // The large one through the emulator's file store: what arrives there
+    // has the header's hash and its signature verifies.
+    let store = FileStore::start(&FileStoreSettings {
+        listen: "127.0.0.1:0".into(),
+        passive_ports: None,
+        upload_user: "mezhved".into(),
+        upload_password: "secret".into(),
+        root: dir.path().join("store"),
+    })
+    .await
+    .unwrap();
+    let client = FtpClient::new(FtpSettings::new(store.addr().to_string()));
+    send::upload_all(
+        &client,
+        &Login::new("mezhved", "secret"),
+        &prepared,
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(30),
+        &|_| std::time::Duration::from_millis(50),
+        &time::OffsetDateTime::now_utc,
+    )
+    .await
+    .unwrap();
+    let Transfer::FileStore { uuid } = &prepared[1].transfer else {
+        unreachable!()
+    };
+    assert!(text.contains(&format!(":uuid>{uuid}<")));
+    let (name, path) = store.uploaded(uuid).unwrap().expect("uploaded");
+    assert_eq!(name, "scan.pdf");
+    assert_eq!(std::fs::read(&path).unwrap(), big);
+    assert_eq!(gost_hash(&conf, &path), prepared[1].hash);
+    assert!(cms_verify(
+        &conf,
+        dir.path(),
+        prepared[1].signature.as_deref().unwrap(),
+        &path,
+        &cert
+    ));
+    assert_eq!(
+        store.files().unwrap().len(),
+        1,
+        "only the large one went by FTP"
+    );
+}
+
+#[test]
+fn an_inbox_path_that_escapes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(dir.path().join("outside.pdf"), b"x").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("outside.pdf"), inbox.join("link.pdf")).unwrap();
+    let mut body = request_json(Kind::Egrul, serde_json::json!({"inn": "4703123451"}));
+    for (path, code) in [
+        ("../outside.pdf", "unsafe_path"),
+        ("link.pdf", "unsafe_path"),
+        ("missing.pdf", "file_not_found"),
+    ] {
+        body["attachments"] = serde_json::json!([
+            {"name": "a.pdf", "mime_type": "application/pdf", "path": path}
+        ]);
+        let today = mezhved::clock::moscow_today();
+        let r = mezhved::request::parse(
+            body.to_string().as_bytes(),
+            today,
+            &mezhved::request::Limits::STORED,
+        )
+        .and_then(|r| {
+            mezhved::request::attachments::check_inbox(r.attachments(), &inbox, 1 << 20).map(|_| r)
+        });
+        let e = r.unwrap_err();
+        assert_eq!(e.code.as_str(), code, "{path}: {e}");
+        assert_eq!(e.field, "attachments[0].path");
+        let ru = mezhved::i18n::refusal(mezhved::i18n::Lang::Ru, e.code, &e.field);
+        assert!(ru.starts_with("Запрос не принят"), "{ru}");
+    }
+}
