@@ -8,6 +8,7 @@
 //! attachment's signature, `openssl dgst -md_gost12_256` for each hash.
 
 mod common;
+use common::harness;
 
 use std::path::Path;
 use std::process::Command;
@@ -300,4 +301,118 @@ fn an_inbox_path_that_escapes_is_refused() {
         let ru = mezhved::i18n::refusal(mezhved::i18n::Lang::Ru, e.code, &e.field);
         assert!(ru.starts_with("Запрос не принят"), "{ru}");
     }
+}
+
+/// End to end: a case system publishes a request with three attachments
+/// (one over the MTOM limit) to RabbitMQ; the gateway sends two inline as
+/// MTOM and uploads the third to the emulator's file store; the emulator
+/// receives all three, each hash and PKCS#7 signature checked there, and
+/// openssl checks what the gateway kept as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_attachments_reach_the_emulator_through_rabbitmq() {
+    use harness::{Client, Harness, broker_or_skip, prefix};
+    if !broker_or_skip("attachments_out").await {
+        return;
+    }
+    assert!(
+        xmldsig::gost::available(),
+        "{}",
+        xmldsig::gost::INSTALL_HINT
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = harness::test_settings(dir.path(), &prefix("attach3"));
+    let official = SigningKey::generate(SignatureAlgorithm::Gost2012_256, "Official", 1).unwrap();
+    let (key, cert) = (
+        dir.path().join("official.key"),
+        dir.path().join("official.pem"),
+    );
+    official.save(&key, &cert).unwrap();
+    settings.signing.algorithm = "gost2012-256".into();
+    settings.signing.personal_key = key.display().to_string();
+    settings.signing.personal_certificate = cert.display().to_string();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(inbox.join("LO-1")).unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(inbox.join("LO-1/scan.pdf"), &big).unwrap();
+    settings.gateway.inbox_dir = inbox;
+    settings.attachments.mtom_limit_bytes = 100_000;
+    let conf = gost_conf(dir.path());
+    let h = Harness::start_adjusted(dir, settings, |s, emu| emu.point_file_store(s)).await;
+    let client = Client::connect().await;
+    let reply_q = client.reply_queue().await;
+    let mut msg = request_json(Kind::Egrul, serde_json::json!({"inn": "4703123451"}));
+    msg["attachments"] = serde_json::json!([
+        {"name": "consent.pdf", "mime_type": "application/pdf", "content_base64": B64.encode(b"%PDF-1.4 consent")},
+        {"name": "scan.pdf", "mime_type": "application/pdf", "path": "LO-1/scan.pdf"},
+        {"name": "power.xml", "mime_type": "text/xml", "content_base64": B64.encode(b"<doverennost/>")}
+    ]);
+    client
+        .publish(
+            &h.settings.amqp.queue_requests(),
+            msg.to_string().as_bytes(),
+            Some(&reply_q),
+            None,
+        )
+        .await;
+    let replies = client
+        .take(&reply_q, 1, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].body["verdict"], "found", "{}", replies[0].body);
+
+    let got = h.control("GET", "/control/attachments", None).await;
+    let got = got.as_array().unwrap();
+    assert_eq!(got.len(), 3, "all three arrived: {got:?}");
+    let mtom: Vec<_> = got.iter().filter(|a| a["transfer"] == "mtom").collect();
+    let ftp: Vec<_> = got.iter().filter(|a| a["transfer"] == "ftp").collect();
+    assert_eq!((mtom.len(), ftp.len()), (2, 1), "{got:?}");
+    for a in got {
+        assert_eq!(a["content_matches"], true, "{a}");
+        assert!(
+            a["signature"]["signer"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Official"),
+            "{a}"
+        );
+    }
+    assert_eq!(ftp[0]["hash_matches"], true, "{}", ftp[0]);
+    assert_eq!(ftp[0]["size"], big.len());
+    assert_eq!(ftp[0]["file_name"], "scan.pdf");
+
+    // What the gateway kept as sent: each signature in the stored envelope
+    // verifies with openssl cms over the file kept beside it, and the
+    // file store one's Hash is openssl's GOST hash.
+    let case = std::path::PathBuf::from(replies[0].body["case_file"].as_str().unwrap());
+    let envelope =
+        String::from_utf8(std::fs::read(case.join("send-request.xml")).unwrap()).unwrap();
+    let sigs: Vec<&str> = envelope
+        .split("SignaturePKCS7>")
+        .skip(1)
+        .step_by(2)
+        .map(|s| s.split('<').next().unwrap())
+        .collect();
+    assert_eq!(sigs.len(), 3, "three signed headers");
+    let sent = case.join("attachments-sent");
+    // Headers: AttachmentHeaderList (consent, power) then RefAttachmentHeaderList (scan).
+    let tmp = tempfile::tempdir().unwrap();
+    for (sig, name) in sigs.iter().zip(["consent.pdf", "power.xml", "scan.pdf"]) {
+        assert!(
+            cms_verify(&conf, tmp.path(), sig, &sent.join(name), &cert_path(&h)),
+            "{name}"
+        );
+    }
+    let hash = envelope
+        .split("Hash>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert_eq!(hash, gost_hash(&conf, &sent.join("scan.pdf")));
+    h.cleanup().await;
+}
+
+fn cert_path(h: &harness::Harness) -> std::path::PathBuf {
+    std::path::PathBuf::from(&h.settings.signing.personal_certificate)
 }

@@ -119,18 +119,38 @@ impl SmevClient {
         op: Operation,
         envelope: Vec<u8>,
     ) -> Result<Vec<u8>, ProviderError> {
-        let r = self.post(op, envelope).await;
+        self.call_admitted_with(permit, op, envelope, None).await
+    }
+
+    /// As `call_admitted`, with the body's content type (`None`: a SOAP
+    /// envelope; an MTOM body names its `multipart/related` type).
+    pub async fn call_admitted_with(
+        &self,
+        permit: Permit<'_>,
+        op: Operation,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let r = self.post(op, body, content_type).await;
         permit.record(!r.as_ref().is_err_and(ProviderError::is_endpoint_failure));
         r
     }
 
     /// POSTs a SOAP envelope. A SOAP fault arrives as HTTP 500 with a body
     /// and is returned as a body, for the SMEV layer to read.
-    async fn post(&self, op: Operation, envelope: Vec<u8>) -> Result<Vec<u8>, ProviderError> {
+    async fn post(
+        &self,
+        op: Operation,
+        envelope: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> Result<Vec<u8>, ProviderError> {
         let resp = self
             .http
             .post(&self.endpoint)
-            .header("Content-Type", "text/xml; charset=utf-8")
+            .header(
+                "Content-Type",
+                content_type.unwrap_or("text/xml; charset=utf-8"),
+            )
             .header("SOAPAction", format!("\"{}\"", op.soap_action()))
             .body(envelope)
             .send()
