@@ -416,3 +416,55 @@ async fn three_attachments_reach_the_emulator_through_rabbitmq() {
 fn cert_path(h: &harness::Harness) -> std::path::PathBuf {
     std::path::PathBuf::from(&h.settings.signing.personal_certificate)
 }
+
+/// A header naming a file the file store does not have: the emulator
+/// answers as SMEV does, `AttachmentContentMiscoordination`, and records
+/// the attachment as missing.
+#[tokio::test]
+async fn a_missing_file_store_file_is_attachment_content_miscoordination() {
+    if !xmldsig::gost::available() {
+        panic!("{}", xmldsig::gost::INSTALL_HINT);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let settings = harness::test_settings(dir.path(), "unused");
+    let data = settings.emulator.data.clone();
+    let emu = mezhved::emulator::start(&settings, "127.0.0.1:0", &data)
+        .await
+        .unwrap();
+    let list = vec![Attachment {
+        name: "scan.pdf".into(),
+        mime_type: "application/pdf".into(),
+        source: Source::Inline(vec![7; 500]),
+    }];
+    let prepared = send::prepare(&list, &[], &dir.path().join("out"), 10, None, &|_| None).unwrap();
+    assert!(matches!(prepared[0].transfer, Transfer::FileStore { .. }));
+    let req = lookup_request(Kind::Egrul, "1144703001233");
+    let registry = mezhved::lookup::Registry::new(&Default::default());
+    let business = registry
+        .get(Kind::Egrul)
+        .build_request(&req, &req.request_id.to_string());
+    let key = SigningKey::generate(SignatureAlgorithm::Gost2012_256, "IS", 1).unwrap();
+    let opts = smev::EnvelopeOptions {
+        attachments: prepared,
+        ..Default::default()
+    };
+    let doc = smev::send_request_with(Version::V1_3, &smev::new_message_id(), &business, &opts)
+        .sign(&key, None)
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(emu.endpoint())
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"urn:SendRequest\"")
+        .body(xml::to_bytes(&doc))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("AttachmentContentMiscoordination"), "{text}");
+    let got = emu.node.incoming_attachments();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].transfer, "ftp");
+    assert!(got[0].size.is_none());
+    emu.stop();
+}

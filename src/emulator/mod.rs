@@ -332,17 +332,17 @@ async fn soap(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) ->
                     .map_err(|e| e.to_string())
                 });
             match received {
-                Ok(r) => {
-                    let reply = node2.handle(action.as_deref(), &r.root);
-                    node2.record_attachments(&r.root, Some(&r));
-                    reply
-                }
+                Ok(r) => match node2.record_attachments(&r.root, Some(&r)) {
+                    Some(fault) => fault,
+                    None => node2.handle(action.as_deref(), &r.root),
+                },
                 Err(e) => node2.handle_unreadable(&e),
             }
         } else {
-            let reply = node2.handle(action.as_deref(), &body);
-            node2.record_attachments(&body, None);
-            reply
+            match node2.record_attachments(&body, None) {
+                Some(fault) => fault,
+                None => node2.handle(action.as_deref(), &body),
+            }
         }
     })
     .await

@@ -213,18 +213,16 @@ impl Node {
     }
 
     /// Checks and keeps the attachments of a `SendRequest` body (other
-    /// operations carry none).
+    /// operations carry none). A header whose file is missing (no MTOM
+    /// part, nothing under its uuid in the file store) is answered as SMEV
+    /// does: the SOAP fault `AttachmentContentMiscoordination`.
     pub fn record_attachments(
         &self,
         body: &[u8],
         received: Option<&crate::attachment::mtom::Received>,
-    ) {
-        let Ok(doc) = crate::xml::parse(body) else {
-            return;
-        };
-        let Ok(req) = smev::parse_send_request(&doc) else {
-            return;
-        };
+    ) -> Option<Reply> {
+        let doc = crate::xml::parse(body).ok()?;
+        let req = smev::parse_send_request(&doc).ok()?;
         let list = super::incoming::check(
             &doc,
             req.sender_provided,
@@ -232,9 +230,29 @@ impl Node {
             received,
             self.file_store.get().map(|s| s.as_ref()),
         );
+        let missing: Vec<String> = list
+            .iter()
+            .filter(|a| a.size.is_none())
+            .map(|a| format!("{} {}", a.transfer, a.id))
+            .collect();
         if !list.is_empty() {
             self.incoming.lock().expect("incoming lock").extend(list);
         }
+        if missing.is_empty() {
+            return None;
+        }
+        let text = format!(
+            "Заголовки вложений не соответствуют их содержимому: нет файлов {}",
+            missing.join(", ")
+        );
+        Some(self.fault(
+            req.version,
+            &Refusal {
+                kind: FaultKind::AttachmentContentMiscoordination,
+                text,
+                errors: Vec::new(),
+            },
+        ))
     }
 
     pub fn incoming_attachments(&self) -> Vec<super::incoming::IncomingAttachment> {
