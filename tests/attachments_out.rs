@@ -468,3 +468,117 @@ async fn a_missing_file_store_file_is_attachment_content_miscoordination() {
     assert!(got[0].size.is_none());
     emu.stop();
 }
+
+/// The file store down: a request whose deadline is still far is retried
+/// until the store comes back and goes through; one past its deadline
+/// ends failed with the reason, for manual fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_store_that_is_down_is_retried_then_fails_past_the_deadline() {
+    use harness::{Client, Harness, broker_or_skip, prefix};
+    use mezhved::casefile::State;
+    if !broker_or_skip("attachments_out").await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = harness::test_settings(dir.path(), &prefix("ftpdown"));
+    s.retry.initial_ms = 50;
+    s.retry.max_ms = 200;
+    s.attachments.mtom_limit_bytes = 10;
+    // A request recorded 30 days ago: past its deadline.
+    let store = mezhved::casefile::Store::open(&s.gateway.cases_root).unwrap();
+    let mut old = lookup_request(Kind::Egrul, &harness::fresh_inn(91));
+    old.attachments = vec![Attachment {
+        name: "scan.pdf".into(),
+        mime_type: "application/pdf".into(),
+        source: Source::Inline(vec![5; 500]),
+    }];
+    let old: mezhved::request::Request = old.into();
+    let mezhved::casefile::Acceptance::New(rec) = store.accept(&old, Default::default()).unwrap()
+    else {
+        panic!()
+    };
+    let mut backdated = rec.clone();
+    backdated.accepted_at = mezhved::clock::now() - time::Duration::days(30);
+    mezhved::casefile::journal::append(
+        &store.case_dir(&rec.case_id),
+        mezhved::casefile::journal::Entry {
+            at: mezhved::clock::rfc3339(mezhved::clock::now()),
+            request_id: rec.request_id.to_string(),
+            event: "backdated by the test".into(),
+            detail: None,
+            documents: vec![],
+            state: Some(Box::new(backdated)),
+            prev: String::new(),
+            hash: String::new(),
+        },
+    )
+    .unwrap();
+    drop(store);
+    let h = Harness::start_adjusted(dir, s, |s, emu| {
+        emu.point_file_store(s);
+        emu.file_store.set_down(true);
+    })
+    .await;
+    let mut done = None;
+    for _ in 0..200 {
+        let r = h.gateway.store().load(&old.request_id()).unwrap().unwrap();
+        if r.state.is_final() {
+            done = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rec = done.expect("failed at the deadline");
+    assert_eq!(rec.state, State::Failed);
+    let result = h.gateway.store().load_result(&rec).unwrap().unwrap();
+    let failure = result.outcome.failure.clone().unwrap();
+    assert_eq!(
+        failure.code,
+        Some(mezhved::i18n::FailureCode::AttachmentTransferFailed),
+        "{failure:?}"
+    );
+    assert!(failure.reason.contains("scan.pdf"), "{}", failure.reason);
+    assert!(failure.reason.contains("deadline"), "{}", failure.reason);
+    assert!(result.fallback_required);
+    let ru = mezhved::i18n::FailureCode::AttachmentTransferFailed.text(mezhved::i18n::Lang::Ru);
+    assert!(ru.contains("Файловое хранилище СМЭВ"), "{ru}");
+    assert_eq!(
+        h.sent_requests(),
+        0,
+        "nothing was sent without its attachment"
+    );
+
+    // A fresh request while the store is down: retried, and sent once the
+    // store is back.
+    let client = Client::connect().await;
+    let reply_q = client.reply_queue().await;
+    let mut msg = request_json(Kind::Egrul, serde_json::json!({"inn": "4703123451"}));
+    msg["attachments"] = serde_json::json!([
+        {"name": "big.pdf", "mime_type": "application/pdf", "content_base64": B64.encode([9u8; 300])}
+    ]);
+    client
+        .publish(
+            &h.settings.amqp.queue_requests(),
+            msg.to_string().as_bytes(),
+            Some(&reply_q),
+            None,
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(
+        h.emulator.file_store.files().unwrap().len(),
+        0,
+        "nothing got through while down"
+    );
+    h.emulator.file_store.set_down(false);
+    let replies = client
+        .take(&reply_q, 1, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].body["verdict"], "found", "{}", replies[0].body);
+    assert_eq!(h.emulator.file_store.files().unwrap().len(), 1);
+    let got = h.control("GET", "/control/attachments", None).await;
+    assert_eq!(got[0]["transfer"], "ftp", "{got}");
+    assert_eq!(got[0]["hash_matches"], true, "{got}");
+    h.cleanup().await;
+}
