@@ -435,6 +435,16 @@ pub static CATALOGUE: &[Entry] = &[
         "The register's own source did not answer before the request's deadline. Get the information another way.",
         "Источник сведений реестра не ответил до истечения срока запроса. Получите сведения иным способом.",
     ),
+    e(
+        "failure.attachment_refused",
+        "The answer's attachments could not be taken (a malformed or oversized body, or an archive refused for safety). The answer is kept in the case file; request the document again or on paper.",
+        "Вложения ответа не приняты (повреждённое или слишком большое сообщение либо архив отклонён по соображениям безопасности). Ответ сохранён в деле; запросите документ повторно или на бумажном носителе.",
+    ),
+    e(
+        "failure.attachment_invalid",
+        "An attachment of the answer is missing, or its hash or electronic signature does not check. The files are kept in the case file; do not rely on them, request the document again.",
+        "Вложение ответа отсутствует либо не прошло проверку контрольной суммы или электронной подписи. Файлы сохранены в деле; не используйте их, запросите документ повторно.",
+    ),
     // Notes on verdicts: note_ru of a result with a note.
     e(
         "note.unknown",
@@ -911,10 +921,15 @@ pub enum FailureCode {
     /// SMEV's file store did not take an attachment (past the deadline,
     /// or refused for good).
     AttachmentTransferFailed,
+    /// The answer's attachments could not be taken at all (malformed
+    /// multipart body, limits, an archive refused).
+    AttachmentRefused,
+    /// An attachment is missing, fails its hash or its signature.
+    AttachmentInvalid,
 }
 
 impl FailureCode {
-    pub const ALL: [FailureCode; 13] = [
+    pub const ALL: [FailureCode; 15] = [
         FailureCode::AnswerUnreadable,
         FailureCode::AnswerSignatureInvalid,
         FailureCode::StoredDocumentUnreadable,
@@ -928,6 +943,8 @@ impl FailureCode {
         FailureCode::SourceDeadlinePassed,
         FailureCode::AttachmentFailed,
         FailureCode::AttachmentTransferFailed,
+        FailureCode::AttachmentRefused,
+        FailureCode::AttachmentInvalid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -945,6 +962,8 @@ impl FailureCode {
             FailureCode::SourceDeadlinePassed => "source_deadline_passed",
             FailureCode::AttachmentFailed => "attachment_failed",
             FailureCode::AttachmentTransferFailed => "attachment_transfer_failed",
+            FailureCode::AttachmentRefused => "attachment_refused",
+            FailureCode::AttachmentInvalid => "attachment_invalid",
         }
     }
 

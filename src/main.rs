@@ -94,6 +94,11 @@ enum Command {
         at: Option<String>,
         #[arg(long)]
         json: bool,
+        /// The folder with the message's attachment files (named by their
+        /// contentId or FileName): their hashes and PKCS#7 signatures are
+        /// checked too.
+        #[arg(long)]
+        attachments: Option<PathBuf>,
     },
     /// Publish request messages (JSON files) to the requests queue, as a case system would.
     ///
@@ -329,7 +334,8 @@ fn main() -> ExitCode {
                 trust,
                 at,
                 json,
-            } => cli::keys::verify(file, trust, at, json),
+                attachments,
+            } => cli::keys::verify(file, trust, at, json, attachments),
             Command::Publish {
                 files,
                 reply_to,

@@ -142,6 +142,27 @@ async fn every_reply_of_the_pipeline_follows_the_reply_schema() {
         .map(|p| serde_json::from_slice::<serde_json::Value>(&std::fs::read(p).unwrap()).unwrap())
         .find(|r| r["kind"] == "egrul" && r["verdict"] == "found")
         .unwrap();
+    // A reply with attachments (КодОбр 54): the records as the pipeline
+    // writes them validate; a status the schema does not know does not.
+    let mut with_files = extra.clone();
+    let record = mezhved::attachment::AttachmentRecord {
+        name: "extract.zip".into(),
+        mime_type: "application/zip".into(),
+        size: 1234,
+        sha256: "ab".repeat(32),
+        gost_hash: Some("q83vEjRWeJA=".into()),
+        signature: mezhved::attachment::SignatureCheck::verified("CN=ФНС России".into()),
+        path: "attachments/extract.zip".into(),
+        problem: None,
+    };
+    with_files["attachments"] = serde_json::json!([record]);
+    assert!(
+        v.is_valid(&with_files),
+        "{:?}",
+        v.validate(&with_files).err()
+    );
+    with_files["attachments"][0]["signature"]["status"] = serde_json::json!("maybe");
+    assert!(!v.is_valid(&with_files));
     extra["facts"]["undocumented"] = serde_json::json!("x");
     assert!(!v.is_valid(&extra));
     let mut refused: serde_json::Value = replies

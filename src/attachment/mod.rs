@@ -12,6 +12,7 @@ pub mod cms;
 pub mod digest;
 pub mod ftp;
 pub mod mtom;
+pub mod receive;
 pub mod send;
 pub mod zip;
 

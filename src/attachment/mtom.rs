@@ -191,6 +191,8 @@ pub struct ReceivedPart {
 /// A whole multipart body: the envelope in memory, the parts on disk.
 #[derive(Debug)]
 pub struct Received {
+    /// The folder the parts were written to.
+    pub dir: PathBuf,
     pub root: Vec<u8>,
     pub root_content_type: String,
     pub parts: Vec<ReceivedPart>,
@@ -304,6 +306,7 @@ impl MultipartReader {
         })?;
         self.done = true;
         Ok(Received {
+            dir: self.dir.clone(),
             root,
             root_content_type,
             parts: std::mem::take(&mut self.parts),
@@ -715,6 +718,34 @@ impl MtomBody {
         let mut r = self.reader()?;
         std::io::copy(&mut r, w).map_err(|e| AttachmentError::io(Path::new("<body>"), e))
     }
+}
+
+/// A whole MTOM body in memory (small answers: the emulator, tests):
+/// the Content-Type and the bytes. `parts` are (Content-ID, type, bytes).
+pub fn build_in_memory(root: &[u8], parts: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = format!("uuid:{}", uuid::Uuid::new_v4());
+    let root_id = format!("root.message@{}", uuid::Uuid::new_v4());
+    let mut out = format!(
+        "--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; type=\"text/xml\"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <{root_id}>\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(root);
+    for (id, ty, data) in parts {
+        out.extend_from_slice(
+            format!(
+                "\r\n--{boundary}\r\nContent-Type: {ty}\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <{id}>\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(data);
+    }
+    out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (
+        format!(
+            "multipart/related; type=\"application/xop+xml\"; boundary=\"{boundary}\"; start=\"<{root_id}>\"; start-info=\"text/xml\""
+        ),
+        out,
+    )
 }
 
 struct Chain {

@@ -22,7 +22,7 @@
 
 pub mod adapter_index;
 mod files;
-mod fsio;
+pub(crate) mod fsio;
 mod groupsync;
 pub mod instance;
 pub mod journal;

@@ -226,9 +226,8 @@ pub fn verify(
     trust: Vec<PathBuf>,
     at: Option<String>,
     json: bool,
+    attachments: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let data = std::fs::read(&file).with_context(|| file.display().to_string())?;
-    let doc = xml::parse(&data).with_context(|| file.display().to_string())?;
     let store = if trust.is_empty() {
         None
     } else {
@@ -238,6 +237,16 @@ pub fn verify(
         Some(s) => mezhved::clock::parse_rfc3339(&s)
             .with_context(|| format!("--at {s:?} is not an RFC 3339 time"))?,
         None => mezhved::clock::now(),
+    };
+    if file.is_dir() {
+        return verify_stored_attachments(&file, store.as_ref(), at, json);
+    }
+    let data = std::fs::read(&file).with_context(|| file.display().to_string())?;
+    let doc = xml::parse(&data).with_context(|| file.display().to_string())?;
+    let file_checks = match &attachments {
+        Some(dir) => message_attachments(&doc, dir, store.as_ref(), at)
+            .with_context(|| format!("{}: attachments", file.display()))?,
+        None => Vec::new(),
     };
     let policy = VerifyPolicy {
         trust: store.as_ref(),
@@ -313,10 +322,21 @@ pub fn verify(
         reports.push(report);
     }
     covers_what_is_read(&doc, &mut reports, &policy);
-    let all_ok = reports.iter().all(|r| r.ok);
+    let all_ok = reports.iter().all(|r| r.ok) && file_checks.iter().all(|c| c.ok);
     if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        if attachments.is_some() {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "signatures": reports,
+                    "attachments": file_checks,
+                }))?
+            );
+        } else {
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+        }
     } else {
+        print_file_checks(&file_checks);
         for r in &reports {
             println!("signature  {}", r.signature);
             println!("  signs    {}", r.element);
@@ -430,4 +450,148 @@ fn referenced(doc: &xml::Document, sig: NodeId) -> Option<NodeId> {
         [one] => Some(*one),
         _ => None,
     }
+}
+
+fn print_file_checks(checks: &[mezhved::attachment::receive::FileCheck]) {
+    for c in checks {
+        println!("attachment {}", c.path);
+        if let Some(s) = &c.signer {
+            println!("  signer   {s}");
+        }
+        println!("  result   {}", c.result);
+    }
+}
+
+/// The attachments a SMEV message names, checked in `dir`: file-store
+/// ones (`RefAttachmentHeader`) by their hash and signature, MTOM ones
+/// (`AttachmentHeader`) by their signature; the file of each is
+/// `dir/<FileName>` or `dir/<contentId>`.
+fn message_attachments(
+    doc: &xml::Document,
+    dir: &std::path::Path,
+    trust: Option<&TrustStore>,
+    at: time::OffsetDateTime,
+) -> anyhow::Result<Vec<mezhved::attachment::receive::FileCheck>> {
+    use mezhved::attachment::receive::{FileCheck, Headers, check_signature};
+    use mezhved::attachment::{SignatureStatus, digest, safe_file_name};
+    let resp = mezhved::smev::parse_get_response_response(doc)?
+        .ok_or_else(|| anyhow::anyhow!("the GetResponseResponse carries no message"))?;
+    let headers = Headers::from_response(doc, &resp);
+    let mut wanted: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    for h in &headers.headers {
+        wanted.push((h.content_id.clone(), None, h.signature.clone()));
+    }
+    for r in &headers.refs {
+        let name = headers
+            .fs
+            .iter()
+            .find(|f| f.uuid == r.uuid)
+            .map(|f| f.file_name.clone())
+            .unwrap_or_else(|| r.uuid.clone());
+        wanted.push((name, Some(r.hash.clone()), r.signature.clone()));
+    }
+    let mut out = Vec::new();
+    for (name, hash, signature) in wanted {
+        let fail = |result: String| FileCheck {
+            path: dir.join(&name).display().to_string(),
+            ok: false,
+            result,
+            signer: None,
+        };
+        if safe_file_name(&name).is_err() {
+            out.push(fail(format!("FAILED: unsafe file name {name:?}")));
+            continue;
+        }
+        let path = dir.join(&name);
+        let d = match digest::digest_file(&path) {
+            Ok(d) => d,
+            Err(e) => {
+                out.push(fail(format!("FAILED: {e}")));
+                continue;
+            }
+        };
+        if let Some(h) = &hash
+            && let Err(why) = d.check(h, false)
+        {
+            out.push(fail(format!("FAILED: {why}")));
+            continue;
+        }
+        let hashed = if hash.is_some() { "hash matches; " } else { "" };
+        let check = match (signature.as_deref(), trust) {
+            (None, _) => FileCheck {
+                path: path.display().to_string(),
+                ok: true,
+                result: format!("OK: {hashed}no signature"),
+                signer: None,
+            },
+            (Some(_), None) => FileCheck {
+                path: path.display().to_string(),
+                ok: true,
+                result: format!("OK: {hashed}signature not checked (give --trust)"),
+                signer: None,
+            },
+            (Some(s), Some(t)) => {
+                let c = check_signature(Some(s), &path, t, at);
+                let ok = c.status == SignatureStatus::Verified;
+                FileCheck {
+                    path: path.display().to_string(),
+                    ok,
+                    result: if ok {
+                        format!("OK: {hashed}signature verified")
+                    } else {
+                        format!(
+                            "FAILED: signature: {}",
+                            c.reason.as_deref().unwrap_or("does not verify")
+                        )
+                    },
+                    signer: c.signer,
+                }
+            }
+        };
+        out.push(check);
+    }
+    Ok(out)
+}
+
+/// `mezhved verify <folder>`: the stored attachments of a request folder,
+/// or of every request folder of a case folder, checked again.
+fn verify_stored_attachments(
+    dir: &std::path::Path,
+    trust: Option<&TrustStore>,
+    at: time::OffsetDateTime,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use mezhved::attachment::receive::verify_stored;
+    let mut folders = vec![dir.to_path_buf()];
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| dir.display().to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    entries.sort();
+    folders.extend(entries);
+    let mut checks = Vec::new();
+    let mut found = false;
+    for f in folders {
+        if let Some(c) = verify_stored(&f, trust, at) {
+            found = true;
+            checks.extend(c);
+        }
+    }
+    if !found {
+        bail!(
+            "{}: no received attachments here (neither a request folder nor a case folder with attachments)",
+            dir.display()
+        );
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        print_file_checks(&checks);
+    }
+    Ok(if checks.iter().all(|c| c.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -31,6 +31,10 @@ pub struct FixtureSubject {
     pub identifiers: Vec<String>,
     #[serde(skip)]
     answer: Option<toml::Value>,
+    /// How the subject's answer carries its extract when it is an
+    /// attachment (`mtom`, `ftp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<super::scenario::AttachmentTransfer>,
     /// How the emulator behaves for this subject (`code` and `reject` of the
     /// data file land here too).
     #[serde(skip_serializing_if = "is_default")]
@@ -71,6 +75,8 @@ struct Entry {
     code: Option<String>,
     /// Shorthand for `scenario.reject` and `scenario.reject_text`.
     reject: Option<Reject>,
+    /// Shorthand for `scenario.attachment`.
+    attachment: Option<super::scenario::AttachmentTransfer>,
     scenario: Option<Scenario>,
 }
 
@@ -166,6 +172,9 @@ impl Fixtures {
                 if let Some(code) = entry.code {
                     scenario.code = Some(code);
                 }
+                if let Some(a) = entry.attachment {
+                    scenario.attachment = Some(a);
+                }
                 if let Some(r) = entry.reject {
                     scenario.reject = Some(r.code);
                     scenario.reject_text = Some(r.text);
@@ -194,6 +203,7 @@ impl Fixtures {
                     name: entry.name,
                     identifiers,
                     answer: entry.answer,
+                    attachment: scenario.attachment,
                     scenario,
                 });
             }

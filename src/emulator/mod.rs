@@ -358,6 +358,10 @@ async fn soap(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) ->
             bytes,
         )
             .into_response(),
+        Body::Multipart {
+            content_type,
+            bytes,
+        } => (status, [(header::CONTENT_TYPE, content_type)], bytes).into_response(),
         Body::Http => (
             status,
             [(header::CONTENT_TYPE, "text/plain")],

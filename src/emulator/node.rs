@@ -11,7 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::data::{Fixtures, ProviderAnswer, Reject};
-use super::scenario::{Fault, Scenario, Scenarios, SchemaErrors, SignatureFault};
+use super::scenario::{AttachmentFault, Fault, Scenario, Scenarios, SchemaErrors, SignatureFault};
 use super::vs::{UnknownVs, VsFixture, VsFixtures};
 use crate::clock;
 use crate::lookup::{Lookup, ProviderQuery, Registry};
@@ -42,6 +42,8 @@ struct Queued {
     available_at: Instant,
     taken_at: Option<Instant>,
     body: Vec<u8>,
+    /// MTOM parts delivered with the body: (Content-ID, type, bytes).
+    attachments: Vec<(String, String, Vec<u8>)>,
     /// Deliveries still to spoil (scenarios `malformed_xml`, `doctype`).
     malformed_left: u32,
     doctype_left: u32,
@@ -75,6 +77,11 @@ pub struct TraceEntry {
 /// What goes back over HTTP.
 pub enum Body {
     Soap(Vec<u8>),
+    /// SOAP with MTOM attachments (`multipart/related`).
+    Multipart {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
     /// A bare HTTP error, no SOAP.
     Http,
     /// The connection breaks before an answer.
@@ -713,6 +720,32 @@ impl Node {
                 },
             },
         };
+        let (body, attachment) = match (&body, provider, scenario.attachment) {
+            (ResponseBody::Primary(d), Provider::Lookup { lookup, query }, Some(_))
+                if matches!(lookup.kind(), Kind::Egrul | Kind::Egrip) =>
+            {
+                let extract = xml::to_bytes(d);
+                let name = format!("{}-{}.xml", lookup.kind(), query.doc_id);
+                let zip = crate::attachment::zip::pack(&[(&name, &extract)])
+                    .map_err(|e| e.to_string())?;
+                let signed = match scenario.attachment_fault {
+                    Some(AttachmentFault::BadSignature) => {
+                        let mut other = zip.clone();
+                        other.push(0);
+                        other
+                    }
+                    _ => zip.clone(),
+                };
+                let sig = crate::attachment::cms::sign_bytes(&self.key, &signed)
+                    .map_err(|e| e.to_string())?;
+                let code = lookup.render_processing_code(query, "54")?;
+                (
+                    ResponseBody::Primary(code),
+                    Some((zip, base64::engine::general_purpose::STANDARD.encode(sig))),
+                )
+            }
+            _ => (body, None),
+        };
         let (namespace, root) = match (&body, provider) {
             (_, Provider::Lookup { lookup, .. }) => (
                 lookup.namespace().to_owned(),
@@ -756,6 +789,15 @@ impl Node {
             &body,
             &meta,
         );
+        let mut rdoc = rdoc;
+        let mut attachments = Vec::new();
+        if let Some((zip, sig)) = attachment {
+            let cid = format!("extract-{answer_id}.zip");
+            add_attachment_elements(&mut rdoc, v, resp, container, &cid, &sig);
+            if scenario.attachment_fault != Some(AttachmentFault::MissingFile) {
+                attachments.push((cid, "application/zip".to_owned(), zip));
+            }
+        }
         let bytes = match scenario.signature {
             None => self.sign(rdoc, resp, container),
             Some(SignatureFault::Wrong) => corrupt_signature(&self.sign(rdoc, resp, container)),
@@ -774,6 +816,7 @@ impl Node {
             available_at: Instant::now() + delay,
             taken_at: None,
             body: bytes,
+            attachments,
             malformed_left: scenario.malformed_xml as u32,
             doctype_left: scenario.doctype as u32,
         };
@@ -924,9 +967,25 @@ impl Node {
         };
         about.message_id = Some(m.message_id.clone());
         about.original_message_id = Some(m.original_message_id.clone());
+        let parts = m.attachments.clone();
         drop(queues);
         self.record(about.entry("GetResponse", how.into()));
-        Ok(Reply::soap(200, body))
+        if parts.is_empty() {
+            return Ok(Reply::soap(200, body));
+        }
+        let refs: Vec<(&str, &str, &[u8])> = parts
+            .iter()
+            .map(|(c, t, b)| (c.as_str(), t.as_str(), b.as_slice()))
+            .collect();
+        let (content_type, bytes) = crate::attachment::mtom::build_in_memory(&body, &refs);
+        Ok(Reply {
+            status: 200,
+            body: Body::Multipart {
+                content_type,
+                bytes,
+            },
+            delay: None,
+        })
     }
 
     fn ack(&self, doc: &Document, about: &mut About) -> Result<Reply, Refusal> {
@@ -1172,4 +1231,41 @@ fn with_doctype(body: &[u8]) -> Vec<u8> {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><!DOCTYPE {root} [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>{injected}"
     )
     .into_bytes()
+}
+
+/// Adds an MTOM attachment's header (inside the signed
+/// `SenderProvidedResponseData`) and its `AttachmentContentList` entry
+/// (outside the signed `Response`, before `SMEVSignature`).
+fn add_attachment_elements(
+    doc: &mut Document,
+    v: Version,
+    resp: NodeId,
+    container: NodeId,
+    cid: &str,
+    signature_b64: &str,
+) {
+    let bns = Some(v.basic_ns());
+    let b = Some("ns3");
+    if let Some(sprd) = doc.child(resp, v.types_ns(), "SenderProvidedResponseData") {
+        let list = doc.append_element(sprd, b, "AttachmentHeaderList", bns);
+        let h = doc.append_element(list, b, "AttachmentHeader", bns);
+        doc.append_text_element(h, b, "contentId", bns, cid);
+        doc.append_text_element(h, b, "MimeType", bns, "application/zip");
+        doc.append_text_element(h, b, "SignaturePKCS7", bns, signature_b64);
+    }
+    if let Some(msg) = doc.parent(resp) {
+        let list = doc.append_element(msg, b, "AttachmentContentList", bns);
+        let c = doc.append_element(list, b, "AttachmentContent", bns);
+        doc.set_attr(c, "Id", cid);
+        let content = doc.append_element(c, b, "Content", bns);
+        let inc = doc.append_element(
+            content,
+            Some("xop"),
+            "Include",
+            Some(crate::attachment::mtom::XOP_NS),
+        );
+        doc.set_attr(inc, "href", &format!("cid:{cid}"));
+        // SMEVSignature stays last.
+        doc.reparent(container, msg);
+    }
 }

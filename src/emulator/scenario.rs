@@ -76,6 +76,33 @@ pub struct Scenario {
     /// The answer is delivered twice (as after a lost acknowledgement).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+    /// ЕГРЮЛ/ЕГРИП: the extract comes as a ZIP attachment (`КодОбр` 54)
+    /// made from the subject's answer, sent this way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<AttachmentTransfer>,
+    /// What goes wrong with that attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_fault: Option<AttachmentFault>,
+}
+
+/// How an answer's attachment travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentTransfer {
+    /// In the message, as an MTOM part.
+    Mtom,
+    /// Through the file store.
+    Ftp,
+}
+
+/// Attachment faults of an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentFault {
+    /// The `SignaturePKCS7` is over other bytes than the file.
+    BadSignature,
+    /// The header names a part the message does not carry.
+    MissingFile,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! one new file here, one schema under `schemas/`, fixture data and one line
 //! in [`Registry::new`].
 
+pub mod attached;
 mod check;
 mod egrip;
 mod egrul;
@@ -170,6 +171,10 @@ pub struct Outcome {
     /// The register's own source that answered (routes other than SMEV).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Box<SourceRef>>,
+    /// The answer's attachments as placed in the request's folder, each
+    /// with its hash and signature check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::attachment::AttachmentRecord>,
 }
 
 /// What SMEV delivered for a `vs` request: the business answer
@@ -226,6 +231,7 @@ impl Outcome {
             answer_xml: None,
             smev_outcome: None,
             source: None,
+            attachments: Vec::new(),
         }
     }
 

@@ -839,6 +839,58 @@ impl Gateway {
             Err(ProviderError::Timeout { .. }) => "timeout".to_owned(),
             Err(ProviderError::Connect { .. }) => "connection".to_owned(),
             Err(ProviderError::TooLarge) => "too_large".to_owned(),
+            Err(ProviderError::Attachment(_)) => "attachment".to_owned(),
+        };
+        self.metrics.smev_calls.inc(&[op.as_str(), &outcome]);
+        result.map_err(|e| {
+            if e.is_retryable() {
+                CallError::Retryable(e.to_string())
+            } else {
+                CallError::Permanent(e.to_string())
+            }
+        })
+    }
+
+    /// Where the attachment parts of answers wait until the answer is
+    /// matched to its request and they move to its folder.
+    fn attachment_staging(&self) -> std::path::PathBuf {
+        self.settings.spool_dir().join("incoming-attachments")
+    }
+
+    /// `GetResponse`, accepting an MTOM answer: the envelope as the body,
+    /// the attachment parts on disk.
+    async fn call_get_response(
+        &self,
+        body: Vec<u8>,
+    ) -> Result<(Vec<u8>, Option<crate::attachment::mtom::Received>), CallError> {
+        let op = Operation::GetResponse;
+        let permit = tokio::select! {
+            p = self.client.breaker().admit() => p,
+            _ = self.stopped() => return Err(CallError::Stopped),
+        };
+        let started = std::time::Instant::now();
+        let staging = self.attachment_staging();
+        let result = self
+            .client
+            .call_admitted_with_parts(
+                permit,
+                op,
+                body,
+                &staging,
+                crate::attachment::Limits::default(),
+            )
+            .await;
+        self.metrics
+            .call_seconds
+            .observe(&[op.as_str()], started.elapsed().as_secs_f64());
+        let outcome = match &result {
+            Ok((body, _)) if looks_like_fault(body) => "soap_fault".to_owned(),
+            Ok(_) => "ok".to_owned(),
+            Err(ProviderError::Http { status, .. }) => format!("http_{status}"),
+            Err(ProviderError::Timeout { .. }) => "timeout".to_owned(),
+            Err(ProviderError::Connect { .. }) => "connection".to_owned(),
+            Err(ProviderError::TooLarge) => "too_large".to_owned(),
+            Err(ProviderError::Attachment(_)) => "attachment".to_owned(),
         };
         self.metrics.smev_calls.inc(&[op.as_str(), &outcome]);
         result.map_err(|e| {

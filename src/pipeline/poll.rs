@@ -11,6 +11,10 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::orphans::Rejected;
 use super::{CallError, Gateway, blocking};
+use crate::attachment::Limits;
+use crate::attachment::mtom::Received;
+use crate::attachment::receive::{Headers, Receipt, receive};
+use crate::attachment::zip::ZipLimits;
 use crate::casefile::{ANSWERED, State, StateRecord, StoreError};
 use crate::clock;
 use crate::i18n::FailureCode;
@@ -19,6 +23,18 @@ use crate::request::Request;
 use crate::smev::{self, Operation, ResponseContent};
 use crate::xml;
 use crate::xmldsig::{self, VerifyPolicy};
+
+/// An answer's MTOM parts waiting in the staging folder; removed with it
+/// when nothing took them.
+pub(super) struct Staged(pub(super) Option<Received>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_dir_all(&p.dir);
+        }
+    }
+}
 
 /// What an answer without business content says, whatever the kind: the
 /// provider's or SMEV's refusal, or a status on the way.
@@ -140,16 +156,20 @@ impl Gateway {
         let (doc, selector, container) =
             smev::get_response_request(self.version, clock::now(), None);
         let request = self.signed_call(doc, selector, container, Operation::GetResponse)?;
-        let body = match self.call(Operation::GetResponse, request).await {
+        let (body, parts) = match self.call_get_response(request).await {
             Ok(b) => b,
             Err(CallError::Retryable(m) | CallError::Permanent(m)) => return Err(m),
             Err(CallError::Stopped) => return Ok(false),
         };
+        // The parts' staging folder goes when this answer is done with,
+        // whatever became of it.
+        let mut staged = Staged(parts);
         let parsed = xml::parse(&body).map_err(|e| format!("GetResponse answer: {e}"))?;
         match smev::parse_get_response_response(&parsed) {
             Ok(None) => Ok(false),
             Ok(Some(resp)) => {
-                self.handle_response(&parsed, &body, resp).await;
+                self.handle_response(&parsed, &body, resp, &mut staged)
+                    .await;
                 Ok(true)
             }
             Err(e) => {
@@ -197,6 +217,7 @@ impl Gateway {
         doc: &xml::Document,
         bytes: &[u8],
         resp: smev::IncomingResponse,
+        staged: &mut Staged,
     ) {
         let smev_id = resp.message_id.clone().unwrap_or_default();
         let original = resp.original_message_id.clone().unwrap_or_default();
@@ -225,7 +246,13 @@ impl Gateway {
                 }
                 return;
             }
-            let outcome = match self.read_answer(&rec, doc, &resp).await {
+            let headers = Headers::from_response(doc, &resp);
+            let receipt = if headers.is_empty() && staged.0.is_none() {
+                None
+            } else {
+                Some(self.receive_attachments(&rec, headers, staged.0.take()).await)
+            };
+            let outcome = match self.read_answer(&rec, doc, &resp, receipt.as_ref()).await {
                 Read::Final(o) => *o,
                 Read::Interim(what) => return self.interim_answer(rec, bytes, &smev_id, what).await,
             };
@@ -340,7 +367,12 @@ impl Gateway {
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
     ) {
-        match self.read_answer(&rec, doc, resp).await {
+        let dir = self.store.request_dir(&rec);
+        let receipt = blocking(move || Ok(Receipt::load(&dir)))
+            .await
+            .ok()
+            .flatten();
+        match self.read_answer(&rec, doc, resp, receipt.as_ref()).await {
             Read::Final(outcome) => self.finish(rec, ANSWERED, *outcome).await,
             Read::Interim(what) => self.interim(rec, what).await,
         }
@@ -352,6 +384,7 @@ impl Gateway {
         rec: &StateRecord,
         doc: &xml::Document,
         resp: &smev::IncomingResponse,
+        receipt: Option<&Receipt>,
     ) -> Read {
         if rec.kind == crate::request::Kind::Vs {
             let store = self.store.clone();
@@ -373,13 +406,27 @@ impl Gateway {
                 let store = self.store.clone();
                 let r = rec.clone();
                 match blocking(move || store.load_request(&r)).await {
-                    Ok(Request::Lookup(req)) => self.registry.read_answer(
-                        rec.kind,
-                        doc,
-                        *root,
-                        &req,
-                        &req.request_id.to_string(),
-                    ),
+                    Ok(Request::Lookup(req)) => match receipt {
+                        // Bounded by the attachment and archive limits.
+                        Some(receipt) => crate::lookup::attached::read_answer_with_attachments(
+                            &self.registry,
+                            rec.kind,
+                            doc,
+                            *root,
+                            &req,
+                            &req.request_id.to_string(),
+                            receipt,
+                            &self.store.request_dir(rec),
+                            ZipLimits::default(),
+                        ),
+                        None => self.registry.read_answer(
+                            rec.kind,
+                            doc,
+                            *root,
+                            &req,
+                            &req.request_id.to_string(),
+                        ),
+                    },
                     Ok(Request::Vs(_)) => Outcome::failure(
                         FailureCode::StoredDocumentUnreadable,
                         "the stored request is a vs request, not a lookup",
@@ -392,6 +439,46 @@ impl Gateway {
             }
             other => return without_content(other),
         }))
+    }
+
+    /// Places an answer's attachments in the request's folder, each checked
+    /// against its header, and keeps the receipt there.
+    async fn receive_attachments(
+        &self,
+        rec: &StateRecord,
+        headers: Headers,
+        parts: Option<Received>,
+    ) -> Receipt {
+        let dir = self.store.request_dir(rec);
+        let trust = self.trust.clone();
+        let receipt = tokio::task::spawn_blocking(move || {
+            let r = receive(
+                &headers,
+                parts.as_ref(),
+                None,
+                &dir,
+                &trust,
+                clock::now(),
+                &Limits::default(),
+            );
+            if let Some(p) = &parts {
+                let _ = std::fs::remove_dir_all(&p.dir);
+            }
+            let receipt = r.unwrap_or_else(|e| Receipt {
+                problems: vec![format!("the attachments cannot be stored: {e}")],
+                ..Receipt::default()
+            });
+            if let Err(e) = receipt.save(&dir) {
+                warn!(error = %e, "cannot keep the attachments' receipt");
+            }
+            receipt
+        })
+        .await
+        .expect("receiving attachments does not panic");
+        if !receipt.is_sound() {
+            warn!(problems = ?receipt.problems, "the answer's attachments failed their checks");
+        }
+        receipt
     }
 
     /// A status instead of the answer: stored, acknowledged, and the

@@ -93,6 +93,40 @@ pub async fn read_bounded(resp: reqwest::Response, limit: BodyLimit) -> Result<V
     read(resp, limit, false).await
 }
 
+/// Why an MTOM body could not be read.
+#[derive(Debug)]
+pub enum MultipartReadError {
+    Read(ReadError),
+    Attachment(crate::attachment::AttachmentError),
+}
+
+/// Reads a `multipart/related` body by the deadline, each attachment part
+/// streamed to a file under `dir` as its chunks arrive and the envelope
+/// kept in memory up to `limits.max_envelope_bytes`; `limits` bound each
+/// part, their number and their total.
+pub async fn read_multipart(
+    mut resp: reqwest::Response,
+    limit: BodyLimit,
+    content_type: &str,
+    dir: &std::path::Path,
+    limits: crate::attachment::Limits,
+) -> Result<crate::attachment::mtom::Received, MultipartReadError> {
+    let mut reader = crate::attachment::mtom::MultipartReader::new(content_type, dir, limits)
+        .map_err(MultipartReadError::Attachment)?;
+    loop {
+        let chunk = tokio::time::timeout_at(limit.deadline, resp.chunk())
+            .await
+            .map_err(|_| MultipartReadError::Read(ReadError::Timeout))?
+            .map_err(|e| MultipartReadError::Read(e.into()))?;
+        let Some(chunk) = chunk else {
+            return reader.finish().map_err(MultipartReadError::Attachment);
+        };
+        reader
+            .feed(&chunk)
+            .map_err(MultipartReadError::Attachment)?;
+    }
+}
+
 /// Reads the first `limit.max_bytes` of a body (all of a shorter one) by
 /// the deadline and drops the connection's rest unread: for a look at the
 /// beginning of something that may be huge.

@@ -28,6 +28,9 @@ pub enum ProviderError {
     Http { status: u16, excerpt: String },
     #[error("the SMEV answer exceeds {MAX_RESPONSE_BYTES} bytes")]
     TooLarge,
+    /// A multipart (MTOM) answer that could not be read to its end.
+    #[error("the SMEV answer's attachments cannot be read: {0}")]
+    Attachment(String),
 }
 
 impl ProviderError {
@@ -46,7 +49,7 @@ impl ProviderError {
     pub fn is_endpoint_failure(&self) -> bool {
         match self {
             ProviderError::Http { status, .. } => *status >= 500,
-            ProviderError::TooLarge => false,
+            ProviderError::TooLarge | ProviderError::Attachment(_) => false,
             _ => true,
         }
     }
@@ -136,6 +139,25 @@ impl SmevClient {
         r
     }
 
+    /// Calls with leave already given, accepting an MTOM answer
+    /// (`multipart/related`): its attachment parts are streamed to files
+    /// under `staging` (never held in memory) and the SOAP envelope is
+    /// returned as the body.
+    pub async fn call_admitted_with_parts(
+        &self,
+        permit: Permit<'_>,
+        op: Operation,
+        envelope: Vec<u8>,
+        staging: &std::path::Path,
+        limits: crate::attachment::Limits,
+    ) -> Result<(Vec<u8>, Option<crate::attachment::mtom::Received>), ProviderError> {
+        let r = self
+            .post_parts(op, envelope, None, Some((staging, limits)))
+            .await;
+        permit.record(!r.as_ref().is_err_and(ProviderError::is_endpoint_failure));
+        r
+    }
+
     /// POSTs a SOAP envelope. A SOAP fault arrives as HTTP 500 with a body
     /// and is returned as a body, for the SMEV layer to read.
     async fn post(
@@ -144,6 +166,18 @@ impl SmevClient {
         envelope: Vec<u8>,
         content_type: Option<&str>,
     ) -> Result<Vec<u8>, ProviderError> {
+        self.post_parts(op, envelope, content_type, None)
+            .await
+            .map(|(b, _)| b)
+    }
+
+    async fn post_parts(
+        &self,
+        op: Operation,
+        envelope: Vec<u8>,
+        content_type: Option<&str>,
+        staging: Option<(&std::path::Path, crate::attachment::Limits)>,
+    ) -> Result<(Vec<u8>, Option<crate::attachment::mtom::Received>), ProviderError> {
         let resp = self
             .http
             .post(&self.endpoint)
@@ -160,6 +194,34 @@ impl SmevClient {
         // The client's timeout covers the whole exchange; the body is
         // streamed and reading stops at the cap.
         let limit = http::BodyLimit::new(MAX_RESPONSE_BYTES, self.timeout);
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        if let Some((dir, limits)) = staging
+            && status == 200
+            && crate::attachment::mtom::is_multipart(&content_type)
+        {
+            let dir = dir.join(uuid::Uuid::new_v4().to_string());
+            let received = http::read_multipart(resp, limit, &content_type, &dir, limits)
+                .await
+                .map_err(|e| match e {
+                    http::MultipartReadError::Read(e) => self.read_failed(e),
+                    http::MultipartReadError::Attachment(e) => {
+                        ProviderError::Attachment(e.to_string())
+                    }
+                });
+            let received = match received {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(e);
+                }
+            };
+            return Ok((received.root.clone(), Some(received)));
+        }
         let body = http::read_bounded(resp, limit)
             .await
             .map_err(|e| self.read_failed(e))?;
@@ -168,7 +230,7 @@ impl SmevClient {
             .take(512)
             .any(|w| w.eq_ignore_ascii_case(b"envelope"));
         if status == 200 || (status == 500 && looks_soap) {
-            return Ok(body);
+            return Ok((body, None));
         }
         let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
         Err(ProviderError::Http { status, excerpt })
