@@ -401,6 +401,16 @@ pub static CATALOGUE: &[Entry] = &[
         "СМЭВ не принял запрос после нескольких попыток. Получите сведения иным способом или направьте новый запрос позже.",
     ),
     e(
+        "failure.attachment_failed",
+        "An attachment of the request could not be prepared for sending (read, hashed or signed); the request was not sent. See the reason, fix the file and send the request again.",
+        "Вложение запроса не удалось подготовить к отправке (прочитать, вычислить хеш или подписать); запрос не отправлен. Причина указана; исправьте файл и отправьте запрос заново.",
+    ),
+    e(
+        "failure.attachment_transfer_failed",
+        "SMEV's file store did not take an attachment of the request before its answer would have been due (or refused it); the request was not sent. Get the information another way.",
+        "Файловое хранилище СМЭВ не приняло вложение запроса до истечения срока ответа (или отказало в приёме); запрос не отправлен. Получите сведения иным способом.",
+    ),
+    e(
         "failure.send_deadline_passed",
         "SMEV did not accept the request before its answer would have been due. Get the information another way.",
         "СМЭВ не принял запрос до истечения срока ответа. Получите сведения иным способом.",
@@ -906,6 +916,11 @@ pub enum FailureCode {
     SourceFailed,
     SourceAttemptsExhausted,
     SourceDeadlinePassed,
+    /// An attachment could not be prepared (read, hashed, signed).
+    AttachmentFailed,
+    /// SMEV's file store did not take an attachment (past the deadline,
+    /// or refused for good).
+    AttachmentTransferFailed,
     /// The answer's attachments could not be taken at all (malformed
     /// multipart body, limits, an archive refused).
     AttachmentRefused,
@@ -914,7 +929,7 @@ pub enum FailureCode {
 }
 
 impl FailureCode {
-    pub const ALL: [FailureCode; 13] = [
+    pub const ALL: [FailureCode; 15] = [
         FailureCode::AnswerUnreadable,
         FailureCode::AnswerSignatureInvalid,
         FailureCode::StoredDocumentUnreadable,
@@ -926,6 +941,8 @@ impl FailureCode {
         FailureCode::SourceFailed,
         FailureCode::SourceAttemptsExhausted,
         FailureCode::SourceDeadlinePassed,
+        FailureCode::AttachmentFailed,
+        FailureCode::AttachmentTransferFailed,
         FailureCode::AttachmentRefused,
         FailureCode::AttachmentInvalid,
     ];
@@ -943,6 +960,8 @@ impl FailureCode {
             FailureCode::SourceFailed => "source_failed",
             FailureCode::SourceAttemptsExhausted => "source_attempts_exhausted",
             FailureCode::SourceDeadlinePassed => "source_deadline_passed",
+            FailureCode::AttachmentFailed => "attachment_failed",
+            FailureCode::AttachmentTransferFailed => "attachment_transfer_failed",
             FailureCode::AttachmentRefused => "attachment_refused",
             FailureCode::AttachmentInvalid => "attachment_invalid",
         }

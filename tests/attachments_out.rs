@@ -8,6 +8,7 @@
 //! attachment's signature, `openssl dgst -md_gost12_256` for each hash.
 
 mod common;
+use common::harness;
 
 use std::path::Path;
 use std::process::Command;
@@ -300,4 +301,284 @@ fn an_inbox_path_that_escapes_is_refused() {
         let ru = mezhved::i18n::refusal(mezhved::i18n::Lang::Ru, e.code, &e.field);
         assert!(ru.starts_with("Запрос не принят"), "{ru}");
     }
+}
+
+/// End to end: a case system publishes a request with three attachments
+/// (one over the MTOM limit) to RabbitMQ; the gateway sends two inline as
+/// MTOM and uploads the third to the emulator's file store; the emulator
+/// receives all three, each hash and PKCS#7 signature checked there, and
+/// openssl checks what the gateway kept as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_attachments_reach_the_emulator_through_rabbitmq() {
+    use harness::{Client, Harness, broker_or_skip, prefix};
+    if !broker_or_skip("attachments_out").await {
+        return;
+    }
+    assert!(
+        xmldsig::gost::available(),
+        "{}",
+        xmldsig::gost::INSTALL_HINT
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = harness::test_settings(dir.path(), &prefix("attach3"));
+    let official = SigningKey::generate(SignatureAlgorithm::Gost2012_256, "Official", 1).unwrap();
+    let (key, cert) = (
+        dir.path().join("official.key"),
+        dir.path().join("official.pem"),
+    );
+    official.save(&key, &cert).unwrap();
+    settings.signing.algorithm = "gost2012-256".into();
+    settings.signing.personal_key = key.display().to_string();
+    settings.signing.personal_certificate = cert.display().to_string();
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(inbox.join("LO-1")).unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(inbox.join("LO-1/scan.pdf"), &big).unwrap();
+    settings.gateway.inbox_dir = inbox;
+    settings.attachments.mtom_limit_bytes = 100_000;
+    let conf = gost_conf(dir.path());
+    let h = Harness::start_adjusted(dir, settings, |s, emu| emu.point_file_store(s)).await;
+    let client = Client::connect().await;
+    let reply_q = client.reply_queue().await;
+    let mut msg = request_json(Kind::Egrul, serde_json::json!({"inn": "4703123451"}));
+    msg["attachments"] = serde_json::json!([
+        {"name": "consent.pdf", "mime_type": "application/pdf", "content_base64": B64.encode(b"%PDF-1.4 consent")},
+        {"name": "scan.pdf", "mime_type": "application/pdf", "path": "LO-1/scan.pdf"},
+        {"name": "power.xml", "mime_type": "text/xml", "content_base64": B64.encode(b"<doverennost/>")}
+    ]);
+    client
+        .publish(
+            &h.settings.amqp.queue_requests(),
+            msg.to_string().as_bytes(),
+            Some(&reply_q),
+            None,
+        )
+        .await;
+    let replies = client
+        .take(&reply_q, 1, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].body["verdict"], "found", "{}", replies[0].body);
+
+    let got = h.control("GET", "/control/attachments", None).await;
+    let got = got.as_array().unwrap();
+    assert_eq!(got.len(), 3, "all three arrived: {got:?}");
+    let mtom: Vec<_> = got.iter().filter(|a| a["transfer"] == "mtom").collect();
+    let ftp: Vec<_> = got.iter().filter(|a| a["transfer"] == "ftp").collect();
+    assert_eq!((mtom.len(), ftp.len()), (2, 1), "{got:?}");
+    for a in got {
+        assert_eq!(a["content_matches"], true, "{a}");
+        assert!(
+            a["signature"]["signer"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Official"),
+            "{a}"
+        );
+    }
+    assert_eq!(ftp[0]["hash_matches"], true, "{}", ftp[0]);
+    assert_eq!(ftp[0]["size"], big.len());
+    assert_eq!(ftp[0]["file_name"], "scan.pdf");
+
+    // What the gateway kept as sent: each signature in the stored envelope
+    // verifies with openssl cms over the file kept beside it, and the
+    // file store one's Hash is openssl's GOST hash.
+    let case = std::path::PathBuf::from(replies[0].body["case_file"].as_str().unwrap());
+    let envelope =
+        String::from_utf8(std::fs::read(case.join("send-request.xml")).unwrap()).unwrap();
+    let sigs: Vec<&str> = envelope
+        .split("SignaturePKCS7>")
+        .skip(1)
+        .step_by(2)
+        .map(|s| s.split('<').next().unwrap())
+        .collect();
+    assert_eq!(sigs.len(), 3, "three signed headers");
+    let sent = case.join("attachments-sent");
+    // Headers: AttachmentHeaderList (consent, power) then RefAttachmentHeaderList (scan).
+    let tmp = tempfile::tempdir().unwrap();
+    for (sig, name) in sigs.iter().zip(["consent.pdf", "power.xml", "scan.pdf"]) {
+        assert!(
+            cms_verify(&conf, tmp.path(), sig, &sent.join(name), &cert_path(&h)),
+            "{name}"
+        );
+    }
+    let hash = envelope
+        .split("Hash>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert_eq!(hash, gost_hash(&conf, &sent.join("scan.pdf")));
+    h.cleanup().await;
+}
+
+fn cert_path(h: &harness::Harness) -> std::path::PathBuf {
+    std::path::PathBuf::from(&h.settings.signing.personal_certificate)
+}
+
+/// A header naming a file the file store does not have: the emulator
+/// answers as SMEV does, `AttachmentContentMiscoordination`, and records
+/// the attachment as missing.
+#[tokio::test]
+async fn a_missing_file_store_file_is_attachment_content_miscoordination() {
+    if !xmldsig::gost::available() {
+        panic!("{}", xmldsig::gost::INSTALL_HINT);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let settings = harness::test_settings(dir.path(), "unused");
+    let data = settings.emulator.data.clone();
+    let emu = mezhved::emulator::start(&settings, "127.0.0.1:0", &data)
+        .await
+        .unwrap();
+    let list = vec![Attachment {
+        name: "scan.pdf".into(),
+        mime_type: "application/pdf".into(),
+        source: Source::Inline(vec![7; 500]),
+    }];
+    let prepared = send::prepare(&list, &[], &dir.path().join("out"), 10, None, &|_| None).unwrap();
+    assert!(matches!(prepared[0].transfer, Transfer::FileStore { .. }));
+    let req = lookup_request(Kind::Egrul, "1144703001233");
+    let registry = mezhved::lookup::Registry::new(&Default::default());
+    let business = registry
+        .get(Kind::Egrul)
+        .build_request(&req, &req.request_id.to_string());
+    let key = SigningKey::generate(SignatureAlgorithm::Gost2012_256, "IS", 1).unwrap();
+    let opts = smev::EnvelopeOptions {
+        attachments: prepared,
+        ..Default::default()
+    };
+    let doc = smev::send_request_with(Version::V1_3, &smev::new_message_id(), &business, &opts)
+        .sign(&key, None)
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(emu.endpoint())
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"urn:SendRequest\"")
+        .body(xml::to_bytes(&doc))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("AttachmentContentMiscoordination"), "{text}");
+    let got = emu.node.incoming_attachments();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].transfer, "ftp");
+    assert!(got[0].size.is_none());
+    emu.stop();
+}
+
+/// The file store down: a request whose deadline is still far is retried
+/// until the store comes back and goes through; one past its deadline
+/// ends failed with the reason, for manual fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_store_that_is_down_is_retried_then_fails_past_the_deadline() {
+    use harness::{Client, Harness, broker_or_skip, prefix};
+    use mezhved::casefile::State;
+    if !broker_or_skip("attachments_out").await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = harness::test_settings(dir.path(), &prefix("ftpdown"));
+    s.retry.initial_ms = 50;
+    s.retry.max_ms = 200;
+    s.attachments.mtom_limit_bytes = 10;
+    // A request recorded 30 days ago: past its deadline.
+    let store = mezhved::casefile::Store::open(&s.gateway.cases_root).unwrap();
+    let mut old = lookup_request(Kind::Egrul, &harness::fresh_inn(91));
+    old.attachments = vec![Attachment {
+        name: "scan.pdf".into(),
+        mime_type: "application/pdf".into(),
+        source: Source::Inline(vec![5; 500]),
+    }];
+    let old: mezhved::request::Request = old.into();
+    let mezhved::casefile::Acceptance::New(rec) = store.accept(&old, Default::default()).unwrap()
+    else {
+        panic!()
+    };
+    let mut backdated = rec.clone();
+    backdated.accepted_at = mezhved::clock::now() - time::Duration::days(30);
+    mezhved::casefile::journal::append(
+        &store.case_dir(&rec.case_id),
+        mezhved::casefile::journal::Entry {
+            at: mezhved::clock::rfc3339(mezhved::clock::now()),
+            request_id: rec.request_id.to_string(),
+            event: "backdated by the test".into(),
+            detail: None,
+            documents: vec![],
+            state: Some(Box::new(backdated)),
+            prev: String::new(),
+            hash: String::new(),
+        },
+    )
+    .unwrap();
+    drop(store);
+    let h = Harness::start_adjusted(dir, s, |s, emu| {
+        emu.point_file_store(s);
+        emu.file_store.set_down(true);
+    })
+    .await;
+    let mut done = None;
+    for _ in 0..200 {
+        let r = h.gateway.store().load(&old.request_id()).unwrap().unwrap();
+        if r.state.is_final() {
+            done = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rec = done.expect("failed at the deadline");
+    assert_eq!(rec.state, State::Failed);
+    let result = h.gateway.store().load_result(&rec).unwrap().unwrap();
+    let failure = result.outcome.failure.clone().unwrap();
+    assert_eq!(
+        failure.code,
+        Some(mezhved::i18n::FailureCode::AttachmentTransferFailed),
+        "{failure:?}"
+    );
+    assert!(failure.reason.contains("scan.pdf"), "{}", failure.reason);
+    assert!(failure.reason.contains("deadline"), "{}", failure.reason);
+    assert!(result.fallback_required);
+    let ru = mezhved::i18n::FailureCode::AttachmentTransferFailed.text(mezhved::i18n::Lang::Ru);
+    assert!(ru.contains("Файловое хранилище СМЭВ"), "{ru}");
+    assert_eq!(
+        h.sent_requests(),
+        0,
+        "nothing was sent without its attachment"
+    );
+
+    // A fresh request while the store is down: retried, and sent once the
+    // store is back.
+    let client = Client::connect().await;
+    let reply_q = client.reply_queue().await;
+    let mut msg = request_json(Kind::Egrul, serde_json::json!({"inn": "4703123451"}));
+    msg["attachments"] = serde_json::json!([
+        {"name": "big.pdf", "mime_type": "application/pdf", "content_base64": B64.encode([9u8; 300])}
+    ]);
+    client
+        .publish(
+            &h.settings.amqp.queue_requests(),
+            msg.to_string().as_bytes(),
+            Some(&reply_q),
+            None,
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(
+        h.emulator.file_store.files().unwrap().len(),
+        0,
+        "nothing got through while down"
+    );
+    h.emulator.file_store.set_down(false);
+    let replies = client
+        .take(&reply_q, 1, std::time::Duration::from_secs(60))
+        .await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].body["verdict"], "found", "{}", replies[0].body);
+    assert_eq!(h.emulator.file_store.files().unwrap().len(), 1);
+    let got = h.control("GET", "/control/attachments", None).await;
+    assert_eq!(got[0]["transfer"], "ftp", "{got}");
+    assert_eq!(got[0]["hash_matches"], true, "{got}");
+    h.cleanup().await;
 }

@@ -60,7 +60,7 @@ pub fn mime_content_id(id: &str) -> String {
 /// ones copied, so that what was sent stays with the case), hashes and
 /// signs each, and assigns each its transfer: inline while the inline
 /// ones together stay within `mtom_limit` bytes. `inbox` holds the
-/// resolved paths of the inbox files, in order (from
+/// resolved paths of the inbox files not yet in `dir`, in order (from
 /// [`crate::request::attachments::check_inbox`]). A file store transfer
 /// keeps the uuid of an earlier preparation (`uuids`, by name) so that a
 /// re-send names the file already uploaded.
@@ -81,13 +81,13 @@ pub fn prepare(
         let path = dir.join(name);
         match &a.source {
             Source::Inline(bytes) => write_synced(&path, bytes)?,
+            // `inbox` lists the inbox files not yet copied here.
+            Source::Inbox(_) if path.exists() => {}
             Source::Inbox(rel) => {
                 let src = inbox.next().ok_or_else(|| {
                     AttachmentError::Malformed(format!("the inbox file {rel:?} was not checked"))
                 })?;
-                if !path.exists() {
-                    copy_synced(src, &path)?;
-                }
+                copy_synced(src, &path)?;
             }
         }
         let digests = super::digest::digest_file(&path)?;
@@ -124,6 +124,33 @@ pub fn prepare(
             signature,
             transfer,
         });
+    }
+    Ok(out)
+}
+
+/// The MTOM parts of a request whose attachments were prepared in `dir`:
+/// the same assignment [`prepare`] made (inline while within
+/// `mtom_limit`), from the files' sizes.
+pub fn mtom_parts(
+    attachments: &[Attachment],
+    dir: &Path,
+    mtom_limit: u64,
+) -> Result<Vec<super::mtom::OutgoingPart>, AttachmentError> {
+    let mut inline_total = 0u64;
+    let mut out = Vec::new();
+    for (i, a) in attachments.iter().enumerate() {
+        let path = dir.join(super::safe_file_name(&a.name)?);
+        let size = std::fs::metadata(&path)
+            .map_err(|e| AttachmentError::io(&path, e))?
+            .len();
+        if inline_total + size <= mtom_limit {
+            inline_total += size;
+            out.push(super::mtom::OutgoingPart {
+                content_id: mime_content_id(&content_id(i)),
+                content_type: a.mime_type.clone(),
+                path,
+            });
+        }
     }
     Ok(out)
 }

@@ -11,6 +11,7 @@
 //! | `PUT /control/scenarios/{kind}/{identifier}` | attach a scenario (JSON) to a subject |
 //! | `DELETE /control/scenarios/{kind}/{identifier}` | remove it |
 //! | `GET /control/faults`, `POST /control/faults` | one-off faults of the next calls of an operation |
+//! | `GET /control/attachments` | the attachments clients' `SendRequest`s brought (MTOM and file store), each with its size, hashes and signature check |
 //! | `GET /control/file-store` | the file store: address, up or down, every file in it (uploads by clients and files put for answers) |
 //! | `PUT /control/file-store` | `{"down": true}`: the file store refuses connections until `{"down": false}` |
 //! | `POST /control/reset` | forget queues, message ids, the trace and run-time scenarios |
@@ -183,4 +184,8 @@ pub async fn put_file_store(State(node): State<Arc<Node>>, body: axum::body::Byt
         store.set_down(state.down);
     }
     file_store_view(&node)
+}
+
+pub async fn attachments(State(node): State<Arc<Node>>) -> Response {
+    Json(node.incoming_attachments()).into_response()
 }

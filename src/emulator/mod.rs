@@ -4,6 +4,7 @@
 mod control;
 pub mod data;
 pub mod filestore;
+pub mod incoming;
 mod node;
 mod registers;
 pub mod scenario;
@@ -214,6 +215,7 @@ pub async fn start(
             get(control::faults).post(control::post_fault),
         )
         .route("/control/reset", post(control::reset))
+        .route("/control/attachments", get(control::attachments))
         .route(
             "/control/file-store",
             get(control::file_store).put(control::put_file_store),
@@ -306,10 +308,44 @@ async fn soap(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) ->
         .get("SOAPAction")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let node2 = node.clone();
-    let reply = tokio::task::spawn_blocking(move || node2.handle(action.as_deref(), &body))
-        .await
-        .expect("the emulator handler does not panic");
+    let reply = tokio::task::spawn_blocking(move || {
+        if crate::attachment::mtom::is_multipart(&content_type) {
+            // MTOM: the envelope is the root part; the attachments are
+            // kept under the emulator's folder and checked.
+            let dir = node2.received_dir();
+            let received = std::fs::create_dir_all(&dir)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    crate::attachment::mtom::read_multipart(
+                        &body[..],
+                        &content_type,
+                        &dir,
+                        crate::attachment::Limits::default(),
+                    )
+                    .map_err(|e| e.to_string())
+                });
+            match received {
+                Ok(r) => match node2.record_attachments(&r.root, Some(&r)) {
+                    Some(fault) => fault,
+                    None => node2.handle(action.as_deref(), &r.root),
+                },
+                Err(e) => node2.handle_unreadable(&e),
+            }
+        } else {
+            match node2.record_attachments(&body, None) {
+                Some(fault) => fault,
+                None => node2.handle(action.as_deref(), &body),
+            }
+        }
+    })
+    .await
+    .expect("the emulator handler does not panic");
     if let Some(d) = reply.delay {
         tokio::time::sleep(d).await;
     }

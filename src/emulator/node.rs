@@ -175,6 +175,8 @@ pub struct Node {
     trace: Mutex<VecDeque<TraceEntry>>,
     /// SMEV's file store (FTP), set once the emulator starts it.
     pub file_store: std::sync::OnceLock<std::sync::Arc<super::filestore::FileStore>>,
+    /// Attachments of clients' requests, checked.
+    incoming: Mutex<Vec<super::incoming::IncomingAttachment>>,
 }
 
 impl Node {
@@ -198,6 +200,79 @@ impl Node {
             accepted: Mutex::new(HashMap::new()),
             trace: Mutex::new(VecDeque::new()),
             file_store: std::sync::OnceLock::new(),
+            incoming: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Where MTOM parts of clients' requests are kept.
+    pub fn received_dir(&self) -> std::path::PathBuf {
+        match self.file_store.get() {
+            Some(s) => s
+                .root()
+                .parent()
+                .unwrap_or(s.root())
+                .join("received")
+                .join(uuid::Uuid::new_v4().to_string()),
+            None => std::env::temp_dir()
+                .join("mezhved-emulator-received")
+                .join(uuid::Uuid::new_v4().to_string()),
+        }
+    }
+
+    /// Checks and keeps the attachments of a `SendRequest` body (other
+    /// operations carry none). A header whose file is missing (no MTOM
+    /// part, nothing under its uuid in the file store) is answered as SMEV
+    /// does: the SOAP fault `AttachmentContentMiscoordination`.
+    pub fn record_attachments(
+        &self,
+        body: &[u8],
+        received: Option<&crate::attachment::mtom::Received>,
+    ) -> Option<Reply> {
+        let doc = crate::xml::parse(body).ok()?;
+        let req = smev::parse_send_request(&doc).ok()?;
+        let list = super::incoming::check(
+            &doc,
+            req.sender_provided,
+            &req.message_id,
+            received,
+            self.file_store.get().map(|s| s.as_ref()),
+        );
+        let missing: Vec<String> = list
+            .iter()
+            .filter(|a| a.size.is_none())
+            .map(|a| format!("{} {}", a.transfer, a.id))
+            .collect();
+        if !list.is_empty() {
+            self.incoming.lock().expect("incoming lock").extend(list);
+        }
+        if missing.is_empty() {
+            return None;
+        }
+        let text = format!(
+            "Заголовки вложений не соответствуют их содержимому: нет файлов {}",
+            missing.join(", ")
+        );
+        Some(self.fault(
+            req.version,
+            &Refusal {
+                kind: FaultKind::AttachmentContentMiscoordination,
+                text,
+                errors: Vec::new(),
+            },
+        ))
+    }
+
+    pub fn incoming_attachments(&self) -> Vec<super::incoming::IncomingAttachment> {
+        self.incoming.lock().expect("incoming lock").clone()
+    }
+
+    /// A body that could not be read as MTOM: HTTP 400.
+    pub fn handle_unreadable(&self, why: &str) -> Reply {
+        tracing::warn!(error = %why, "the emulator cannot read a multipart body");
+        Reply {
+            status: 400,
+            body: Body::Http,
+            delay: None,
         }
     }
 

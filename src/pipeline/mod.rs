@@ -550,9 +550,14 @@ impl Gateway {
         route: crate::casefile::ReplyRoute,
     ) -> Result<Acceptance, StoreError> {
         // A register's own source takes no SMEV envelope.
-        let signed = if self.key_usable() && self.direct_route(req.kind()).is_none() {
+        // A request with attachments is signed by the send task, once
+        // they are prepared and uploaded.
+        let signed = if self.key_usable()
+            && self.direct_route(req.kind()).is_none()
+            && req.attachments().is_empty()
+        {
             let mid = crate::smev::new_message_id();
-            self.sign_envelope(req, &mid)
+            self.sign_envelope(req, &mid, Vec::new())
                 .ok()
                 .map(|e| (mid.to_string(), e))
         } else {
@@ -805,12 +810,25 @@ impl Gateway {
     /// A SOAP call through the circuit breaker; waiting for the breaker
     /// ends when the gateway stops, a call under way does not.
     async fn call(&self, op: Operation, body: Vec<u8>) -> Result<Vec<u8>, CallError> {
+        self.call_typed(op, body, None).await
+    }
+
+    /// As `call`, with the body's content type (`None`: a SOAP envelope).
+    async fn call_typed(
+        &self,
+        op: Operation,
+        body: Vec<u8>,
+        content_type: Option<String>,
+    ) -> Result<Vec<u8>, CallError> {
         let permit = tokio::select! {
             p = self.client.breaker().admit() => p,
             _ = self.stopped() => return Err(CallError::Stopped),
         };
         let started = std::time::Instant::now();
-        let result = self.client.call_admitted(permit, op, body).await;
+        let result = self
+            .client
+            .call_admitted_with(permit, op, body, content_type.as_deref())
+            .await;
         self.metrics
             .call_seconds
             .observe(&[op.as_str()], started.elapsed().as_secs_f64());

@@ -18,11 +18,16 @@ use crate::request::Request;
 use crate::smev::{self, FaultClass, Operation, SmevError};
 use crate::xml;
 
+/// The folder, under a request's, of the files it sent.
+pub const ATTACHMENTS_DIR: &str = "attachments-sent";
+
 /// Why no envelope came.
 enum NoEnvelope {
     /// Someone else moved the request on: nothing to send.
     Superseded,
     Failed(String),
+    /// An attachment could not be prepared or uploaded.
+    Attachment(FailureCode, String),
 }
 
 /// What one `SendRequest` attempt came to.
@@ -94,12 +99,24 @@ impl Gateway {
                     let failed = Outcome::failure(FailureCode::SigningFailed, reason);
                     return self.finish(rec, UNSENT, failed).await;
                 }
+                Err(NoEnvelope::Attachment(code, reason)) => {
+                    return self
+                        .finish(rec, UNSENT, Outcome::failure(code, reason))
+                        .await;
+                }
+            };
+            let envelope = match self.with_parts(&rec, &req, envelope) {
+                Ok(b) => b,
+                Err(reason) => {
+                    let failed = Outcome::failure(FailureCode::AttachmentFailed, reason);
+                    return self.finish(rec, UNSENT, failed).await;
+                }
             };
             crate::failpoint::at("signed");
             let message_id = rec.message_id.clone().unwrap_or_default();
             tracing::Span::current().record("message_id", message_id.as_str());
             let span = info_span!("send", message_id = %message_id, attempt);
-            let failure = match self.attempt(envelope).instrument(span).await {
+            let failure = match self.attempt(envelope.0, envelope.1).instrument(span).await {
                 Attempt::Accepted(ts) => {
                     crate::failpoint::at("sent-unrecorded");
                     return self.mark_sent(rec, ts, "accepted by SMEV").await;
@@ -177,9 +194,100 @@ impl Gateway {
         .0
     }
 
+    /// The body to post and its content type: the envelope alone, or an
+    /// MTOM `multipart/related` body with the inline attachments' files
+    /// (in the request's folder since the envelope was signed).
+    fn with_parts(
+        &self,
+        rec: &StateRecord,
+        req: &Request,
+        envelope: Vec<u8>,
+    ) -> Result<(Vec<u8>, Option<String>), String> {
+        if req.attachments().is_empty() {
+            return Ok((envelope, None));
+        }
+        let dir = self.store.request_dir(rec).join(ATTACHMENTS_DIR);
+        let parts = crate::attachment::send::mtom_parts(
+            req.attachments(),
+            &dir,
+            self.settings.attachments.mtom_limit_bytes,
+        )
+        .map_err(|e| e.to_string())?;
+        if parts.is_empty() {
+            return Ok((envelope, None));
+        }
+        let body =
+            crate::attachment::mtom::MtomBody::new(envelope, parts).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::with_capacity(body.content_length() as usize);
+        body.write_to(&mut bytes).map_err(|e| e.to_string())?;
+        Ok((bytes, Some(body.content_type())))
+    }
+
+    /// Prepares the attachments of `req` in its folder and uploads those
+    /// for the file store, retrying until `deadline`.
+    async fn prepare_attachments(
+        &self,
+        rec: &StateRecord,
+        req: &Request,
+    ) -> Result<Vec<crate::attachment::send::Outgoing>, NoEnvelope> {
+        use crate::attachment::send;
+        if req.attachments().is_empty() {
+            return Ok(Vec::new());
+        }
+        let dir = self.store.request_dir(rec).join(ATTACHMENTS_DIR);
+        let list = req.attachments().to_vec();
+        let inbox_dir = self.settings.gateway.inbox_dir.clone();
+        let max = self.settings.attachments.max_file_bytes;
+        let limit = self.settings.attachments.mtom_limit_bytes;
+        let personal = self.personal_key.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            // Files copied at an earlier preparation need no inbox copy.
+            let pending: Vec<_> = list
+                .iter()
+                .filter(|a| !dir.join(&a.name).exists())
+                .cloned()
+                .collect();
+            let inbox = crate::request::attachments::check_inbox(&pending, &inbox_dir, max)
+                .map_err(|e| format!("{}: {}", e.field, e.message))?;
+            send::prepare(&list, &inbox, &dir, limit, personal.as_ref(), &|_| None)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|e| NoEnvelope::Attachment(FailureCode::AttachmentFailed, e))?;
+        let deadline = self.calendar.answer_due(rec.accepted_at).overdue_after;
+        let client = crate::attachment::ftp::FtpClient::new(self.settings.attachments.ftp());
+        let retry = self.settings.retry.clone();
+        send::upload_all(
+            &client,
+            &self.settings.attachments.ftp_login(),
+            &prepared,
+            deadline,
+            &|n| retry.backoff(n),
+            &clock::now,
+        )
+        .await
+        .map_err(|e| {
+            let reason = if e.past_deadline {
+                format!(
+                    "{e}; the next attempt would come after the answer deadline ({})",
+                    clock::rfc3339(deadline)
+                )
+            } else {
+                e.to_string()
+            };
+            NoEnvelope::Attachment(FailureCode::AttachmentTransferFailed, reason)
+        })?;
+        Ok(prepared)
+    }
+
     /// One `SendRequest`, classified.
-    async fn attempt(&self, envelope: Vec<u8>) -> Attempt {
-        let body = match self.call(Operation::SendRequest, envelope).await {
+    async fn attempt(&self, envelope: Vec<u8>, content_type: Option<String>) -> Attempt {
+        let body = match self
+            .call_typed(Operation::SendRequest, envelope, content_type)
+            .await
+        {
             Ok(b) => b,
             Err(CallError::Stopped) => return Attempt::Stopped,
             Err(CallError::Retryable(m)) => return again(m),
@@ -227,8 +335,9 @@ impl Gateway {
             Some(Ok(id)) => id,
             _ => smev::new_message_id(),
         };
+        let attachments = self.prepare_attachments(rec, req).await?;
         let bytes = self
-            .sign_envelope(req, &message_id)
+            .sign_envelope(req, &message_id, attachments)
             .map_err(NoEnvelope::Failed)?;
         let store = self.store.clone();
         let r = rec.clone();
@@ -252,6 +361,7 @@ impl Gateway {
         &self,
         req: &Request,
         message_id: &uuid::Uuid,
+        attachments: Vec<crate::attachment::send::Outgoing>,
     ) -> Result<Vec<u8>, String> {
         let eol = (self.settings.smev.eol_hours > 0)
             .then(|| clock::now() + time::Duration::hours(self.settings.smev.eol_hours as i64));
@@ -268,6 +378,10 @@ impl Gateway {
                 (business, opts)
             }
             Request::Vs(req) => super::vs::envelope_parts(req, eol)?,
+        };
+        let opts = smev::EnvelopeOptions {
+            attachments,
+            ..opts
         };
         let doc = smev::send_request_with(self.version, message_id, &business, &opts)
             .sign(&self.key(), self.personal_key.as_ref());

@@ -122,7 +122,19 @@ impl SmevClient {
         op: Operation,
         envelope: Vec<u8>,
     ) -> Result<Vec<u8>, ProviderError> {
-        let r = self.post(op, envelope).await;
+        self.call_admitted_with(permit, op, envelope, None).await
+    }
+
+    /// As `call_admitted`, with the body's content type (`None`: a SOAP
+    /// envelope; an MTOM body names its `multipart/related` type).
+    pub async fn call_admitted_with(
+        &self,
+        permit: Permit<'_>,
+        op: Operation,
+        body: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        let r = self.post(op, body, content_type).await;
         permit.record(!r.as_ref().is_err_and(ProviderError::is_endpoint_failure));
         r
     }
@@ -139,27 +151,40 @@ impl SmevClient {
         staging: &std::path::Path,
         limits: crate::attachment::Limits,
     ) -> Result<(Vec<u8>, Option<crate::attachment::mtom::Received>), ProviderError> {
-        let r = self.post_parts(op, envelope, Some((staging, limits))).await;
+        let r = self
+            .post_parts(op, envelope, None, Some((staging, limits)))
+            .await;
         permit.record(!r.as_ref().is_err_and(ProviderError::is_endpoint_failure));
         r
     }
 
     /// POSTs a SOAP envelope. A SOAP fault arrives as HTTP 500 with a body
     /// and is returned as a body, for the SMEV layer to read.
-    async fn post(&self, op: Operation, envelope: Vec<u8>) -> Result<Vec<u8>, ProviderError> {
-        self.post_parts(op, envelope, None).await.map(|(b, _)| b)
+    async fn post(
+        &self,
+        op: Operation,
+        envelope: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> Result<Vec<u8>, ProviderError> {
+        self.post_parts(op, envelope, content_type, None)
+            .await
+            .map(|(b, _)| b)
     }
 
     async fn post_parts(
         &self,
         op: Operation,
         envelope: Vec<u8>,
+        content_type: Option<&str>,
         staging: Option<(&std::path::Path, crate::attachment::Limits)>,
     ) -> Result<(Vec<u8>, Option<crate::attachment::mtom::Received>), ProviderError> {
         let resp = self
             .http
             .post(&self.endpoint)
-            .header("Content-Type", "text/xml; charset=utf-8")
+            .header(
+                "Content-Type",
+                content_type.unwrap_or("text/xml; charset=utf-8"),
+            )
             .header("SOAPAction", format!("\"{}\"", op.soap_action()))
             .body(envelope)
             .send()

@@ -31,6 +31,8 @@ unsafe extern "C" {
 }
 
 /// A private key with its certificate, ready to sign with one algorithm.
+/// A clone shares the key (OpenSSL reference counts it).
+#[derive(Clone)]
 pub struct SigningKey {
     algorithm: SignatureAlgorithm,
     pkey: PKey<Private>,
