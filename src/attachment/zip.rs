@@ -233,10 +233,26 @@ fn unpack_into(
 /// A ZIP archive (deflated) of the given files, in memory: the emulator's
 /// extracts and tests.
 pub fn pack(entries: &[(&str, &[u8])]) -> Result<Vec<u8>, AttachmentError> {
+    pack_with_stored(entries, &[])
+}
+
+/// As [`pack`], then `stored` entries kept uncompressed.
+pub fn pack_with_stored(
+    entries: &[(&str, &[u8])],
+    stored: &[(&str, &[u8])],
+) -> Result<Vec<u8>, AttachmentError> {
     use ::zip::write::SimpleFileOptions;
     let mut w = ::zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = SimpleFileOptions::default().compression_method(::zip::CompressionMethod::Deflated);
-    for (name, data) in entries {
+    let deflated =
+        SimpleFileOptions::default().compression_method(::zip::CompressionMethod::Deflated);
+    let plain = SimpleFileOptions::default()
+        .compression_method(::zip::CompressionMethod::Stored)
+        .large_file(true);
+    let all = entries
+        .iter()
+        .map(|e| (e, deflated))
+        .chain(stored.iter().map(|e| (e, plain)));
+    for ((name, data), opts) in all {
         w.start_file(*name, opts)
             .map_err(|e| refuse(e.to_string()))?;
         w.write_all(data).map_err(|e| refuse(e.to_string()))?;

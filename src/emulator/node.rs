@@ -726,8 +726,17 @@ impl Node {
             {
                 let extract = xml::to_bytes(d);
                 let name = format!("{}-{}.xml", lookup.kind(), query.doc_id);
-                let zip = crate::attachment::zip::pack(&[(&name, &extract)])
+                let padding: Vec<u8> = (0..scenario.attachment_padding_bytes.unwrap_or(0))
+                    .map(|i| (i % 251) as u8)
+                    .collect();
+                let stored: &[(&str, &[u8])] = if padding.is_empty() {
+                    &[]
+                } else {
+                    &[("scan.pdf", &padding)]
+                };
+                let zip = crate::attachment::zip::pack_with_stored(&[(&name, &extract)], stored)
                     .map_err(|e| e.to_string())?;
+                drop(padding);
                 let signed = match scenario.attachment_fault {
                     Some(AttachmentFault::BadSignature) => {
                         let mut other = zip.clone();

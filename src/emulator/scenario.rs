@@ -83,6 +83,10 @@ pub struct Scenario {
     /// What goes wrong with that attachment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment_fault: Option<AttachmentFault>,
+    /// With `attachment`: the ZIP also holds `scan.pdf` of this many bytes,
+    /// stored uncompressed (for measuring large attachments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_padding_bytes: Option<u64>,
 }
 
 /// How an answer's attachment travels.
