@@ -481,7 +481,7 @@ pub(super) fn processing_code_outcome(
             "Сведения не могут быть предоставлены в электронном виде: запросите выписку на бумажном носителе",
         ),
         Some("54") if attachments => Outcome::failed(
-            "КодОбр 54: the extract came as an attachment, which mezhved does not read; open the SMEV answer in the case file",
+            "КодОбр 54: the answer says the extract is attached, but it carries no attachment; open the SMEV answer in the case file",
         ),
         Some(code) => Outcome::rejected(
             RejectedBy::Agency,
