@@ -79,9 +79,7 @@ impl Gateway {
                 }
                 Some(Err(SourceError::Unavailable(m))) => m,
             };
-            let open = source
-                .breaker()
-                .is_some_and(|b| b.state() == crate::provider::BreakerState::Open);
+            let open = source.breaker().is_some_and(|b| b.holds_calls());
             if let Some(snap) = &snapshot
                 && (attempt >= fallback_after || open)
             {

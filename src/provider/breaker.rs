@@ -82,6 +82,19 @@ impl Breaker {
         }
     }
 
+    /// Whether a call now would have to wait: the circuit is open and its
+    /// period has not run out, or a probe is out. An open circuit whose
+    /// period is over does not hold calls back: the next [`Breaker::admit`]
+    /// makes it the probe (a caller that does not wait must still let it
+    /// through, or the circuit never closes again).
+    pub fn holds_calls(&self) -> bool {
+        match *self.inner.lock().expect("breaker lock") {
+            Inner::Closed { .. } => false,
+            Inner::Open { until, .. } => Instant::now() < until,
+            Inner::HalfOpen { .. } => true,
+        }
+    }
+
     /// Waits until a call may go out.
     pub async fn admit(&self) -> Permit<'_> {
         loop {
@@ -210,6 +223,24 @@ mod tests {
         );
         assert_eq!(b.state(), BreakerState::HalfOpen);
         probe.record(true);
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_circuit_past_its_period_lets_the_probe_through() {
+        let b = breaker();
+        for _ in 0..3 {
+            b.admit().await.record(false);
+        }
+        assert!(b.holds_calls());
+        tokio::time::advance(Duration::from_secs(10)).await;
+        // Still reported open until someone asks, but no longer holding calls.
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(!b.holds_calls());
+        let probe = b.admit().await;
+        assert!(b.holds_calls(), "the others wait for the probe");
+        probe.record(true);
+        assert!(!b.holds_calls());
         assert_eq!(b.state(), BreakerState::Closed);
     }
 

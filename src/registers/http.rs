@@ -90,7 +90,7 @@ impl SourceClient {
         req: reqwest::RequestBuilder,
         wait_when_open: bool,
     ) -> Result<Answer, SourceError> {
-        if !wait_when_open && self.breaker.state() == crate::provider::BreakerState::Open {
+        if !wait_when_open && self.breaker.holds_calls() {
             return Err(SourceError::Unavailable(format!(
                 "{}: the circuit is open after failed calls",
                 self.name
