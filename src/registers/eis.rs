@@ -211,6 +211,12 @@ pub enum Published {
 /// `unfairSupplier2022`).
 pub fn read_document(bytes: &[u8]) -> Result<Published, String> {
     let doc = xml::parse(bytes).map_err(|e| format!("not readable XML: {e}"))?;
+    read_parsed_document(&doc)
+}
+
+/// [`read_document`] of a document already parsed (one parse when it is
+/// also checked against the schema).
+pub fn read_parsed_document(doc: &Document) -> Result<Published, String> {
     let root = doc.root();
     let el = doc.element(root);
     let inner = if el.is(EXPORT_NS, "export") {
@@ -222,8 +228,8 @@ pub fn read_document(bytes: &[u8]) -> Result<Published, String> {
     };
     let local = doc.element(inner).local.clone();
     match local.as_str() {
-        "unfairSupplier" => Ok(Published::Record(read_unfair_supplier(&doc, inner))),
-        "unfairSupplier2022" => Ok(Published::Record(read_unfair_supplier_2022(&doc, inner))),
+        "unfairSupplier" => Ok(Published::Record(read_unfair_supplier(doc, inner))),
+        "unfairSupplier2022" => Ok(Published::Record(read_unfair_supplier_2022(doc, inner))),
         other => Ok(Published::Unread(other.to_owned())),
     }
 }

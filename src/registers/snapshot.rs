@@ -279,16 +279,18 @@ pub fn import_eis(
         progress(Progress::File(name, i + 1, files.len()));
         sources.push(source_file(name, bytes));
         let mut read = |doc: &[u8], what: &str| -> Result<(), String> {
-            if let Some(v) = &validator
-                && let Ok(d) = crate::xml::parse(doc)
-            {
+            let d = crate::xml::parse(doc)
+                .map_err(|e| format!("{name}: {what}: not readable XML: {e}"))?;
+            if let Some(v) = &validator {
                 let wrong = v(&d, d.root());
                 if !wrong.is_empty() {
                     rejected.add(format!("{name}: {what}: {}", wrong.join("; ")));
                     return Ok(());
                 }
             }
-            match super::eis::read_document(doc).map_err(|e| format!("{name}: {what}: {e}"))? {
+            match super::eis::read_parsed_document(&d)
+                .map_err(|e| format!("{name}: {what}: {e}"))?
+            {
                 super::eis::Published::Record(r) => records.push(r),
                 super::eis::Published::Unread(_) => unread += 1,
             }
