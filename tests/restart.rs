@@ -75,19 +75,35 @@ async fn crash_at(stage: &str) {
         Some(&1),
         "{stage}: SMEV accepted one SendRequest"
     );
-    let state: serde_json::Value = {
-        let dir = setup
-            .settings
-            .gateway
-            .cases_root
-            .join("LO-2026-000123")
-            .join(&id);
-        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap()
+    let state_file = setup
+        .settings
+        .gateway
+        .cases_root
+        .join("LO-2026-000123")
+        .join(&id)
+        .join("state.json");
+    // `state.json` is rewritten in place: a read in the middle of a
+    // rewrite is read again.
+    let read_state = || -> serde_json::Value {
+        std::fs::read(&state_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
     };
+    // The reply is published, confirmed by the broker and only then
+    // recorded, so the reply can reach this client a moment before
+    // `replied_at` is on disk.
+    let recorded_by = std::time::Instant::now() + Duration::from_secs(10);
+    let mut state = read_state();
+    while !state["replied_at"].is_string() && std::time::Instant::now() < recorded_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        state = read_state();
+    }
     assert_eq!(state["state"], json!("completed"));
     assert!(
         state["replied_at"].is_string(),
-        "{stage}: the reply is recorded"
+        "{stage}: the reply is recorded: {state}\n{}",
+        second.log_text()
     );
     assert!(
         second.log_text().contains("resumed unfinished requests") || stage == "accepted",
