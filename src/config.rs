@@ -730,7 +730,7 @@ impl Settings {
             )));
         }
         if self.store.is_postgres()
-            && let Err(e) = self.store.postgres_url.parse::<postgres::Config>()
+            && let Err(e) = self.store.postgres_url.parse::<tokio_postgres::Config>()
         {
             return Err(ConfigError::Invalid(format!(
                 "store.postgres_url {}: {e}",

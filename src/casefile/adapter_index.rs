@@ -19,7 +19,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use uuid::Uuid;
 
-use super::{Backend, StateRecord, Store, StoreError, fsio, io};
+use super::files::Files;
+use super::{StateRecord, Store, StoreError, fsio, io};
 
 /// A request an information system sent, and when it was accepted and
 /// answered (milliseconds since the epoch).
@@ -37,74 +38,21 @@ fn ms(t: SystemTime) -> i64 {
 }
 
 impl Store {
-    fn adapter_dir(&self, it_system: &str, part: &str) -> PathBuf {
-        self.root.join(".index/adapter").join(it_system).join(part)
-    }
-
     /// Records that `it_system` sent `rec` (durable when it returns).
     pub fn adapter_sent(&self, it_system: &str, rec: &StateRecord) -> Result<(), StoreError> {
-        match &*self.backend {
-            Backend::Files(_) => {
-                let dir = self.adapter_dir(it_system, "sent");
-                fsio::create_dir_durable(&dir).map_err(io(&dir))?;
-                let p = dir.join(rec.request_id.to_string());
-                fsio::create_marker(&p).map_err(io(&p))?;
-                self.sync.barrier().map_err(io(&dir))
-            }
-            Backend::Postgres(p) => p.adapter_sent(it_system, &rec.request_id),
-        }
+        self.backend.adapter_sent(it_system, &rec.request_id)
     }
 
     /// The answer to `rec` is ready for `it_system`'s `Get` (once; durable
     /// when it returns). Again after a restart changes nothing.
     pub fn adapter_ready(&self, it_system: &str, rec: &StateRecord) -> Result<(), StoreError> {
-        match &*self.backend {
-            Backend::Files(_) => {
-                let rid = rec.request_id.to_string();
-                let taken = self.adapter_dir(it_system, "taken").join(&rid);
-                if taken.symlink_metadata().is_ok() {
-                    return Ok(());
-                }
-                let dir = self.adapter_dir(it_system, "ready");
-                fsio::create_dir_durable(&dir).map_err(io(&dir))?;
-                let p = dir.join(&rid);
-                fsio::create_marker(&p).map_err(io(&p))?;
-                self.sync.barrier().map_err(io(&dir))
-            }
-            Backend::Postgres(p) => p.adapter_ready(it_system, &rec.request_id),
-        }
+        self.backend.adapter_ready(it_system, &rec.request_id)
     }
 
     /// Takes the oldest answer ready for `it_system`: each is taken by one
     /// `Get` only, whichever instance serves it.
     pub fn adapter_take(&self, it_system: &str) -> Result<Option<Uuid>, StoreError> {
-        match &*self.backend {
-            Backend::Files(_) => {
-                let ready = self.adapter_dir(it_system, "ready");
-                let mut entries = match list(&ready) {
-                    Ok(e) => e,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(io(&ready)(e)),
-                };
-                entries.sort_by_key(|(_, t)| *t);
-                let taken = self.adapter_dir(it_system, "taken");
-                fsio::create_dir_durable(&taken).map_err(io(&taken))?;
-                for (id, _) in entries {
-                    let name = id.to_string();
-                    // One rename succeeds; whoever else tried finds it gone.
-                    match std::fs::rename(ready.join(&name), taken.join(&name)) {
-                        Ok(()) => {
-                            self.sync.barrier().map_err(io(&taken))?;
-                            return Ok(Some(id));
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(io(&ready)(e)),
-                    }
-                }
-                Ok(None)
-            }
-            Backend::Postgres(p) => p.adapter_take(it_system),
-        }
+        self.backend.adapter_take(it_system)
     }
 
     /// The requests `it_system` sent, or whose answers became ready, between
@@ -117,38 +65,104 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<AdapterEntry>, StoreError> {
         let (from, to) = (ms(from), ms(to));
-        let mut out = match &*self.backend {
-            Backend::Files(_) => {
-                let mut by_id: std::collections::BTreeMap<Uuid, AdapterEntry> = Default::default();
-                for (part, answered) in [("sent", false), ("ready", true), ("taken", true)] {
-                    let dir = self.adapter_dir(it_system, part);
-                    let entries = match list(&dir) {
-                        Ok(e) => e,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(io(&dir)(e)),
-                    };
-                    for (id, t) in entries {
-                        let e = by_id.entry(id).or_insert(AdapterEntry {
-                            request_id: id,
-                            accepted_ms: None,
-                            ready_ms: None,
-                        });
-                        if answered {
-                            e.ready_ms = Some(ms(t));
-                        } else {
-                            e.accepted_ms = Some(ms(t));
-                        }
-                    }
-                }
-                by_id.into_values().collect()
-            }
-            Backend::Postgres(p) => p.adapter_between(it_system, from, to)?,
-        };
+        let mut out = self.backend.adapter_between(it_system, from, to)?;
         let within = |t: Option<i64>| t.is_some_and(|t| (from..=to).contains(&t));
         out.retain(|e| within(e.accepted_ms) || within(e.ready_ms));
         out.sort_by_key(|e| e.accepted_ms.or(e.ready_ms));
         out.truncate(limit);
         Ok(out)
+    }
+}
+
+/// The files backend's adapter records: marker files whose modification
+/// times are the times.
+impl Files {
+    fn adapter_dir(&self, it_system: &str, part: &str) -> PathBuf {
+        self.root()
+            .join(".index/adapter")
+            .join(it_system)
+            .join(part)
+    }
+
+    pub(super) fn adapter_mark_sent(
+        &self,
+        it_system: &str,
+        request_id: &Uuid,
+    ) -> Result<(), StoreError> {
+        let dir = self.adapter_dir(it_system, "sent");
+        fsio::create_dir_durable(&dir).map_err(io(&dir))?;
+        let p = dir.join(request_id.to_string());
+        fsio::create_marker(&p).map_err(io(&p))?;
+        self.sync().barrier().map_err(io(&dir))
+    }
+
+    pub(super) fn adapter_mark_ready(
+        &self,
+        it_system: &str,
+        request_id: &Uuid,
+    ) -> Result<(), StoreError> {
+        let rid = request_id.to_string();
+        let taken = self.adapter_dir(it_system, "taken").join(&rid);
+        if taken.symlink_metadata().is_ok() {
+            return Ok(());
+        }
+        let dir = self.adapter_dir(it_system, "ready");
+        fsio::create_dir_durable(&dir).map_err(io(&dir))?;
+        let p = dir.join(&rid);
+        fsio::create_marker(&p).map_err(io(&p))?;
+        self.sync().barrier().map_err(io(&dir))
+    }
+
+    pub(super) fn adapter_take_oldest(&self, it_system: &str) -> Result<Option<Uuid>, StoreError> {
+        let ready = self.adapter_dir(it_system, "ready");
+        let mut entries = match list(&ready) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&ready)(e)),
+        };
+        entries.sort_by_key(|(_, t)| *t);
+        let taken = self.adapter_dir(it_system, "taken");
+        fsio::create_dir_durable(&taken).map_err(io(&taken))?;
+        for (id, _) in entries {
+            let name = id.to_string();
+            // One rename succeeds; whoever else tried finds it gone.
+            match std::fs::rename(ready.join(&name), taken.join(&name)) {
+                Ok(()) => {
+                    self.sync().barrier().map_err(io(&taken))?;
+                    return Ok(Some(id));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&ready)(e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every request of `it_system` with its times (the caller keeps the
+    /// period's).
+    pub(super) fn adapter_all(&self, it_system: &str) -> Result<Vec<AdapterEntry>, StoreError> {
+        let mut by_id: std::collections::BTreeMap<Uuid, AdapterEntry> = Default::default();
+        for (part, answered) in [("sent", false), ("ready", true), ("taken", true)] {
+            let dir = self.adapter_dir(it_system, part);
+            let entries = match list(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&dir)(e)),
+            };
+            for (id, t) in entries {
+                let e = by_id.entry(id).or_insert(AdapterEntry {
+                    request_id: id,
+                    accepted_ms: None,
+                    ready_ms: None,
+                });
+                if answered {
+                    e.ready_ms = Some(ms(t));
+                } else {
+                    e.accepted_ms = Some(ms(t));
+                }
+            }
+        }
+        Ok(by_id.into_values().collect())
     }
 }
 

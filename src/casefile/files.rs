@@ -25,12 +25,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
+use super::adapter_index::AdapterEntry;
+use super::backend::{Backend, Decide};
 use super::groupsync::GroupSync;
 use super::instance::Instance;
 use super::{Commit, STATE_FILE, StateRecord, StoreError, fsio, io, journal};
@@ -38,6 +40,8 @@ use super::{Commit, STATE_FILE, StateRecord, StoreError, fsio, io, journal};
 pub(super) struct Files {
     root: PathBuf,
     instance: Instance,
+    /// The store's group commit, shared with the documents' writers.
+    sync: Arc<GroupSync>,
     /// Names this process in the `state.json` copies it writes: a copy
     /// with another writer (an earlier run, which may have died between
     /// the journal line and the copy; another instance) is not trusted.
@@ -81,7 +85,7 @@ const DIRS: [&str; 6] = [
 ];
 
 impl Files {
-    pub fn open(root: &Path) -> Result<Self, StoreError> {
+    pub fn open(root: &Path, sync: Arc<GroupSync>) -> Result<Self, StoreError> {
         for sub in DIRS {
             let d = root.join(sub);
             fsio::create_dir_durable(&d).map_err(io(&d))?;
@@ -90,12 +94,13 @@ impl Files {
         Ok(Files {
             root: root.to_owned(),
             instance,
+            sync,
             writer: format!("{:016x}", fastrand::u64(..)),
             known: Mutex::default(),
         })
     }
 
-    pub fn reader(root: &Path) -> Result<Self, StoreError> {
+    pub fn reader(root: &Path, sync: Arc<GroupSync>) -> Result<Self, StoreError> {
         if !root.join(".index/open").is_dir() {
             return Err(StoreError::Corrupt {
                 path: root.display().to_string(),
@@ -105,14 +110,19 @@ impl Files {
         Ok(Files {
             root: root.to_owned(),
             instance: Instance::reader(root),
+            sync,
             // A reader writes nothing: every copy is read as another's.
             writer: String::new(),
             known: Mutex::default(),
         })
     }
 
-    pub fn instance(&self) -> &Instance {
-        &self.instance
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(super) fn sync(&self) -> &GroupSync {
+        &self.sync
     }
 
     fn index(&self, kind: &str, name: &str) -> PathBuf {
@@ -121,21 +131,6 @@ impl Files {
 
     fn case_dir(&self, case_id: &str) -> PathBuf {
         self.root.join(case_id)
-    }
-
-    /// Claims `request_id` for `case_id`. `None` when the claim is new;
-    /// otherwise the case that holds it.
-    pub fn claim(&self, request_id: &Uuid, case_id: &str) -> Result<Option<String>, StoreError> {
-        let path = self.index("requests", &request_id.to_string());
-        if fsio::symlink_exclusive(case_id, &path).map_err(io(&path))? {
-            self.known().fresh.insert(*request_id);
-            return Ok(None);
-        }
-        Ok(Some(
-            fsio::read_pointer(&path)
-                .map_err(io(&path))?
-                .unwrap_or_default(),
-        ))
     }
 
     pub fn case_of(&self, request_id: &Uuid) -> Result<Option<String>, StoreError> {
@@ -190,37 +185,6 @@ impl Files {
                 message: e.to_string(),
             }),
         }
-    }
-
-    pub fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
-        match self.case_of(request_id)? {
-            Some(case) => self.current(&case, request_id),
-            None => Ok(None),
-        }
-    }
-
-    /// Runs `f` with the request locked (an exclusive lock on its directory,
-    /// which every instance on the host honours), on its current state, and
-    /// records the change it returns.
-    pub fn locked<T>(
-        &self,
-        sync: &GroupSync,
-        case_id: &str,
-        request_id: &Uuid,
-        f: impl FnOnce(Option<StateRecord>) -> Result<(T, Option<Commit>), StoreError>,
-    ) -> Result<T, StoreError> {
-        let dir = self.case_dir(case_id).join(request_id.to_string());
-        let lock = std::fs::File::open(&dir).map_err(io(&dir))?;
-        lock.lock().map_err(io(&dir))?;
-        let current = self.current(case_id, request_id)?;
-        let (out, commit) = f(current)?;
-        if let Some(c) = commit {
-            self.commit(&c)?;
-            if c.durable {
-                sync.barrier().map_err(io(&dir))?;
-            }
-        }
-        Ok(out)
     }
 
     /// Writes the change (durable at the next group flush). The journal
@@ -284,7 +248,7 @@ impl Files {
         Ok(())
     }
 
-    pub fn find_message(&self, message_id: &str) -> Result<Option<Uuid>, StoreError> {
+    fn find_message_id(&self, message_id: &str) -> Result<Option<Uuid>, StoreError> {
         let p = self.index("messages", message_id);
         match fsio::read_pointer(&p).map_err(io(&p))? {
             None => Ok(None),
@@ -296,8 +260,94 @@ impl Files {
                 }),
         }
     }
+}
 
-    pub fn open_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+impl Backend for Files {
+    fn name(&self) -> &'static str {
+        "files"
+    }
+
+    fn instance_id(&self) -> &str {
+        &self.instance.id
+    }
+
+    fn is_alive(&self, id: &str) -> bool {
+        self.instance.is_alive(id)
+    }
+
+    fn ended(&self) -> Vec<String> {
+        self.instance.ended()
+    }
+
+    fn announce(&self, ops: Option<&str>) -> Result<(), StoreError> {
+        let dir = self.root.join(super::instance::DIR);
+        self.instance.describe(ops).map_err(io(&dir))
+    }
+
+    fn retire(&self, parked: usize) -> Result<(), StoreError> {
+        let dir = self.root.join(super::instance::DIR);
+        self.instance.retire(parked).map(|_| ()).map_err(io(&dir))
+    }
+
+    /// Creates and removes a probe file: what any new case needs to work.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let probe = self
+            .root
+            .join(".index")
+            .join(format!(".probe-{}", fastrand::u64(..)));
+        std::fs::write(&probe, b"ok").map_err(io(&probe))?;
+        std::fs::remove_file(&probe).map_err(io(&probe))
+    }
+
+    /// Claims `request_id` for `case_id`. `None` when the claim is new;
+    /// otherwise the case that holds it.
+    fn claim(&self, request_id: &Uuid, case_id: &str) -> Result<Option<String>, StoreError> {
+        let path = self.index("requests", &request_id.to_string());
+        if fsio::symlink_exclusive(case_id, &path).map_err(io(&path))? {
+            self.known().fresh.insert(*request_id);
+            return Ok(None);
+        }
+        Ok(Some(
+            fsio::read_pointer(&path)
+                .map_err(io(&path))?
+                .unwrap_or_default(),
+        ))
+    }
+
+    fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
+        match self.case_of(request_id)? {
+            Some(case) => self.current(&case, request_id),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `decide` with the request locked (an exclusive lock on its
+    /// directory, which every instance on the host honours), on its current
+    /// state, and records the change it returns.
+    fn locked(
+        &self,
+        case_id: &str,
+        request_id: &Uuid,
+        decide: &mut Decide<'_>,
+    ) -> Result<(), StoreError> {
+        let dir = self.case_dir(case_id).join(request_id.to_string());
+        let lock = std::fs::File::open(&dir).map_err(io(&dir))?;
+        lock.lock().map_err(io(&dir))?;
+        let current = self.current(case_id, request_id)?;
+        if let Some(c) = decide(current)? {
+            self.commit(&c)?;
+            if c.durable {
+                self.sync.barrier().map_err(io(&dir))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn find_message(&self, message_id: &Uuid) -> Result<Option<Uuid>, StoreError> {
+        self.find_message_id(&message_id.to_string())
+    }
+
+    fn open_ids(&self) -> Result<Vec<Uuid>, StoreError> {
         let dir = self.root.join(".index/open");
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
@@ -315,7 +365,7 @@ impl Files {
 
     /// Requests whose results needed a fallback, marked since `since`;
     /// marks older than `keep` are removed.
-    pub fn fallbacks_since(
+    fn fallbacks_since(
         &self,
         since: std::time::SystemTime,
         keep: std::time::Duration,
@@ -347,22 +397,41 @@ impl Files {
         Ok(out)
     }
 
+    fn journal(&self, case_id: &str) -> Result<Vec<journal::Entry>, StoreError> {
+        let dir = self.case_dir(case_id);
+        journal::verify(&dir).map_err(|message| StoreError::Corrupt {
+            path: dir.join(journal::FILE).display().to_string(),
+            message,
+        })
+    }
+
     /// Final results per request in the journals of cases starting with
     /// `case_prefix`, each journal's chain checked.
-    pub fn final_results(&self, case_prefix: &str) -> Result<HashMap<String, u64>, StoreError> {
+    fn final_results(&self, case_prefix: &str) -> Result<HashMap<String, u64>, StoreError> {
         journal::final_results(&self.root, case_prefix).map_err(|message| StoreError::Corrupt {
             path: self.root.display().to_string(),
             message,
         })
     }
 
-    /// Creates and removes a probe file: what any new case needs to work.
-    pub fn check_writable(&self) -> Result<(), StoreError> {
-        let probe = self
-            .root
-            .join(".index")
-            .join(format!(".probe-{}", fastrand::u64(..)));
-        std::fs::write(&probe, b"ok").map_err(io(&probe))?;
-        std::fs::remove_file(&probe).map_err(io(&probe))
+    fn adapter_sent(&self, it_system: &str, request_id: &Uuid) -> Result<(), StoreError> {
+        self.adapter_mark_sent(it_system, request_id)
+    }
+
+    fn adapter_ready(&self, it_system: &str, request_id: &Uuid) -> Result<(), StoreError> {
+        self.adapter_mark_ready(it_system, request_id)
+    }
+
+    fn adapter_take(&self, it_system: &str) -> Result<Option<Uuid>, StoreError> {
+        self.adapter_take_oldest(it_system)
+    }
+
+    fn adapter_between(
+        &self,
+        it_system: &str,
+        _from_ms: i64,
+        _to_ms: i64,
+    ) -> Result<Vec<AdapterEntry>, StoreError> {
+        self.adapter_all(it_system)
     }
 }

@@ -21,6 +21,7 @@
 //! resumes each request from its last recorded state.
 
 pub mod adapter_index;
+mod backend;
 mod files;
 pub(crate) mod fsio;
 mod groupsync;
@@ -40,6 +41,7 @@ use uuid::Uuid;
 use crate::clock;
 use crate::lookup::{Outcome, Verdict};
 use crate::request::{Kind, Request};
+use backend::Backend;
 
 pub use fsio::sha256_hex;
 pub use instance::Instance;
@@ -521,17 +523,11 @@ enum Decided {
     Changed(State, StateRecord),
 }
 
-/// Where request state, idempotency keys and the journal are kept.
-enum Backend {
-    Files(files::Files),
-    Postgres(pg::Pg),
-}
-
 /// The case store rooted at `cases_root`, as one instance sees it.
 #[derive(Clone)]
 pub struct Store {
     root: PathBuf,
-    backend: Arc<Backend>,
+    backend: Arc<dyn Backend>,
     sync: Arc<groupsync::GroupSync>,
     observer: Option<Arc<dyn Observer>>,
 }
@@ -564,11 +560,12 @@ impl Store {
     /// Opens (creating) the file store and checks that it is writable.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         let root = &absolute(root)?;
-        let backend = Backend::Files(files::Files::open(root)?);
+        fsio::create_dir_durable(root).map_err(io(root))?;
+        let sync = Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?);
         let store = Store {
             root: root.to_owned(),
-            backend: Arc::new(backend),
-            sync: Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?),
+            backend: Arc::new(files::Files::open(root, sync.clone())?),
+            sync,
             observer: None,
         };
         store.check_writable()?;
@@ -624,7 +621,7 @@ impl Store {
         let backend = pg::Pg::open(target, schema, pool, reader)?;
         let store = Store {
             root: root.to_owned(),
-            backend: Arc::new(Backend::Postgres(backend)),
+            backend: Arc::new(backend),
             sync: Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?),
             observer: None,
         };
@@ -642,8 +639,9 @@ impl Store {
         st.is_postgres().then(|| {
             let target = pg::Target::from_settings(st);
             let schema = st.postgres_schema.clone();
-            // The client runs a runtime of its own: not on an async thread.
-            std::thread::spawn(move || pg::probe(&target, &schema))
+            // The client waits for a runtime of its own: not on an async
+            // thread.
+            std::thread::spawn(move || pg::probe(target, &schema))
                 .join()
                 .unwrap_or_else(|_| Err("the database probe failed".into()))
         })
@@ -651,42 +649,28 @@ impl Store {
 
     /// Which backend keeps the state: `files` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
-        match &*self.backend {
-            Backend::Files(_) => "files",
-            Backend::Postgres(_) => "postgres",
-        }
+        self.backend.name()
     }
 
     /// Removes the PostgreSQL schema (tests of the PostgreSQL store).
     pub fn drop_postgres_schema(&self) -> Result<(), StoreError> {
-        match &*self.backend {
-            Backend::Files(_) => Ok(()),
-            Backend::Postgres(p) => p.drop_schema(),
-        }
+        self.backend.drop_external()
     }
 
     /// The journal of case `case_id`, its hash chain checked.
     pub fn journal_of(&self, case_id: &str) -> Result<Vec<journal::Entry>, StoreError> {
-        match &*self.backend {
-            Backend::Files(_) => {
-                let dir = self.case_dir(case_id);
-                journal::verify(&dir).map_err(|message| StoreError::Corrupt {
-                    path: dir.join(journal::FILE).display().to_string(),
-                    message,
-                })
-            }
-            Backend::Postgres(p) => p.journal(case_id),
-        }
+        self.backend.journal(case_id)
     }
 
     /// Opens an existing store to read it only (`mezhved status`): no
     /// instance is registered, nothing is created.
     pub fn open_reader(root: &Path) -> Result<Self, StoreError> {
         let root = &absolute(root)?;
+        let sync = Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?);
         Ok(Store {
             root: root.to_owned(),
-            backend: Arc::new(Backend::Files(files::Files::reader(root)?)),
-            sync: Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?),
+            backend: Arc::new(files::Files::reader(root, sync.clone())?),
+            sync,
             observer: None,
         })
     }
@@ -714,10 +698,7 @@ impl Store {
 
     /// This instance's id (the `owner` of the requests it works on).
     pub fn instance_id(&self) -> &str {
-        match &*self.backend {
-            Backend::Files(f) => &f.instance().id,
-            Backend::Postgres(p) => p.instance_id(),
-        }
+        self.backend.instance_id()
     }
 
     /// The daemons running on the store the settings name, as their lock
@@ -733,13 +714,7 @@ impl Store {
     /// Records where this instance's ops server listens, for a second
     /// daemon started on the same store to say.
     pub fn announce(&self, ops: Option<&str>) -> Result<(), StoreError> {
-        match &*self.backend {
-            Backend::Files(f) => {
-                let dir = self.root.join(instance::DIR);
-                f.instance().describe(ops).map_err(io(&dir))
-            }
-            Backend::Postgres(_) => Ok(()),
-        }
+        self.backend.announce(ops)
     }
 
     /// A clean stop: this instance's lock file is removed unless requests
@@ -752,27 +727,18 @@ impl Store {
             .iter()
             .filter(|r| r.owner.as_deref() == Some(me.as_str()))
             .count();
-        if let Backend::Files(f) = &*self.backend {
-            let dir = self.root.join(instance::DIR);
-            f.instance().retire(parked).map_err(io(&dir))?;
-        }
+        self.backend.retire(parked)?;
         Ok(parked)
     }
 
     /// The instances sharing this store that have ended since the last
     /// call (crashed or stopped): their requests are to be taken over.
     pub fn ended_instances(&self) -> Vec<String> {
-        match &*self.backend {
-            Backend::Files(f) => f.instance().ended(),
-            Backend::Postgres(p) => p.ended(),
-        }
+        self.backend.ended()
     }
 
     fn is_alive(&self, id: &str) -> bool {
-        match &*self.backend {
-            Backend::Files(f) => f.instance().is_alive(id),
-            Backend::Postgres(p) => p.is_alive(id),
-        }
+        self.backend.is_alive(id)
     }
 
     /// Makes the request this instance's if no running instance owns it.
@@ -815,10 +781,7 @@ impl Store {
 
     /// Proves the store takes writes now.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        match &*self.backend {
-            Backend::Files(f) => f.check_writable(),
-            Backend::Postgres(p) => p.check_writable(),
-        }
+        self.backend.check_writable()
     }
 
     /// Proves the store takes document-sized writes now: its own check,
@@ -891,10 +854,7 @@ impl Store {
     ) -> Result<Acceptance, StoreError> {
         let case = req.case_id().as_str();
         let request_id = req.request_id();
-        let holder = match &*self.backend {
-            Backend::Files(f) => f.claim(&request_id, case)?,
-            Backend::Postgres(p) => p.claim(&request_id, case)?,
-        };
+        let holder = self.backend.claim(&request_id, case)?;
         if let Some(owner) = holder {
             if owner != case {
                 return Ok(Acceptance::Conflict { case_id: owner });
@@ -1023,10 +983,16 @@ impl Store {
         request_id: &Uuid,
         f: impl FnOnce(Option<StateRecord>) -> Result<(T, Option<Commit>), StoreError>,
     ) -> Result<T, StoreError> {
-        match &*self.backend {
-            Backend::Files(b) => b.locked(&self.sync, case_id, request_id, f),
-            Backend::Postgres(p) => p.locked(request_id, f),
-        }
+        // The backend takes a section it can call through a reference;
+        // `f` runs once, and what it returns besides the change is kept.
+        let (mut f, mut out) = (Some(f), None);
+        self.backend.locked(case_id, request_id, &mut |current| {
+            let f = f.take().expect("a locked section runs once");
+            let (value, commit) = f(current)?;
+            out = Some(value);
+            Ok(commit)
+        })?;
+        Ok(out.expect("a locked section that returned Ok ran"))
     }
 
     /// Applies `change` to the stored record under the request's lock, if
@@ -1445,10 +1411,7 @@ impl Store {
     }
 
     pub fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
-        match &*self.backend {
-            Backend::Files(f) => f.load(request_id),
-            Backend::Postgres(p) => p.load(request_id),
-        }
+        self.backend.load(request_id)
     }
 
     fn read_file(&self, rec: &StateRecord, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -1511,11 +1474,7 @@ impl Store {
         let Ok(mid) = Uuid::parse_str(message_id) else {
             return Ok(None);
         };
-        let found = match &*self.backend {
-            Backend::Files(f) => f.find_message(&mid.to_string())?,
-            Backend::Postgres(p) => p.find_message(&mid)?,
-        };
-        match found {
+        match self.backend.find_message(&mid)? {
             Some(id) => self.load(&id),
             None => Ok(None),
         }
@@ -1523,10 +1482,7 @@ impl Store {
 
     /// Requests without a final result, or whose reply is not yet confirmed.
     pub fn open_requests(&self) -> Result<Vec<StateRecord>, StoreError> {
-        let ids = match &*self.backend {
-            Backend::Files(f) => f.open_ids()?,
-            Backend::Postgres(p) => p.open_ids()?,
-        };
+        let ids = self.backend.open_ids()?;
         let mut out = Vec::new();
         for id in ids {
             if let Some(rec) = self.load(&id)? {
@@ -1545,10 +1501,7 @@ impl Store {
         since: std::time::SystemTime,
         keep: std::time::Duration,
     ) -> Result<Vec<ResultRecord>, StoreError> {
-        let ids = match &*self.backend {
-            Backend::Files(f) => f.fallbacks_since(since, keep)?,
-            Backend::Postgres(p) => p.fallbacks_since(since)?,
-        };
+        let ids = self.backend.fallbacks_since(since, keep)?;
         let mut found = Vec::new();
         for id in ids {
             if let Some(rec) = self.load(&id)?
@@ -1567,10 +1520,7 @@ impl Store {
         &self,
         case_prefix: &str,
     ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
-        match &*self.backend {
-            Backend::Files(f) => f.final_results(case_prefix),
-            Backend::Postgres(p) => p.final_results(case_prefix),
-        }
+        self.backend.final_results(case_prefix)
     }
 
     /// Files and bytes kept under `.orphans/`.

@@ -17,74 +17,71 @@
 //! however the process ends (`kill -9` included), as the kernel releases
 //! the file store's locks.
 //!
-//! The `postgres` client is synchronous and runs its own small runtime, so
-//! each connection lives on a thread of its own and the store's callers
-//! (which may be on async threads) hand it work through a channel.
+//! The client is `tokio-postgres`, asynchronous: every connection of the
+//! pool is driven by one thread of the store's own (the store's callers are
+//! synchronous, on the blocking pool, and hand it a whole step of a change
+//! at once). Statements are prepared once per connection, and the
+//! statements of a step are pipelined: a change is three round trips
+//! (lock and read; state, message index and chain head; journal lines and
+//! commit), whatever it writes.
 
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
 
+use futures_util::future::{try_join, try_join_all};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
 use uuid::Uuid;
 
+use super::adapter_index::AdapterEntry;
+use super::backend::{Backend, Decide};
 use super::{Commit, StateRecord, StoreError, journal};
 use crate::config::redact_url;
 
-type Job = Box<dyn FnOnce(Result<&mut Session, String>) + Send>;
-type Params<'a> = &'a [&'a (dyn postgres::types::ToSql + Sync)];
+type PgError = tokio_postgres::Error;
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, PgError>> + Send + 'a>>;
 
 /// One database session and the statements prepared on it: each is parsed
-/// and planned once per connection, not at every call (half the round
-/// trips of a change; BENCHMARKS.md).
+/// and planned once per connection, not at every call.
 struct Session {
-    client: postgres::Client,
-    prepared: HashMap<String, postgres::Statement>,
+    client: Client,
+    prepared: Mutex<HashMap<String, Statement>>,
 }
 
 impl Session {
-    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
-        if let Some(st) = self.prepared.get(sql) {
+    async fn statement(&self, sql: &str) -> Result<Statement, PgError> {
+        if let Some(st) = self.prepared.lock().expect("statements").get(sql) {
             return Ok(st.clone());
         }
-        let st = self.client.prepare(sql)?;
-        self.prepared.insert(sql.to_owned(), st.clone());
+        let st = self.client.prepare(sql).await?;
+        self.prepared
+            .lock()
+            .expect("statements")
+            .insert(sql.to_owned(), st.clone());
         Ok(st)
     }
 
-    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error> {
-        let st = self.statement(sql)?;
-        self.client.execute(&st, params)
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, PgError> {
+        let st = self.statement(sql).await?;
+        self.client.execute(&st, params).await
     }
 
-    fn query(
-        &mut self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Vec<postgres::Row>, postgres::Error> {
-        let st = self.statement(sql)?;
-        self.client.query(&st, params)
+    async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, PgError> {
+        let st = self.statement(sql).await?;
+        self.client.query(&st, params).await
     }
 
-    fn query_one(
-        &mut self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<postgres::Row, postgres::Error> {
-        let st = self.statement(sql)?;
-        self.client.query_one(&st, params)
+    async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<Row, PgError> {
+        let st = self.statement(sql).await?;
+        self.client.query_one(&st, params).await
     }
 
-    fn query_opt(
-        &mut self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Option<postgres::Row>, postgres::Error> {
-        let st = self.statement(sql)?;
-        self.client.query_opt(&st, params)
-    }
-
-    fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
-        self.client.batch_execute(sql)
+    async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>, PgError> {
+        let st = self.statement(sql).await?;
+        self.client.query_opt(&st, params).await
     }
 }
 
@@ -104,21 +101,29 @@ impl Target {
     }
 }
 
-/// The error with its cause: `postgres::Error` alone says only its kind
+/// The error with its cause: the client's error alone says only its kind
 /// ("error connecting to server").
-fn describe(e: &postgres::Error) -> String {
+fn describe(e: &PgError) -> String {
     match std::error::Error::source(e) {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
     }
 }
 
-fn connect(t: &Target) -> Result<postgres::Client, String> {
-    let config: postgres::Config = t.url.parse().map_err(|e| format!("the URL: {e}"))?;
-    if config.get_ssl_mode() == postgres::config::SslMode::Disable {
-        return config
-            .connect(postgres::NoTls)
-            .map_err(|e| format!("cannot connect: {}", describe(&e)));
+/// Connects (on the driver's thread, which then drives the connection).
+async fn connect(t: &Target) -> Result<Session, String> {
+    let config: tokio_postgres::Config = t.url.parse().map_err(|e| format!("the URL: {e}"))?;
+    let session = |client| Session {
+        client,
+        prepared: Mutex::default(),
+    };
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Disable {
+        let (client, conn) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
+        tokio::spawn(drive(conn));
+        return Ok(session(client));
     }
     let mut tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
         .map_err(|e| e.to_string())?;
@@ -126,8 +131,9 @@ fn connect(t: &Target) -> Result<postgres::Client, String> {
         tls.set_ca_file(ca)
             .map_err(|e| format!("cannot load the CA file {}: {e}", ca.display()))?;
     }
-    config
+    let (client, conn) = config
         .connect(postgres_openssl::MakeTlsConnector::new(tls.build()))
+        .await
         .map_err(|e| {
             let e = describe(&e);
             let hint = if e.contains("TLS") {
@@ -136,131 +142,184 @@ fn connect(t: &Target) -> Result<postgres::Client, String> {
                 ""
             };
             format!("cannot connect: {e}{hint}")
-        })
+        })?;
+    tokio::spawn(drive(conn));
+    Ok(session(client))
 }
 
-/// One connection on its own thread.
-struct Conn {
-    jobs: mpsc::Sender<Job>,
-    target: Arc<Target>,
+/// Runs a connection until it closes; its client sees it closed.
+async fn drive<C: Future<Output = Result<(), PgError>>>(conn: C) {
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %describe(&e), "a database connection ended");
+    }
 }
 
-impl Conn {
-    fn start(target: Arc<Target>) -> Conn {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let on_thread = target.clone();
+/// The thread that drives every connection of a store, with a runtime of
+/// its own (the store is called from threads outside any runtime, and from
+/// tests that run none). It stops when the driver is dropped.
+struct Driver {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Driver {
+    fn start() -> Result<Driver, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the database client: {e}"))?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("mezhved-pg".into())
             .spawn(move || {
-                let mut client: Option<Session> = None;
-                for job in rx {
-                    if client.as_ref().is_none_or(|c| c.client.is_closed()) {
-                        // A new session has none of the old one's statements.
-                        client = None;
-                        match connect(&on_thread) {
-                            Ok(c) => {
-                                client = Some(Session {
-                                    client: c,
-                                    prepared: HashMap::new(),
-                                })
-                            }
-                            Err(e) => {
-                                job(Err(e));
-                                continue;
-                            }
-                        }
-                    }
-                    job(Ok(client.as_mut().expect("connected above")));
-                }
+                rt.block_on(async {
+                    let _ = stopped.await;
+                })
             })
-            .expect("a thread can be started");
-        Conn { jobs: tx, target }
+            .map_err(|e| format!("cannot start the database client: {e}"))?;
+        Ok(Driver {
+            handle,
+            _stop: stop,
+        })
     }
 
-    /// Runs `f` on this connection and waits for it.
+    /// Runs `job` on the driver's thread and waits for it.
     fn run<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Session) -> Result<R, postgres::Error> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        let (tx, rx) = mpsc::channel();
-        let job: Job = Box::new(move |c| {
-            let r = match c {
-                Ok(c) => f(c).map_err(|e| format!("PostgreSQL: {}", describe(&e))),
-                Err(e) => Err(e),
-            };
-            let _ = tx.send(r);
+        job: impl Future<Output = R> + Send + 'static,
+    ) -> Result<R, String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(job.await);
         });
-        let err = |message: String| StoreError::Corrupt {
-            path: redact_url(&self.target.url),
-            message,
-        };
-        self.jobs
-            .send(job)
-            .map_err(|_| err("the connection thread has stopped".into()))?;
         rx.recv()
-            .map_err(|_| err("the connection thread has stopped".into()))?
-            .map_err(err)
+            .map_err(|_| "the database client has stopped".to_owned())
     }
 }
 
-/// Connections, created as needed up to a bound.
+/// Connections, made as needed up to a bound, all on one driver.
 struct Pool {
+    driver: Driver,
     target: Arc<Target>,
     max: usize,
-    idle: Mutex<(Vec<Conn>, usize)>,
+    idle: Mutex<(Vec<Arc<Session>>, usize)>,
     freed: Condvar,
 }
 
+/// A connection held for one change (or one query): nobody else's
+/// statements run inside its transaction.
 struct Pooled<'a> {
     pool: &'a Pool,
-    conn: Option<Conn>,
+    /// `None` until connected, and again once the session is unusable.
+    session: Option<Arc<Session>>,
 }
 
 impl Pool {
+    fn new(target: Target, max: usize) -> Result<Pool, StoreError> {
+        let driver = Driver::start().map_err(|message| StoreError::Corrupt {
+            path: redact_url(&target.url),
+            message,
+        })?;
+        Ok(Pool {
+            driver,
+            target: Arc::new(target),
+            max,
+            idle: Mutex::new((Vec::new(), 0)),
+            freed: Condvar::new(),
+        })
+    }
+
+    fn error(&self, message: String) -> StoreError {
+        StoreError::Corrupt {
+            path: redact_url(&self.target.url),
+            message,
+        }
+    }
+
     fn get(&self) -> Pooled<'_> {
         let mut g = self.idle.lock().expect("pool lock");
         loop {
-            if let Some(c) = g.0.pop() {
+            if let Some(s) = g.0.pop() {
                 return Pooled {
                     pool: self,
-                    conn: Some(c),
+                    session: Some(s),
                 };
             }
             if g.1 < self.max {
                 g.1 += 1;
                 return Pooled {
                     pool: self,
-                    conn: Some(Conn::start(self.target.clone())),
+                    session: None,
                 };
             }
             g = self.freed.wait(g).expect("pool lock");
         }
     }
+
+    /// A session of its own, outside the pool (the instance's lock).
+    fn dedicated(&self) -> Result<Arc<Session>, StoreError> {
+        let target = self.target.clone();
+        self.driver
+            .run(async move { connect(&target).await })
+            .and_then(|r| r)
+            .map(Arc::new)
+            .map_err(|m| self.error(m))
+    }
+
+    /// Runs `job` on `session` (on the driver) and waits for it.
+    fn run_on<R, F, Fut>(&self, session: Arc<Session>, job: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Arc<Session>) -> Fut,
+        Fut: Future<Output = Result<R, PgError>> + Send + 'static,
+    {
+        self.driver
+            .run(job(session))
+            .map_err(|m| self.error(m))?
+            .map_err(|e| self.error(format!("PostgreSQL: {}", describe(&e))))
+    }
 }
 
 impl Pooled<'_> {
-    fn run<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Session) -> Result<R, postgres::Error> + Send + 'static,
-    ) -> Result<R, StoreError> {
-        self.conn.as_ref().expect("held until dropped").run(f)
+    /// Runs `job` on this connection (connecting first if need be).
+    fn run<R, F, Fut>(&mut self, job: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Arc<Session>) -> Fut,
+        Fut: Future<Output = Result<R, PgError>> + Send + 'static,
+    {
+        if self.session.as_ref().is_none_or(|s| s.client.is_closed()) {
+            // A new session has none of the old one's statements.
+            self.session = None;
+            self.session = Some(self.pool.dedicated()?);
+        }
+        let session = self.session.clone().expect("connected above");
+        self.pool.run_on(session, job)
+    }
+
+    /// Ends the transaction this connection may be in; a session that
+    /// cannot is not handed to another change.
+    fn roll_back(&mut self) {
+        if self
+            .run(|s| async move { s.client.batch_execute("ROLLBACK").await })
+            .is_err()
+        {
+            self.session = None;
+        }
     }
 }
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
-            let mut g = self.pool.idle.lock().expect("pool lock");
-            if std::thread::panicking() {
-                // It may be inside a transaction holding row locks: closed
-                // (ending the transaction), never handed to another change.
-                drop(c);
-                g.1 -= 1;
-            } else {
-                g.0.push(c);
-            }
-            self.pool.freed.notify_one();
+        let mut g = self.pool.idle.lock().expect("pool lock");
+        match self.session.take() {
+            // It may be inside a transaction holding row locks: closed
+            // (ending the transaction), never handed to another change.
+            Some(s) if !std::thread::panicking() && !s.client.is_closed() => g.0.push(s),
+            _ => g.1 -= 1,
         }
+        self.pool.freed.notify_one();
     }
 }
 
@@ -307,8 +366,50 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX adapter_accepted ON {s}.adapter_messages (it_system, accepted_at);",
 ];
 
+/// The statements of the hot path, with the schema in them, made once.
+struct Queries {
+    load: String,
+    lock: String,
+    claim: String,
+    claimed_by: String,
+    update: String,
+    message: String,
+    head: String,
+    line: String,
+    tail: String,
+    find_message: String,
+}
+
+impl Queries {
+    fn new(s: &str) -> Queries {
+        let q = |t: &str| t.replace("{s}", s);
+        Queries {
+            load: q("SELECT record FROM {s}.requests WHERE request_id = $1"),
+            lock: q("SELECT record FROM {s}.requests WHERE request_id = $1 FOR UPDATE"),
+            claim: q(
+                "INSERT INTO {s}.requests (request_id, case_id) VALUES ($1, $2) ON CONFLICT (request_id) DO NOTHING",
+            ),
+            claimed_by: q("SELECT case_id FROM {s}.requests WHERE request_id = $1"),
+            update: q(
+                "UPDATE {s}.requests SET record = $2, state = $3, open = coalesce($4, open),
+                 fallback_at = coalesce($5, fallback_at), updated_at = $6 WHERE request_id = $1",
+            ),
+            message: q("INSERT INTO {s}.messages VALUES ($1, $2) ON CONFLICT DO NOTHING"),
+            // Creates the case's chain head or locks it: one statement.
+            head: q(
+                "INSERT INTO {s}.cases VALUES ($1, 0, $2) ON CONFLICT (case_id)
+                 DO UPDATE SET seq = {s}.cases.seq RETURNING seq, last_hash",
+            ),
+            line: q("INSERT INTO {s}.journal VALUES ($1, $2, $3, $4, $5)"),
+            tail: q("UPDATE {s}.cases SET seq = $2, last_hash = $3 WHERE case_id = $1"),
+            find_message: q("SELECT request_id FROM {s}.messages WHERE message_id = $1"),
+        }
+    }
+}
+
 pub(super) struct Pg {
     schema: String,
+    queries: Arc<Queries>,
     pool: Pool,
     instance: Option<Registered>,
 }
@@ -317,7 +418,7 @@ pub(super) struct Pg {
 struct Registered {
     id: String,
     key: i64,
-    holder: Mutex<Conn>,
+    holder: Mutex<Arc<Session>>,
 }
 
 fn now_ms() -> i64 {
@@ -333,14 +434,11 @@ impl Pg {
         pool: usize,
         reader: bool,
     ) -> Result<Self, StoreError> {
-        let pool = Pool {
-            target: Arc::new(target),
-            max: pool,
-            idle: Mutex::new((Vec::new(), 0)),
-            freed: Condvar::new(),
-        };
+        let pool = Pool::new(target, pool)?;
         let s = schema.to_owned();
-        let found = pool.get().run(move |c| migrate(c, &s))?;
+        let found = pool
+            .get()
+            .run(move |c| async move { migrate(&c, &s).await })?;
         if found > MIGRATIONS.len() {
             return Err(StoreError::Corrupt {
                 path: format!("{}.migrations", schema),
@@ -352,6 +450,7 @@ impl Pg {
         }
         let mut pg = Pg {
             schema: schema.to_owned(),
+            queries: Arc::new(Queries::new(schema)),
             pool,
             instance: None,
         };
@@ -369,18 +468,14 @@ impl Pg {
             &Uuid::new_v4().simple().to_string()[..8]
         );
         let key: i64 = fastrand::i64(..);
-        let holder = Conn::start(self.pool.target.clone());
-        holder.run(move |c| {
-            c.execute("SELECT pg_advisory_lock($1)", &[&key])
-                .map(|_| ())
-        })?;
+        let holder = self.lock_session(key)?;
         let (sql, i) = (
             self.sql("INSERT INTO {s}.instances VALUES ($1, $2, $3)"),
             id.clone(),
         );
-        self.pool
-            .get()
-            .run(move |c| c.execute(&sql, &[&i, &key, &now_ms()]).map(|_| ()))?;
+        self.pool.get().run(move |c| async move {
+            c.execute(&sql, &[&i, &key, &now_ms()]).await.map(|_| ())
+        })?;
         Ok(Registered {
             id,
             key,
@@ -388,116 +483,19 @@ impl Pg {
         })
     }
 
+    /// A session of its own holding the advisory lock `key`.
+    fn lock_session(&self, key: i64) -> Result<Arc<Session>, StoreError> {
+        let holder = self.pool.dedicated()?;
+        self.pool.run_on(holder.clone(), move |c| async move {
+            c.execute("SELECT pg_advisory_lock($1)", &[&key])
+                .await
+                .map(|_| ())
+        })?;
+        Ok(holder)
+    }
+
     fn sql(&self, q: &str) -> String {
         q.replace("{s}", &self.schema)
-    }
-
-    pub fn instance_id(&self) -> &str {
-        self.instance.as_ref().map_or("reader", |r| r.id.as_str())
-    }
-
-    /// Whether instance `id` runs: its advisory lock is held. One whose lock
-    /// can be taken has ended (its row is removed). Asked on this daemon's
-    /// own lock session, never on a pooled connection: it is asked inside
-    /// changes that already hold one, and a full pool must not wait on
-    /// itself.
-    pub fn is_alive(&self, id: &str) -> bool {
-        if id == self.instance_id() {
-            return true;
-        }
-        let q = self.sql("SELECT lock_key FROM {s}.instances WHERE id = $1");
-        let del = self.sql("DELETE FROM {s}.instances WHERE id = $1");
-        let i = id.to_owned();
-        let check = move |c: &mut Session| {
-            let Some(key) = c.query_opt(&q, &[&i])?.map(|r| r.get::<_, i64>(0)) else {
-                return Ok(false);
-            };
-            let free: bool = c
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])?
-                .get(0);
-            if free {
-                c.execute("SELECT pg_advisory_unlock($1)", &[&key])?;
-                c.execute(&del, &[&i])?;
-            }
-            Ok(!free)
-        };
-        let alive = match &self.instance {
-            Some(me) => me.holder.lock().expect("holder lock").run(check),
-            None => self.pool.get().run(check),
-        };
-        // Cannot tell: assume it runs, so that nobody works twice.
-        alive.unwrap_or(true)
-    }
-
-    /// Instances registered that have ended; also makes sure this one's
-    /// lock session is still there (taking the lock again if the database
-    /// dropped it).
-    pub fn ended(&self) -> Vec<String> {
-        if let Some(me) = &self.instance {
-            let mut holder = me.holder.lock().expect("holder lock");
-            let key = me.key;
-            if holder
-                .run(|c| c.execute("SELECT 1", &[]).map(|_| ()))
-                .is_err()
-            {
-                tracing::warn!(
-                    "lost the database session holding this instance's lock; taking it again (other instances may have taken over its requests meanwhile)"
-                );
-                let fresh = Conn::start(self.pool.target.clone());
-                if fresh
-                    .run(move |c| {
-                        c.execute("SELECT pg_advisory_lock($1)", &[&key])
-                            .map(|_| ())
-                    })
-                    .is_ok()
-                {
-                    *holder = fresh;
-                    // Another instance may have found the lock free and
-                    // removed this one's row meanwhile.
-                    let (sql, i) = (
-                        self.sql(
-                            "INSERT INTO {s}.instances VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                        ),
-                        me.id.clone(),
-                    );
-                    let _ =
-                        holder.run(move |c| c.execute(&sql, &[&i, &key, &now_ms()]).map(|_| ()));
-                }
-            }
-        }
-        let q = self.sql("SELECT id FROM {s}.instances");
-        let ids: Vec<String> = self
-            .pool
-            .get()
-            .run(move |c| Ok(c.query(&q, &[])?.iter().map(|r| r.get(0)).collect()))
-            .unwrap_or_default();
-        let mut ended: Vec<String> = ids.into_iter().filter(|id| !self.is_alive(id)).collect();
-        ended.sort();
-        ended
-    }
-
-    pub fn claim(&self, request_id: &Uuid, case_id: &str) -> Result<Option<String>, StoreError> {
-        let ins = self.sql(
-            "INSERT INTO {s}.requests (request_id, case_id) VALUES ($1, $2) ON CONFLICT (request_id) DO NOTHING",
-        );
-        let sel = self.sql("SELECT case_id FROM {s}.requests WHERE request_id = $1");
-        let (rid, case) = (*request_id, case_id.to_owned());
-        self.pool.get().run(move |c| {
-            if c.execute(&ins, &[&rid, &case])? == 1 {
-                return Ok(None);
-            }
-            Ok(Some(c.query_one(&sel, &[&rid])?.get(0)))
-        })
-    }
-
-    pub fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
-        let q = self.sql("SELECT record FROM {s}.requests WHERE request_id = $1");
-        let rid = *request_id;
-        let text: Option<String> = self
-            .pool
-            .get()
-            .run(move |c| Ok(c.query_opt(&q, &[&rid])?.and_then(|r| r.get(0))))?;
-        self.parse(text)
     }
 
     fn parse(&self, text: Option<String>) -> Result<Option<StateRecord>, StoreError> {
@@ -510,78 +508,245 @@ impl Pg {
         .transpose()
     }
 
-    /// Runs `f` in a transaction holding the request's row lock, on its
-    /// current state, and records the change it returns.
-    pub fn locked<T>(
-        &self,
-        request_id: &Uuid,
-        f: impl FnOnce(Option<StateRecord>) -> Result<(T, Option<Commit>), StoreError>,
-    ) -> Result<T, StoreError> {
-        let conn = self.pool.get();
-        let q = self.sql("SELECT record FROM {s}.requests WHERE request_id = $1 FOR UPDATE");
-        let rid = *request_id;
-        let text: Option<String> = conn.run(move |c| {
-            c.batch_execute("BEGIN")?;
-            Ok(c.query_opt(&q, &[&rid])?.and_then(|r| r.get(0)))
+    /// Runs `job` on a pooled connection.
+    fn query<R, F, Fut>(&self, job: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Arc<Session>) -> Fut,
+        Fut: Future<Output = Result<R, PgError>> + Send + 'static,
+    {
+        self.pool.get().run(job)
+    }
+
+    /// The request ids a query returns.
+    fn ids(&self, sql: String, param: Option<i64>) -> Result<Vec<Uuid>, StoreError> {
+        self.query(move |c| async move {
+            let rows = match param {
+                Some(p) => c.query(&sql, &[&p]).await?,
+                None => c.query(&sql, &[]).await?,
+            };
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    /// Removes the schema and everything in it (tests).
+    pub fn drop_schema(&self) -> Result<(), StoreError> {
+        let q = self.sql("DROP SCHEMA IF EXISTS {s} CASCADE");
+        self.query(move |c| async move { c.client.batch_execute(&q).await })
+    }
+}
+
+impl Backend for Pg {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn instance_id(&self) -> &str {
+        self.instance.as_ref().map_or("reader", |r| r.id.as_str())
+    }
+
+    /// Whether instance `id` runs: its advisory lock is held. One whose lock
+    /// can be taken has ended (its row is removed). Asked on this daemon's
+    /// own lock session, never on a pooled connection: it is asked inside
+    /// changes that already hold one, and a full pool must not wait on
+    /// itself.
+    fn is_alive(&self, id: &str) -> bool {
+        if id == self.instance_id() {
+            return true;
+        }
+        let q = self.sql("SELECT lock_key FROM {s}.instances WHERE id = $1");
+        let del = self.sql("DELETE FROM {s}.instances WHERE id = $1");
+        let i = id.to_owned();
+        let check = move |c: Arc<Session>| async move {
+            let Some(key) = c.query_opt(&q, &[&i]).await?.map(|r| r.get::<_, i64>(0)) else {
+                return Ok(false);
+            };
+            let free: bool = c
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .await?
+                .get(0);
+            if free {
+                c.execute("SELECT pg_advisory_unlock($1)", &[&key]).await?;
+                c.execute(&del, &[&i]).await?;
+            }
+            Ok(!free)
+        };
+        let alive = match &self.instance {
+            Some(me) => {
+                // One question at a time on the lock session: a lock taken
+                // to test it is released before the next test.
+                let holder = me.holder.lock().expect("holder lock");
+                self.pool.run_on(holder.clone(), check)
+            }
+            None => self.query(check),
+        };
+        // Cannot tell: assume it runs, so that nobody works twice.
+        alive.unwrap_or(true)
+    }
+
+    /// Instances registered that have ended; also makes sure this one's
+    /// lock session is still there (taking the lock again if the database
+    /// dropped it).
+    fn ended(&self) -> Vec<String> {
+        if let Some(me) = &self.instance {
+            let mut holder = me.holder.lock().expect("holder lock");
+            let key = me.key;
+            let there = self.pool.run_on(holder.clone(), |c| async move {
+                c.client.batch_execute("SELECT 1").await
+            });
+            if there.is_err() {
+                tracing::warn!(
+                    "lost the database session holding this instance's lock; taking it again (other instances may have taken over its requests meanwhile)"
+                );
+                if let Ok(fresh) = self.lock_session(key) {
+                    *holder = fresh;
+                    // Another instance may have found the lock free and
+                    // removed this one's row meanwhile.
+                    let (sql, i) = (
+                        self.sql(
+                            "INSERT INTO {s}.instances VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                        ),
+                        me.id.clone(),
+                    );
+                    let _ = self.pool.run_on(holder.clone(), move |c| async move {
+                        c.execute(&sql, &[&i, &key, &now_ms()]).await.map(|_| ())
+                    });
+                }
+            }
+        }
+        let q = self.sql("SELECT id FROM {s}.instances");
+        let ids: Vec<String> = self
+            .query(move |c| async move {
+                Ok(c.query(&q, &[]).await?.iter().map(|r| r.get(0)).collect())
+            })
+            .unwrap_or_default();
+        let mut ended: Vec<String> = ids.into_iter().filter(|id| !self.is_alive(id)).collect();
+        ended.sort();
+        ended
+    }
+
+    fn announce(&self, _ops: Option<&str>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The advisory lock goes with the session; the row is removed by the
+    /// next instance that finds the lock free.
+    fn retire(&self, _parked: usize) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// A real write: a database that went read-only (a replica, a full
+    /// disk) fails it.
+    fn check_writable(&self) -> Result<(), StoreError> {
+        let q = self.sql(
+            "INSERT INTO {s}.probe VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+        );
+        self.query(move |c| async move { c.execute(&q, &[&now_ms()]).await.map(|_| ()) })
+            .map_err(|e| match e {
+                StoreError::Corrupt { path, message } => StoreError::Corrupt {
+                    path,
+                    message: format!("cannot write: {message}"),
+                },
+                other => other,
+            })
+    }
+
+    fn claim(&self, request_id: &Uuid, case_id: &str) -> Result<Option<String>, StoreError> {
+        let (q, rid, case) = (self.queries.clone(), *request_id, case_id.to_owned());
+        self.query(move |c| async move {
+            if c.execute(&q.claim, &[&rid, &case]).await? == 1 {
+                return Ok(None);
+            }
+            Ok(Some(c.query_one(&q.claimed_by, &[&rid]).await?.get(0)))
+        })
+    }
+
+    fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
+        let (q, rid) = (self.queries.clone(), *request_id);
+        let text: Option<String> = self.query(move |c| async move {
+            Ok(c.query_opt(&q.load, &[&rid]).await?.and_then(|r| r.get(0)))
         })?;
-        // Whatever happens from here, the transaction ends.
-        let outcome = self.parse(text).and_then(f);
-        let (out, commit) = match outcome {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = conn.run(|c| c.batch_execute("ROLLBACK"));
-                return Err(e);
-            }
-        };
-        let Some(commit) = commit else {
-            conn.run(|c| c.batch_execute("COMMIT"))?;
-            return Ok(out);
-        };
-        let schema = self.schema.clone();
-        let applied = conn.run(move |c| {
-            let r = apply(c, &schema, &commit);
-            if r.is_err() {
-                let _ = c.batch_execute("ROLLBACK");
-            }
-            r
+        self.parse(text)
+    }
+
+    /// Runs `decide` in a transaction holding the request's row lock, on
+    /// its current state, and records the change it returns.
+    fn locked(
+        &self,
+        _case_id: &str,
+        request_id: &Uuid,
+        decide: &mut Decide<'_>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.get();
+        let (q, rid) = (self.queries.clone(), *request_id);
+        // BEGIN and the locking read in one round trip.
+        let read = conn.run(move |c| async move {
+            let lock = c.statement(&q.lock).await?;
+            let (_, row) = try_join(
+                c.client.batch_execute("BEGIN"),
+                c.client.query_opt(&lock, &[&rid]),
+            )
+            .await?;
+            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
         });
-        applied.map(|_| out)
+        // Whatever happens from here, the transaction ends.
+        let decided = read.and_then(|text| self.parse(text)).and_then(decide);
+        let outcome = match decided {
+            Ok(None) => conn.run(|c| async move { c.client.batch_execute("COMMIT").await }),
+            Ok(Some(commit)) => {
+                let q = self.queries.clone();
+                conn.run(move |c| async move { apply(&c, &q, &commit).await })
+            }
+            Err(e) => Err(e),
+        };
+        if outcome.is_err() {
+            conn.roll_back();
+        }
+        outcome
     }
 
-    pub fn find_message(&self, message_id: &Uuid) -> Result<Option<Uuid>, StoreError> {
-        let q = self.sql("SELECT request_id FROM {s}.messages WHERE message_id = $1");
-        let mid = *message_id;
-        self.pool
-            .get()
-            .run(move |c| Ok(c.query_opt(&q, &[&mid])?.map(|r| r.get(0))))
+    fn find_message(&self, message_id: &Uuid) -> Result<Option<Uuid>, StoreError> {
+        let (q, mid) = (self.queries.clone(), *message_id);
+        self.query(move |c| async move {
+            Ok(c.query_opt(&q.find_message, &[&mid])
+                .await?
+                .map(|r| r.get(0)))
+        })
     }
 
-    pub fn open_ids(&self) -> Result<Vec<Uuid>, StoreError> {
-        let q = self.sql("SELECT request_id FROM {s}.requests WHERE open");
-        self.pool
-            .get()
-            .run(move |c| Ok(c.query(&q, &[])?.iter().map(|r| r.get(0)).collect()))
+    fn open_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+        self.ids(
+            self.sql("SELECT request_id FROM {s}.requests WHERE open"),
+            None,
+        )
     }
 
-    pub fn fallbacks_since(&self, since: std::time::SystemTime) -> Result<Vec<Uuid>, StoreError> {
+    fn fallbacks_since(
+        &self,
+        since: std::time::SystemTime,
+        _keep: std::time::Duration,
+    ) -> Result<Vec<Uuid>, StoreError> {
         let ms = since
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let q = self.sql("SELECT request_id FROM {s}.requests WHERE fallback_at >= $1");
-        self.pool
-            .get()
-            .run(move |c| Ok(c.query(&q, &[&ms])?.iter().map(|r| r.get(0)).collect()))
+        self.ids(
+            self.sql("SELECT request_id FROM {s}.requests WHERE fallback_at >= $1"),
+            Some(ms),
+        )
     }
 
     /// The journal of one case, its chain checked.
-    pub fn journal(&self, case_id: &str) -> Result<Vec<journal::Entry>, StoreError> {
+    fn journal(&self, case_id: &str) -> Result<Vec<journal::Entry>, StoreError> {
         let q = self.sql("SELECT entry FROM {s}.journal WHERE case_id = $1 ORDER BY seq");
         let case = case_id.to_owned();
-        let lines: Vec<String> = self
-            .pool
-            .get()
-            .run(move |c| Ok(c.query(&q, &[&case])?.iter().map(|r| r.get(0)).collect()))?;
+        let lines: Vec<String> = self.query(move |c| async move {
+            Ok(c.query(&q, &[&case])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })?;
         journal::check_chain(lines.iter().map(String::as_str)).map_err(|m| StoreError::Corrupt {
             path: format!("{}.journal, case {case_id}", self.schema),
             message: m,
@@ -590,13 +755,14 @@ impl Pg {
 
     /// Final results per request in the journals of cases starting with
     /// `case_prefix`, each case's chain checked.
-    pub fn final_results(&self, case_prefix: &str) -> Result<HashMap<String, u64>, StoreError> {
+    fn final_results(&self, case_prefix: &str) -> Result<HashMap<String, u64>, StoreError> {
         let q = self.sql(
             "SELECT case_id, entry FROM {s}.journal WHERE starts_with(case_id, $1) ORDER BY case_id, seq",
         );
         let prefix = case_prefix.to_owned();
-        let rows: Vec<(String, String)> = self.pool.get().run(move |c| {
-            Ok(c.query(&q, &[&prefix])?
+        let rows: Vec<(String, String)> = self.query(move |c| async move {
+            Ok(c.query(&q, &[&prefix])
+                .await?
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect())
@@ -617,59 +783,32 @@ impl Pg {
         Ok(out)
     }
 
-    /// A real write: a database that went read-only (a replica, a full
-    /// disk) fails it.
-    pub fn check_writable(&self) -> Result<(), StoreError> {
-        let q = self.sql(
-            "INSERT INTO {s}.probe VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
-        );
-        self.pool
-            .get()
-            .run(move |c| c.execute(&q, &[&now_ms()]).map(|_| ()))
-            .map_err(|e| match e {
-                StoreError::Corrupt { path, message } => StoreError::Corrupt {
-                    path,
-                    message: format!("cannot write: {message}"),
-                },
-                other => other,
-            })
+    fn drop_external(&self) -> Result<(), StoreError> {
+        self.drop_schema()
     }
 
-    /// Removes the schema and everything in it (tests).
-    pub fn drop_schema(&self) -> Result<(), StoreError> {
-        let q = self.sql("DROP SCHEMA IF EXISTS {s} CASCADE");
-        self.pool.get().run(move |c| c.batch_execute(&q))
-    }
-}
-
-/// The adapter interface's records (`adapter_index`).
-impl Pg {
-    pub fn adapter_sent(&self, it_system: &str, request_id: &Uuid) -> Result<(), StoreError> {
+    fn adapter_sent(&self, it_system: &str, request_id: &Uuid) -> Result<(), StoreError> {
         let q = self.sql(
             "INSERT INTO {s}.adapter_messages (it_system, request_id, accepted_at) VALUES ($1, $2, $3)
              ON CONFLICT (it_system, request_id) DO NOTHING",
         );
         let (it, rid) = (it_system.to_owned(), *request_id);
-        self.pool
-            .get()
-            .run(move |c| c.execute(&q, &[&it, &rid, &now_ms()]).map(|_| ()))
+        self.query(move |c| async move { c.execute(&q, &[&it, &rid, &now_ms()]).await.map(|_| ()) })
     }
 
-    pub fn adapter_ready(&self, it_system: &str, request_id: &Uuid) -> Result<(), StoreError> {
+    fn adapter_ready(&self, it_system: &str, request_id: &Uuid) -> Result<(), StoreError> {
         let q = self.sql(
             "INSERT INTO {s}.adapter_messages (it_system, request_id, ready_at) VALUES ($1, $2, $3)
              ON CONFLICT (it_system, request_id)
              DO UPDATE SET ready_at = coalesce({s}.adapter_messages.ready_at, EXCLUDED.ready_at)",
         );
         let (it, rid) = (it_system.to_owned(), *request_id);
-        self.pool
-            .get()
-            .run(move |c| c.execute(&q, &[&it, &rid, &now_ms()]).map(|_| ()))
+        self.query(move |c| async move { c.execute(&q, &[&it, &rid, &now_ms()]).await.map(|_| ()) })
     }
 
     /// The oldest ready answer, taken in one statement: a row another
     /// instance is taking is skipped, never taken twice.
-    pub fn adapter_take(&self, it_system: &str) -> Result<Option<Uuid>, StoreError> {
+    fn adapter_take(&self, it_system: &str) -> Result<Option<Uuid>, StoreError> {
         let q = self.sql(
             "UPDATE {s}.adapter_messages SET taken_at = $2
              WHERE (it_system, request_id) = (
@@ -679,26 +818,27 @@ impl Pg {
              RETURNING request_id",
         );
         let it = it_system.to_owned();
-        self.pool
-            .get()
-            .run(move |c| Ok(c.query_opt(&q, &[&it, &now_ms()])?.map(|r| r.get(0))))
+        self.query(move |c| async move {
+            Ok(c.query_opt(&q, &[&it, &now_ms()]).await?.map(|r| r.get(0)))
+        })
     }
 
-    pub fn adapter_between(
+    fn adapter_between(
         &self,
         it_system: &str,
         from_ms: i64,
         to_ms: i64,
-    ) -> Result<Vec<super::adapter_index::AdapterEntry>, StoreError> {
+    ) -> Result<Vec<AdapterEntry>, StoreError> {
         let q = self.sql(
             "SELECT request_id, accepted_at, ready_at FROM {s}.adapter_messages
              WHERE it_system = $1 AND (accepted_at BETWEEN $2 AND $3 OR ready_at BETWEEN $2 AND $3)",
         );
         let it = it_system.to_owned();
-        self.pool.get().run(move |c| {
-            Ok(c.query(&q, &[&it, &from_ms, &to_ms])?
+        self.query(move |c| async move {
+            Ok(c.query(&q, &[&it, &from_ms, &to_ms])
+                .await?
                 .iter()
-                .map(|r| super::adapter_index::AdapterEntry {
+                .map(|r| AdapterEntry {
                     request_id: r.get(0),
                     accepted_ms: r.get(1),
                     ready_ms: r.get(2),
@@ -710,13 +850,19 @@ impl Pg {
 
 /// What `mezhved check-config` says of the database: reachable, and the
 /// schema's migration version against this build's. Changes nothing.
-pub(super) fn probe(target: &Target, schema: &str) -> Result<String, String> {
-    let mut c = connect(target)?;
+pub(super) fn probe(target: Target, schema: &str) -> Result<String, String> {
+    let schema = schema.to_owned();
+    Driver::start()?.run(async move { probe_on(&target, &schema).await })?
+}
+
+async fn probe_on(target: &Target, schema: &str) -> Result<String, String> {
+    let c = connect(target).await?;
     let exists: bool = c
         .query_one(
             "SELECT to_regclass($1) IS NOT NULL",
             &[&format!("{schema}.migrations")],
         )
+        .await
         .map_err(|e| describe(&e))?
         .get(0);
     let ours = MIGRATIONS.len();
@@ -730,6 +876,7 @@ pub(super) fn probe(target: &Target, schema: &str) -> Result<String, String> {
             &format!("SELECT coalesce(max(version), 0) FROM {schema}.migrations"),
             &[],
         )
+        .await
         .map_err(|e| describe(&e))?
         .get(0);
     match (version as usize).cmp(&ours) {
@@ -744,37 +891,58 @@ pub(super) fn probe(target: &Target, schema: &str) -> Result<String, String> {
 }
 
 /// Applies the migrations the schema lacks; returns the version it had.
-fn migrate(c: &mut Session, schema: &str) -> Result<usize, postgres::Error> {
-    let mut tx = c.client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])?;
-    tx.batch_execute(&format!(
+async fn migrate(c: &Session, schema: &str) -> Result<usize, PgError> {
+    let migrated = migrate_in_transaction(c, schema).await;
+    if migrated.is_err() {
+        let _ = c.client.batch_execute("ROLLBACK").await;
+    }
+    migrated
+}
+
+async fn migrate_in_transaction(c: &Session, schema: &str) -> Result<usize, PgError> {
+    let c = &c.client;
+    c.batch_execute("BEGIN").await?;
+    c.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema])
+        .await?;
+    c.batch_execute(&format!(
         "CREATE SCHEMA IF NOT EXISTS {schema};
          CREATE TABLE IF NOT EXISTS {schema}.migrations (version int PRIMARY KEY, applied_at bigint NOT NULL)"
-    ))?;
-    let done: i32 = tx
+    ))
+    .await?;
+    let done: i32 = c
         .query_one(
             &format!("SELECT coalesce(max(version), 0) FROM {schema}.migrations"),
             &[],
-        )?
+        )
+        .await?
         .get(0);
     for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
-        tx.batch_execute(&m.replace("{s}", schema))?;
-        tx.execute(
+        c.batch_execute(&m.replace("{s}", schema)).await?;
+        c.execute(
             &format!("INSERT INTO {schema}.migrations VALUES ($1, $2)"),
             &[&(i as i32 + 1), &now_ms()],
-        )?;
+        )
+        .await?;
         tracing::info!(schema, version = i + 1, "database migration applied");
     }
-    tx.commit()?;
+    c.batch_execute("COMMIT").await?;
     Ok(done as usize)
 }
 
-/// Writes a change inside the open transaction and commits it.
-fn apply(c: &mut Session, s: &str, commit: &Commit) -> Result<(), postgres::Error> {
-    if !commit.durable {
-        // Its loss only repeats a step that is safe to repeat.
-        c.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
-    }
+/// Writes a change inside the open transaction and commits it, in two
+/// round trips: the state, the message index and the case's chain head
+/// (locked) together; then the journal lines sealed on that head, the new
+/// head and the commit together. A statement that fails aborts the
+/// transaction, so the commit that follows it in the pipeline rolls back.
+async fn apply(c: &Session, q: &Queries, commit: &Commit) -> Result<(), PgError> {
+    let (update, message, head, line, tail) = (
+        c.statement(&q.update).await?,
+        c.statement(&q.message).await?,
+        c.statement(&q.head).await?,
+        c.statement(&q.line).await?,
+        c.statement(&q.tail).await?,
+    );
+    let client = &c.client;
     let rec = &commit.rec;
     let record = serde_json::to_string(rec).expect("state records serialise");
     let open: Option<bool> = if commit.open {
@@ -785,50 +953,59 @@ fn apply(c: &mut Session, s: &str, commit: &Commit) -> Result<(), postgres::Erro
         None
     };
     let fallback = commit.fallback.then(now_ms);
-    c.execute(
-        &format!(
-            "UPDATE {s}.requests SET record = $2, state = $3, open = coalesce($4, open),
-             fallback_at = coalesce($5, fallback_at), updated_at = $6 WHERE request_id = $1"
-        ),
-        &[
-            &rec.request_id,
-            &record,
-            &rec.state.as_str(),
-            &open,
-            &fallback,
-            &now_ms(),
-        ],
-    )?;
-    if let Some(mid) = &commit.message_id
-        && let Ok(mid) = Uuid::parse_str(mid)
-    {
-        c.execute(
-            &format!("INSERT INTO {s}.messages VALUES ($1, $2) ON CONFLICT DO NOTHING"),
-            &[&mid, &rec.request_id],
-        )?;
+    let (state, now) = (rec.state.as_str(), now_ms());
+    let mid = commit
+        .message_id
+        .as_deref()
+        .and_then(|m| Uuid::parse_str(m).ok());
+    let mut first: Vec<Pending<'_>> = Vec::new();
+    if !commit.durable {
+        // Its loss only repeats a step that is safe to repeat.
+        first.push(Box::pin(async {
+            client
+                .batch_execute("SET LOCAL synchronous_commit TO OFF")
+                .await
+                .map(|_| 0)
+        }));
     }
-    // Creates the case's chain head or locks it: one statement.
-    let row = c.query_one(
-        &format!(
-            "INSERT INTO {s}.cases VALUES ($1, 0, $2) ON CONFLICT (case_id)
-             DO UPDATE SET seq = {s}.cases.seq RETURNING seq, last_hash"
-        ),
-        &[&rec.case_id, &journal::GENESIS],
-    )?;
+    first.push(Box::pin(async {
+        let params: Params<'_> = &[&rec.request_id, &record, &state, &open, &fallback, &now];
+        client.execute(&update, params).await
+    }));
+    if let Some(mid) = &mid {
+        first.push(Box::pin(async {
+            client.execute(&message, &[mid, &rec.request_id]).await
+        }));
+    }
+    let (row, _) = try_join(
+        client.query_one(&head, &[&rec.case_id, &journal::GENESIS]),
+        try_join_all(first),
+    )
+    .await?;
     let (mut seq, mut prev): (i64, String) = (row.get(0), row.get(1));
+    let mut lines = Vec::new();
     for entry in commit.entries() {
         let entry = entry.seal(&prev);
         seq += 1;
         let text = serde_json::to_string(&entry).expect("journal entries serialise");
-        c.execute(
-            &format!("INSERT INTO {s}.journal VALUES ($1, $2, $3, $4, $5)"),
-            &[&rec.case_id, &seq, &rec.request_id, &entry.event, &text],
-        )?;
         prev = entry.hash;
+        lines.push((seq, entry.event, text));
     }
-    c.execute(
-        &format!("UPDATE {s}.cases SET seq = $2, last_hash = $3 WHERE case_id = $1"),
-        &[&rec.case_id, &seq, &prev],
-    )?;
-    c.batch_execute("COMMIT")
+    let line = &line;
+    let mut second: Vec<Pending<'_>> = lines
+        .iter()
+        .map(|(seq, event, text)| -> Pending<'_> {
+            Box::pin(async move {
+                let params: Params<'_> = &[&rec.case_id, seq, &rec.request_id, event, text];
+                client.execute(line, params).await
+            })
+        })
+        .collect();
+    second.push(Box::pin(async {
+        client.execute(&tail, &[&rec.case_id, &seq, &prev]).await
+    }));
+    second.push(Box::pin(async {
+        client.batch_execute("COMMIT").await.map(|_| 0)
+    }));
+    try_join_all(second).await.map(|_| ())
 }

@@ -301,3 +301,50 @@ fn check_config_reports_the_database_and_its_schema_version() {
     );
     db.sql("DELETE FROM {s}.migrations WHERE version = 99");
 }
+
+#[test]
+fn a_change_whose_journal_line_fails_leaves_nothing_and_the_next_one_works() {
+    let Some(db) = Db::new() else { return };
+    let store = db.open();
+    let mut rec = new(&store, &request("LO-pipe", ID));
+    let seq: i64 = db.sql("SELECT seq FROM {s}.cases WHERE case_id = 'LO-pipe'")[0].get(0);
+    // A line already where the change's line goes: its INSERT fails after
+    // the state's UPDATE was sent in the same pipeline.
+    db.sql(&format!(
+        "INSERT INTO {{s}}.journal VALUES ('LO-pipe', {}, '{ID}', 'rogue', '{{}}') RETURNING seq",
+        seq + 1
+    ));
+    let failed = store.record_envelope(&mut rec, MID, b"<env/>");
+    assert!(failed.is_err(), "the change failed: {failed:?}");
+    let stored = store.load(&rec.request_id).unwrap().unwrap();
+    assert_eq!(stored.state, State::Accepted);
+    assert_eq!(
+        stored.message_id, None,
+        "the state's update was rolled back"
+    );
+    assert!(
+        store.find_by_message(MID).unwrap().is_none(),
+        "and the index"
+    );
+    let head: i64 = db.sql("SELECT seq FROM {s}.cases WHERE case_id = 'LO-pipe'")[0].get(0);
+    assert_eq!(head, seq, "and the chain head");
+    // Every pooled connection is out of its transaction: changes work.
+    db.sql("DELETE FROM {s}.journal WHERE event = 'rogue' RETURNING seq");
+    for _ in 0..8 {
+        store.note(&rec, "probe", "after a failed change").unwrap();
+    }
+    store.record_envelope(&mut rec, MID, b"<env/>").unwrap();
+    assert_eq!(
+        store.find_by_message(MID).unwrap().unwrap().state,
+        State::Accepted
+    );
+    let events: Vec<String> = store
+        .journal_of("LO-pipe")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(events.first().map(String::as_str), Some("accepted"));
+    assert_eq!(events.last().map(String::as_str), Some("signed"));
+    assert_eq!(events.len(), 10);
+}
