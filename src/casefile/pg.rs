@@ -257,8 +257,8 @@ impl Pool {
         }
     }
 
-    /// A session of its own, outside the pool (the instance's lock).
-    fn dedicated(&self) -> Result<Arc<Session>, StoreError> {
+    /// A new session (a pooled connection's, or the instance lock's).
+    fn connect(&self) -> Result<Arc<Session>, StoreError> {
         let target = self.target.clone();
         self.driver
             .run(async move { connect(&target).await })
@@ -292,7 +292,7 @@ impl Pooled<'_> {
         if self.session.as_ref().is_none_or(|s| s.client.is_closed()) {
             // A new session has none of the old one's statements.
             self.session = None;
-            self.session = Some(self.pool.dedicated()?);
+            self.session = Some(self.pool.connect()?);
         }
         let session = self.session.clone().expect("connected above");
         self.pool.run_on(session, job)
@@ -301,10 +301,15 @@ impl Pooled<'_> {
     /// Ends the transaction this connection may be in; a session that
     /// cannot is not handed to another change.
     fn roll_back(&mut self) {
-        if self
-            .run(|s| async move { s.client.batch_execute("ROLLBACK").await })
-            .is_err()
-        {
+        let Some(session) = self.session.clone().filter(|s| !s.client.is_closed()) else {
+            // A closed session ended its transaction with it.
+            self.session = None;
+            return;
+        };
+        let rolled_back = self.pool.run_on(session, |s| async move {
+            s.client.batch_execute("ROLLBACK").await
+        });
+        if rolled_back.is_err() {
             self.session = None;
         }
     }
@@ -485,7 +490,7 @@ impl Pg {
 
     /// A session of its own holding the advisory lock `key`.
     fn lock_session(&self, key: i64) -> Result<Arc<Session>, StoreError> {
-        let holder = self.pool.dedicated()?;
+        let holder = self.pool.connect()?;
         self.pool.run_on(holder.clone(), move |c| async move {
             c.execute("SELECT pg_advisory_lock($1)", &[&key])
                 .await
