@@ -39,12 +39,7 @@ impl Gateway {
 
     /// Asks the register's source until it answers, fails for good, or the
     /// attempts run out; each retry is recorded before the pause.
-    pub(super) async fn fetch(
-        self: Arc<Self>,
-        mut rec: StateRecord,
-        req: LookupRequest,
-        route: Route,
-    ) {
+    pub(super) async fn fetch(self: Arc<Self>, rec: StateRecord, req: LookupRequest, route: Route) {
         if rec.state == State::Retrying
             && let Some(at) = rec.next_attempt_at
         {
@@ -56,13 +51,29 @@ impl Gateway {
         let Some(source) = self.sources.get(route).cloned() else {
             let reason = format!("route {route} has no source configured");
             let failed = Outcome::failure(FailureCode::SourceNotConfigured, reason);
-            return self.finish(rec, UNSENT, failed).await;
+            return Box::pin(self.finish(rec, UNSENT, failed)).await;
         };
         let snapshot = route.snapshot().and_then(|s| self.sources.get(s).cloned());
         let _slot = tokio::select! {
             s = self.send_slots.acquire() => s.expect("the semaphore is never closed"),
             _ = self.stopped() => return,
         };
+        // Allocated once it has a slot, as a SMEV send (see `send`).
+        Box::pin(
+            self.clone()
+                .fetch_in_slot(rec, req, route, source, snapshot),
+        )
+        .await
+    }
+
+    async fn fetch_in_slot(
+        self: Arc<Self>,
+        mut rec: StateRecord,
+        req: LookupRequest,
+        route: Route,
+        source: Arc<dyn RegisterSource>,
+        snapshot: Option<Arc<dyn RegisterSource>>,
+    ) {
         let query = Query::of(&req);
         let deadline = self.calendar.answer_due(rec.accepted_at).overdue_after;
         let fallback_after = self.settings.registers.fallback_after_attempts;

@@ -46,18 +46,13 @@ enum Attempt {
 }
 
 impl Gateway {
-    pub(super) async fn send(self: Arc<Self>, mut rec: StateRecord, req: Request) {
+    pub(super) async fn send(self: Arc<Self>, rec: StateRecord, req: Request) {
         if let Some(route) = self.direct_route(rec.kind) {
             let Request::Lookup(req) = req else {
-                return self
-                    .finish(
-                        rec,
-                        UNSENT,
-                        Outcome::failed("a vs request has no register route"),
-                    )
-                    .await;
+                let failed = Outcome::failed("a vs request has no register route");
+                return Box::pin(self.finish(rec, UNSENT, failed)).await;
             };
-            return self.fetch(rec, *req, route).await;
+            return Box::pin(self.fetch(rec, *req, route)).await;
         }
         if rec.state == State::Retrying
             && let Some(at) = rec.next_attempt_at
@@ -84,6 +79,16 @@ impl Gateway {
             s = self.send_slots.acquire() => s.expect("the semaphore is never closed"),
             _ = self.stopped() => return,
         };
+        // The exchange's state (signing, the HTTP call, the store's
+        // changes) is allocated once the request has a slot: thousands
+        // waiting for one hold a few hundred bytes each, not all of it
+        // (BENCHMARKS.md, "Memory with 10,000 pending").
+        Box::pin(self.clone().send_in_slot(rec, req)).await
+    }
+
+    /// Signs and sends until SMEV accepts, refuses for good, or the
+    /// attempts run out; each retry is recorded before the pause.
+    async fn send_in_slot(self: Arc<Self>, mut rec: StateRecord, req: Request) {
         let deadline = self.calendar.answer_due(rec.accepted_at).overdue_after;
         let mut attempt = rec.send_attempts;
         let (mut new_message_id, mut new_eol) = (false, false);
