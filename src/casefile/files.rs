@@ -85,6 +85,18 @@ const DIRS: [&str; 6] = [
 ];
 
 impl Files {
+    /// Whether `root` holds a case store: what is said when it does not,
+    /// before anything else is tried there.
+    pub fn is_store(root: &Path) -> Result<(), StoreError> {
+        if root.join(".index/open").is_dir() {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt {
+            path: root.display().to_string(),
+            message: "not a case store (no .index/open); has mezhved run here?".into(),
+        })
+    }
+
     pub fn open(root: &Path, sync: Arc<GroupSync>) -> Result<Self, StoreError> {
         for sub in DIRS {
             let d = root.join(sub);
@@ -100,13 +112,9 @@ impl Files {
         })
     }
 
+    /// An existing store, to read only (see [`Files::is_store`]).
     pub fn reader(root: &Path, sync: Arc<GroupSync>) -> Result<Self, StoreError> {
-        if !root.join(".index/open").is_dir() {
-            return Err(StoreError::Corrupt {
-                path: root.display().to_string(),
-                message: "not a case store (no .index/open); has mezhved run here?".into(),
-            });
-        }
+        Self::is_store(root)?;
         Ok(Files {
             root: root.to_owned(),
             instance: Instance::reader(root),

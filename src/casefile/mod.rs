@@ -666,6 +666,7 @@ impl Store {
     /// instance is registered, nothing is created.
     pub fn open_reader(root: &Path) -> Result<Self, StoreError> {
         let root = &absolute(root)?;
+        files::Files::is_store(root)?;
         let sync = Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?);
         Ok(Store {
             root: root.to_owned(),

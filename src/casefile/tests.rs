@@ -374,3 +374,12 @@ fn a_relative_case_root_still_names_case_files_absolutely() {
     drop(store);
     std::fs::remove_dir_all(&rel).unwrap();
 }
+
+#[test]
+fn reading_a_directory_that_holds_no_store_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for root in [dir.path().join("never-made"), dir.path().to_owned()] {
+        let e = Store::open_reader(&root).unwrap_err().to_string();
+        assert!(e.contains("not a case store"), "{e}");
+    }
+}
