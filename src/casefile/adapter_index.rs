@@ -31,7 +31,8 @@ pub struct AdapterEntry {
     pub ready_ms: Option<i64>,
 }
 
-fn ms(t: SystemTime) -> i64 {
+/// Milliseconds since the epoch (0 before it).
+pub(super) fn ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)

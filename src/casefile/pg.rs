@@ -731,10 +731,7 @@ impl Backend for Pg {
         since: std::time::SystemTime,
         _keep: std::time::Duration,
     ) -> Result<Vec<Uuid>, StoreError> {
-        let ms = since
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let ms = super::adapter_index::ms(since);
         self.ids(
             self.sql("SELECT request_id FROM {s}.requests WHERE fallback_at >= $1"),
             Some(ms),
