@@ -275,6 +275,10 @@ impl Backend for Files {
         "files"
     }
 
+    fn local(&self) -> bool {
+        true
+    }
+
     fn instance_id(&self) -> &str {
         &self.instance.id
     }

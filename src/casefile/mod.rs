@@ -648,6 +648,13 @@ impl Store {
     }
 
     /// Which backend keeps the state: `files` or `postgres`.
+    /// Whether reads and changes not waited for until durable are answered
+    /// from this host's page cache (the files store), cheaper than a
+    /// hand-off to another thread; not over a database connection.
+    pub fn answers_locally(&self) -> bool {
+        self.backend.local()
+    }
+
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
     }

@@ -121,11 +121,34 @@ impl Gateway {
         &self,
         change: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
     ) -> (Result<T, StoreError>, bool) {
+        self.durably_as(false, change).await
+    }
+
+    /// As [`Gateway::durably`], for a change the store does not wait for
+    /// until durable: made in place where the store allows it (see
+    /// [`Gateway::quickly`]).
+    pub(super) async fn durably_unflushed<T: Send + 'static>(
+        &self,
+        change: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
+    ) -> (Result<T, StoreError>, bool) {
+        self.durably_as(true, change).await
+    }
+
+    async fn durably_as<T: Send + 'static>(
+        &self,
+        unflushed: bool,
+        change: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
+    ) -> (Result<T, StoreError>, bool) {
         let change = Arc::new(change);
         let mut retried = false;
         loop {
             let c = change.clone();
-            match blocking(move || c()).await {
+            let tried = if unflushed {
+                self.quickly(move || c()).await
+            } else {
+                blocking(move || c()).await
+            };
+            match tried {
                 Err(e) if Store::cannot_write(&e) => {
                     self.store_gate.report(&e);
                     tokio::select! {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::orphans::Rejected;
-use super::{CallError, Gateway, blocking};
+use super::{CallError, Gateway};
 use crate::attachment::Limits;
 use crate::attachment::mtom::Received;
 use crate::attachment::receive::{Headers, Receipt, receive};
@@ -228,7 +228,7 @@ impl Gateway {
         }
         let store = self.store.clone();
         let o = original.clone();
-        let rec = match blocking(move || store.find_by_message(&o)).await {
+        let rec = match self.quickly(move || store.find_by_message(&o)).await {
             Ok(Some(rec)) => rec,
             Ok(None) => return self.orphan(&smev_id, &original, bytes).await,
             Err(e) => {
@@ -368,7 +368,8 @@ impl Gateway {
         resp: &smev::IncomingResponse,
     ) {
         let dir = self.store.request_dir(&rec);
-        let receipt = blocking(move || Ok(Receipt::load(&dir)))
+        let receipt = self
+            .quickly(move || Ok(Receipt::load(&dir)))
             .await
             .ok()
             .flatten();
@@ -389,7 +390,7 @@ impl Gateway {
         if rec.kind == crate::request::Kind::Vs {
             let store = self.store.clone();
             let r = rec.clone();
-            return match blocking(move || store.load_request(&r)).await {
+            return match self.quickly(move || store.load_request(&r)).await {
                 Ok(Request::Vs(req)) => self.read_vs_answer(&req, doc, resp),
                 Ok(Request::Lookup(_)) => Read::Final(Box::new(Outcome::failure(
                     FailureCode::StoredDocumentUnreadable,
@@ -405,7 +406,7 @@ impl Gateway {
             ResponseContent::Primary(root) => {
                 let store = self.store.clone();
                 let r = rec.clone();
-                match blocking(move || store.load_request(&r)).await {
+                match self.quickly(move || store.load_request(&r)).await {
                     Ok(Request::Lookup(req)) => match receipt {
                         // Bounded by the attachment and archive limits.
                         Some(receipt) => crate::lookup::attached::read_answer_with_attachments(

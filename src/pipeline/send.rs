@@ -9,7 +9,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{CallError, Gateway, blocking};
+use super::{CallError, Gateway};
 use crate::casefile::{State, StateRecord, StoreError, UNSENT};
 use crate::clock;
 use crate::i18n::FailureCode;
@@ -329,7 +329,8 @@ impl Gateway {
         if rec.message_id.is_some() && !new_eol {
             let store = self.store.clone();
             let r = rec.clone();
-            if let Some(e) = blocking(move || store.load_envelope(&r))
+            if let Some(e) = self
+                .quickly(move || store.load_envelope(&r))
                 .await
                 .map_err(failed)?
             {
@@ -399,7 +400,7 @@ impl Gateway {
     async fn mark_sent(&self, rec: StateRecord, ts: Option<OffsetDateTime>, how: &str) {
         let (store, cal) = (self.store.clone(), self.calendar.clone());
         let (result, _) = self
-            .durably(move || {
+            .durably_unflushed(move || {
                 let mut rec = rec.clone();
                 store
                     .record_sent(&mut rec, ts, |sent| cal.answer_due(sent))

@@ -51,7 +51,7 @@ impl Gateway {
         // Seen before: no room needed, nothing signed.
         let store = self.store.clone();
         let id = req.request_id();
-        if let Some(rec) = blocking(move || store.load(&id)).await? {
+        if let Some(rec) = self.quickly(move || store.load(&id)).await? {
             return self.seen_again(rec).await;
         }
         let permit = tokio::select! {
@@ -110,7 +110,10 @@ impl Gateway {
             route: rec.reply.clone(),
             via: "adapter".into(),
         };
-        if let Err(e) = blocking(move || store.mark_replied(&mut r, answered)).await {
+        if let Err(e) = self
+            .quickly(move || store.mark_replied(&mut r, answered))
+            .await
+        {
             warn!(error = %e, "answer held for the adapter interface but not recorded as replied; it may be queued again (once)");
         }
         info!(request_id = %rec.request_id, it_system, "answer held for the adapter interface (Find, Get)");
