@@ -647,7 +647,6 @@ impl Store {
         })
     }
 
-    /// Which backend keeps the state: `files` or `postgres`.
     /// Whether reads and changes not waited for until durable are answered
     /// from this host's page cache (the files store), cheaper than a
     /// hand-off to another thread; not over a database connection.
@@ -655,6 +654,7 @@ impl Store {
         self.backend.local()
     }
 
+    /// Which backend keeps the state: `files` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()
     }

@@ -162,7 +162,9 @@ impl Gateway {
     /// here on the async thread: the hand-off to the blocking pool and
     /// back (two thread wake-ups) cost more than the call (BENCHMARKS.md,
     /// "Store calls without a flush made in place"). A database's round
-    /// trip goes to the blocking pool as every other call does.
+    /// trip goes to the blocking pool as every other call does. (A change
+    /// made here waits for the request's lock if another step of the same
+    /// request holds it through its flush: rare, and a few milliseconds.)
     async fn quickly<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
