@@ -70,15 +70,7 @@ impl Digests {
     }
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub use crate::casefile::fsio::hex;
 
 /// The GOST R 34.11-2012 (256) digest, when the engine provides it.
 pub fn gost_digest() -> Option<MessageDigest> {

@@ -48,10 +48,18 @@ pub fn create_dir_durable(dir: &Path) -> std::io::Result<()> {
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    let digest = openssl::sha::sha256(data);
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        s.push_str(&format!("{b:02x}"));
+    hex(&openssl::sha::sha256(data))
+}
+
+/// Lowercase hex. By table: the store names every document and journal
+/// line by a digest, several per change, and formatting byte by byte
+/// through `format!` cost more than the hashing of short lines.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     s
 }

@@ -42,10 +42,34 @@ impl Entry {
         self
     }
 
-    fn compute_hash(&self) -> String {
-        let mut unhashed = self.clone();
-        unhashed.hash = String::new();
-        let json = serde_json::to_vec(&unhashed).expect("journal entries serialise");
+    /// Seals the entry as [`Entry::seal`] does and appends its line (with
+    /// the newline) to `out`, serialising it once: the hash is computed
+    /// over the line with an empty `hash`, the last field, and spliced in.
+    pub(crate) fn seal_into(mut self, prev: &str, out: &mut Vec<u8>) -> Entry {
+        self.prev = prev.to_owned();
+        self.hash = String::new();
+        let start = out.len();
+        serde_json::to_writer(&mut *out, &self).expect("journal entries serialise");
+        self.hash = sha256_hex(&out[start..]);
+        const EMPTY_LAST: &[u8] = b"\"hash\":\"\"}";
+        if out.ends_with(EMPTY_LAST) {
+            out.truncate(out.len() - 2);
+            out.extend_from_slice(self.hash.as_bytes());
+            out.extend_from_slice(b"\"}");
+        } else {
+            // Not the expected shape (never so far): serialised again.
+            out.truncate(start);
+            serde_json::to_writer(&mut *out, &self).expect("journal entries serialise");
+        }
+        out.push(b'\n');
+        self
+    }
+
+    /// The hash of the entry: of its line with an empty `hash`.
+    fn compute_hash(&mut self) -> String {
+        let hash = std::mem::take(&mut self.hash);
+        let json = serde_json::to_vec(&*self).expect("journal entries serialise");
+        self.hash = hash;
         sha256_hex(&json)
     }
 }
@@ -81,10 +105,8 @@ pub fn append_all(dir: &Path, entries: Vec<Entry>, sync: bool) -> std::io::Resul
     let mut buf = Vec::new();
     let mut sealed = Vec::with_capacity(entries.len());
     for entry in entries {
-        let e = entry.seal(&prev);
+        let e = entry.seal_into(&prev, &mut buf);
         prev = e.hash.clone();
-        serde_json::to_writer(&mut buf, &e).expect("journal entries serialise");
-        buf.push(b'\n');
         sealed.push(e);
     }
     let written = f
@@ -224,7 +246,7 @@ pub fn check_chain<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Vec<Entry
     let mut prev = GENESIS.to_owned();
     let mut out = Vec::new();
     for (i, line) in lines.enumerate() {
-        let e: Entry =
+        let mut e: Entry =
             serde_json::from_str(line).map_err(|err| format!("line {}: {err}", i + 1))?;
         if e.prev != prev || e.compute_hash() != e.hash {
             return Err(format!("line {}: the hash chain is broken", i + 1));
@@ -290,6 +312,20 @@ mod tests {
             prev: String::new(),
             hash: String::new(),
         }
+    }
+
+    #[test]
+    fn a_line_sealed_in_place_is_the_line_of_the_sealed_entry() {
+        let mut e = entry("accepted");
+        e.detail = Some("ООО «Ромашка» \"x\"\n".into());
+        e.documents = vec![("request.json".into(), sha256_hex(b"{}"))];
+        let mut line = b"earlier bytes\n".to_vec();
+        let sealed = e.clone().seal_into("abc", &mut line);
+        let mut want = serde_json::to_vec(&e.seal("abc")).unwrap();
+        want.push(b'\n');
+        assert_eq!(&line[b"earlier bytes\n".len()..], &want[..]);
+        assert_eq!(sealed.prev, "abc");
+        assert_eq!(sealed.hash.len(), 64);
     }
 
     #[test]
