@@ -1,6 +1,7 @@
-//! HTTPS to a register's own service: one client per source with the trust
-//! store of that source, bounded in time and size, behind a circuit breaker
-//! of its own (a dead ЕИС does not hold back Минюст, nor SMEV).
+//! HTTPS to a register's own service: a client per source with the trust
+//! store of that source (sources trusting the same store share one),
+//! bounded in time and size, behind a circuit breaker of its own (a dead
+//! ЕИС does not hold back Минюст, nor SMEV).
 //!
 //! What TLS checks here (native-tls, OpenSSL on Linux): the server's
 //! certificate chains to a CA of the source's `ca_file` (only those, when
@@ -44,6 +45,19 @@ impl SourceClient {
         breaker: BreakerSettings,
         max_bytes: usize,
     ) -> Result<Self, String> {
+        let http = Self::http_client(name, ca_file, timeout)?;
+        Ok(Self::with_http(name, http, timeout, breaker, max_bytes))
+    }
+
+    /// The HTTPS client trusting `ca_file` (empty: the system's store).
+    /// Sources with the same trust and timeout may share one: each client
+    /// holds its own parsed copy of the trust store (about 0.7 MB for the
+    /// system's), while breakers and limits stay per source.
+    pub fn http_client(
+        name: &str,
+        ca_file: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, String> {
         let mut b = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -59,8 +73,18 @@ impl SourceClient {
             }
             b = b.tls_certs_only(certs);
         }
-        let http = b.build().map_err(|e| format!("{name}: {e}"))?;
-        Ok(SourceClient {
+        b.build().map_err(|e| format!("{name}: {e}"))
+    }
+
+    /// A source on `http`, a client from [`SourceClient::http_client`].
+    pub fn with_http(
+        name: &str,
+        http: reqwest::Client,
+        timeout: Duration,
+        breaker: BreakerSettings,
+        max_bytes: usize,
+    ) -> Self {
+        SourceClient {
             http,
             breaker: Arc::new(Breaker::new(
                 name,
@@ -71,7 +95,7 @@ impl SourceClient {
             name: name.to_owned(),
             timeout,
             max_bytes,
-        })
+        }
     }
 
     pub fn breaker(&self) -> &Breaker {

@@ -379,19 +379,39 @@ impl Sources {
         }
         wanted.sort_by_key(|r| r.as_str());
         wanted.dedup();
+        let timeout = Duration::from_secs(r.timeout_secs);
+        let max = r.max_answer_mib * 1024 * 1024;
+        // One HTTPS client per trust store, shared by the sources using it.
+        let mut clients: std::collections::HashMap<String, reqwest::Client> =
+            std::collections::HashMap::new();
+        let mut client = |name: &str, ca_file: &str| -> Result<SourceClient, String> {
+            let http = match clients.get(ca_file) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = SourceClient::http_client(name, ca_file, timeout)?;
+                    clients.insert(ca_file.to_owned(), c.clone());
+                    c
+                }
+            };
+            Ok(SourceClient::with_http(
+                name,
+                http,
+                timeout,
+                r.breaker(),
+                max,
+            ))
+        };
         for route in wanted {
-            let timeout = Duration::from_secs(r.timeout_secs);
-            let max = r.max_answer_mib * 1024 * 1024;
             let s: Arc<dyn RegisterSource> = match route {
                 Route::Smev => continue,
                 Route::Eis => Arc::new(eis::EisSource::new(
                     r,
-                    SourceClient::new("ЕИС", &r.eis.ca_file, timeout, r.breaker(), max)?,
+                    client("ЕИС", &r.eis.ca_file)?,
                     lookback,
                 )?),
                 Route::Minjust => Arc::new(minjust::MinjustSource::new(
                     &r.minjust.base_url,
-                    SourceClient::new("Минюст", &r.minjust.ca_file, timeout, r.breaker(), max)?,
+                    client("Минюст", &r.minjust.ca_file)?,
                 )),
                 Route::EisSnapshot | Route::MinjustSnapshot => Arc::new(
                     snapshot::SnapshotSource::new(route, &snapshots, r.max_age(), lookback),
