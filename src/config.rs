@@ -533,6 +533,14 @@ fn lookup(t: &toml::Table, key: &str) -> bool {
 }
 
 impl Settings {
+    /// SMEV exchanges the daemon runs at once at most: one per send slot
+    /// and per poll worker (a worker's Ack follows its GetResponse), and one
+    /// for the status and queue-depth calls. The SMEV client keeps as many
+    /// connections alive.
+    pub fn smev_connections(&self) -> usize {
+        self.gateway.send_concurrency + self.smev.poll_concurrency + 1
+    }
+
     /// Built-in defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_with_env(file, std::env::vars())

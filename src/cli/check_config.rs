@@ -258,6 +258,7 @@ pub async fn check_config(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         &s.smev.endpoint,
         Duration::from_secs(s.smev.timeout_secs),
         s.smev.breaker(),
+        1,
     ) {
         Ok(client) => match client.probe(secs(s.ops.probe_timeout_secs.max(3.0))).await {
             Ok(()) => r.ok(

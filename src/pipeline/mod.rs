@@ -203,6 +203,7 @@ impl Gateway {
             &settings.smev.endpoint,
             Duration::from_secs(settings.smev.timeout_secs),
             settings.smev.breaker(),
+            settings.smev_connections(),
         )?;
         let version = settings.smev.version()?;
         let sources =

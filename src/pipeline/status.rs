@@ -175,6 +175,8 @@ impl Gateway {
                 endpoint,
                 Duration::from_secs(self.settings.smev.timeout_secs),
                 self.settings.smev.breaker(),
+                // One call at a time, every few minutes.
+                1,
             ) {
                 Ok(c) => Some(c),
                 Err(e) => {

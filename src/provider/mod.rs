@@ -73,15 +73,20 @@ pub struct SmevClient {
 }
 
 impl SmevClient {
+    /// `connections`: how many exchanges the caller runs at once at most
+    /// (see [`crate::config::Settings::smev_connections`]); as many
+    /// connections are kept alive between calls, so that no call waits
+    /// for a TCP and TLS handshake once the pool is warm.
     pub fn new(
         endpoint: &str,
         timeout: Duration,
         breaker: BreakerSettings,
+        connections: usize,
     ) -> Result<Self, ProviderError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(connections.max(1))
             .build()
             .map_err(|e| ProviderError::Connect {
                 endpoint: endpoint.to_owned(),
@@ -290,5 +295,82 @@ impl SmevClient {
         }
         let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
         Err(ProviderError::Http { status, excerpt })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    /// An HTTP/1.1 server that keeps connections alive and counts how
+    /// many it accepted.
+    async fn keep_alive_server() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/smev", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut s = BufReader::new(s);
+                    loop {
+                        let mut length = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            if s.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(v) = lower.strip_prefix("content-length:") {
+                                length = v.trim().parse().unwrap();
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        s.read_exact(&mut body).await.unwrap();
+                        // Slow enough for the calls of a round to overlap.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        let answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5\r\n\r\n<ok/>";
+                        if s.get_mut().write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    async fn rounds(connections: usize, calls: usize, rounds: usize) -> usize {
+        let (url, accepted) = keep_alive_server().await;
+        let breaker = BreakerSettings {
+            failures: 100,
+            open_for: Duration::from_secs(1),
+            max_open_for: Duration::from_secs(1),
+        };
+        let client = SmevClient::new(&url, Duration::from_secs(10), breaker, connections).unwrap();
+        for _ in 0..rounds {
+            let calls = (0..calls).map(|_| client.call(Operation::GetResponse, b"<x/>".to_vec()));
+            for answer in futures_util::future::join_all(calls).await {
+                assert_eq!(answer.unwrap(), b"<ok/>");
+            }
+            // A finished exchange's connection goes back to the pool on
+            // the client's own task: let it before the next round.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        accepted.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn connections_up_to_the_concurrency_are_kept_alive_between_calls() {
+        // Three rounds of eight calls at once: eight connections, reused.
+        assert_eq!(rounds(8, 8, 3).await, 8);
+        // The control: a pool keeping two makes six new ones per round.
+        assert_eq!(rounds(2, 8, 3).await, 8 + 6 + 6);
     }
 }
