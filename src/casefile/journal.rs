@@ -35,16 +35,10 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Links the entry to the one before it (`prev`'s hash) and seals it.
-    pub(crate) fn seal(mut self, prev: &str) -> Entry {
-        self.prev = prev.to_owned();
-        self.hash = self.compute_hash();
-        self
-    }
-
-    /// Seals the entry as [`Entry::seal`] does and appends its line (with
-    /// the newline) to `out`, serialising it once: the hash is computed
-    /// over the line with an empty `hash`, the last field, and spliced in.
+    /// Links the entry to the one before it (`prev`'s hash), seals it and
+    /// appends its line (with the newline) to `out`, serialising it once:
+    /// the hash is computed over the line with an empty `hash`, the last
+    /// field, and spliced in.
     pub(crate) fn seal_into(mut self, prev: &str, out: &mut Vec<u8>) -> Entry {
         self.prev = prev.to_owned();
         self.hash = String::new();
@@ -320,12 +314,17 @@ mod tests {
         e.detail = Some("ООО «Ромашка» \"x\"\n".into());
         e.documents = vec![("request.json".into(), sha256_hex(b"{}"))];
         let mut line = b"earlier bytes\n".to_vec();
-        let sealed = e.clone().seal_into("abc", &mut line);
-        let mut want = serde_json::to_vec(&e.seal("abc")).unwrap();
+        let mut sealed = e.clone().seal_into("abc", &mut line);
+        let line = &line[b"earlier bytes\n".len()..];
+        // The line is the sealed entry's own serialisation…
+        let mut want = serde_json::to_vec(&sealed).unwrap();
         want.push(b'\n');
-        assert_eq!(&line[b"earlier bytes\n".len()..], &want[..]);
+        assert_eq!(line, &want[..]);
+        // …and its hash is the entry's hash, as a reader checks it.
         assert_eq!(sealed.prev, "abc");
         assert_eq!(sealed.hash.len(), 64);
+        assert_eq!(sealed.compute_hash(), sealed.hash);
+        assert_eq!(serde_json::from_slice::<Entry>(line).unwrap(), sealed);
     }
 
     #[test]

@@ -987,9 +987,11 @@ async fn apply(c: &Session, q: &Queries, commit: &Commit) -> Result<(), PgError>
     let (mut seq, mut prev): (i64, String) = (row.get(0), row.get(1));
     let mut lines = Vec::new();
     for entry in commit.entries() {
-        let entry = entry.seal(&prev);
+        let mut line = Vec::new();
+        let entry = entry.seal_into(&prev, &mut line);
+        line.pop(); // the newline: a row holds the line alone
         seq += 1;
-        let text = serde_json::to_string(&entry).expect("journal entries serialise");
+        let text = String::from_utf8(line).expect("JSON is UTF-8");
         prev = entry.hash;
         lines.push((seq, entry.event, text));
     }
