@@ -159,7 +159,11 @@ impl Files {
     /// run or another instance, a failed rewrite, a torn copy) is read
     /// from the journal: its last line for the request, or (for a store
     /// written before the journal carried states) `state.json`.
-    fn current(&self, case_id: &str, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
+    pub(super) fn current(
+        &self,
+        case_id: &str,
+        request_id: &Uuid,
+    ) -> Result<Option<StateRecord>, StoreError> {
         let dir = self.case_dir(case_id);
         let path = dir.join(request_id.to_string()).join(STATE_FILE);
         let copy = match std::fs::read(&path) {
@@ -200,7 +204,7 @@ impl Files {
     /// follows them (the `state.json` copy, the fallback and closed
     /// indexes) only mirrors them, so a failure there (a full disk) is
     /// logged and does not undo a change the journal already holds.
-    fn commit(&self, c: &Commit) -> Result<(), StoreError> {
+    pub(super) fn commit(&self, c: &Commit) -> Result<(), StoreError> {
         let rid = c.rec.request_id.to_string();
         // Indexes a reader may find first are made before the state that
         // names them; a dangling one is skipped (its request has no state).
@@ -254,6 +258,29 @@ impl Files {
             after("the closed index", fsio::move_entry(&from, &to));
         }
         Ok(())
+    }
+
+    /// The request's lock (an exclusive lock on its directory, which
+    /// every instance on the host honours), held until the file returned
+    /// is dropped; awaited, not waited for on the caller's thread, when
+    /// another writer holds it.
+    pub(super) async fn lock_request(
+        &self,
+        case_id: &str,
+        request_id: &Uuid,
+    ) -> Result<std::fs::File, StoreError> {
+        let dir = self.case_dir(case_id).join(request_id.to_string());
+        let lock = std::fs::File::open(&dir).map_err(io(&dir))?;
+        match lock.try_lock() {
+            Ok(()) => Ok(lock),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+                    .await
+                    .expect("a lock wait does not panic")
+                    .map_err(io(&dir))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(io(&dir)(e)),
+        }
     }
 
     fn find_message_id(&self, message_id: &str) -> Result<Option<Uuid>, StoreError> {
@@ -344,7 +371,13 @@ impl Backend for Files {
     ) -> Result<(), StoreError> {
         let dir = self.case_dir(case_id).join(request_id.to_string());
         let lock = std::fs::File::open(&dir).map_err(io(&dir))?;
-        lock.lock().map_err(io(&dir))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                wait_off_runtime(|| lock.lock()).map_err(io(&dir))?
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&dir)(e)),
+        }
         let current = self.current(case_id, request_id)?;
         if let Some(c) = decide(current)? {
             self.commit(&c)?;
@@ -445,5 +478,19 @@ impl Backend for Files {
         _to_ms: i64,
     ) -> Result<Vec<AdapterEntry>, StoreError> {
         self.adapter_all(it_system)
+    }
+}
+
+/// Runs a wait for another writer's lock. On a thread of the async
+/// runtime (a change made in place there, see `Gateway::quickly`) the
+/// runtime is told first, so that the holder, which may be a task
+/// awaiting its flush with the lock held, runs on another thread
+/// meanwhile instead of waiting behind this one.
+fn wait_off_runtime<T>(wait: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
     }
 }

@@ -528,8 +528,55 @@ enum Decided {
 pub struct Store {
     root: PathBuf,
     backend: Arc<dyn Backend>,
+    /// The same backend when it is the files store: changes made in place
+    /// on the async runtime (see [`How::InPlace`]) use it directly.
+    local: Option<Arc<files::Files>>,
     sync: Arc<groupsync::GroupSync>,
     observer: Option<Arc<dyn Observer>>,
+}
+
+/// Where a store change runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum How {
+    /// On a thread that may block: the request's lock and the group
+    /// flushes are waited for there (any backend; the blocking pool, a
+    /// command, a test).
+    Blocking,
+    /// On the async runtime, with the files store: the writes are made in
+    /// place (the page cache) and the lock and flushes are awaited, so no
+    /// thread is handed the change and none sits waiting for its flush.
+    /// Another backend takes it as [`How::Blocking`].
+    InPlace,
+}
+
+/// Runs a store future made with [`How::Blocking`]: it never waits for
+/// anything but the thread it runs on, so it is ready when first polled.
+pub(crate) fn at_once<T>(f: impl std::future::Future<Output = T>) -> T {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("a blocking store call does not wait"),
+    }
+}
+
+/// What a locked section decided to record: the documents to write
+/// (durable before the state that names them) and the change.
+struct Plan<'d> {
+    dir: PathBuf,
+    documents: Vec<(std::borrow::Cow<'static, str>, std::borrow::Cow<'d, [u8]>)>,
+    commit: Commit,
+}
+
+impl Plan<'_> {
+    /// Writes the documents; whether there were any (then a flush must
+    /// make them durable before the change is recorded).
+    fn write_documents(&self) -> Result<bool, StoreError> {
+        for (name, data) in &self.documents {
+            fsio::write_document(&self.dir, name, data).map_err(io(&self.dir))?;
+        }
+        Ok(!self.documents.is_empty())
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -562,9 +609,11 @@ impl Store {
         let root = &absolute(root)?;
         fsio::create_dir_durable(root).map_err(io(root))?;
         let sync = Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?);
+        let files = Arc::new(files::Files::open(root, sync.clone())?);
         let store = Store {
             root: root.to_owned(),
-            backend: Arc::new(files::Files::open(root, sync.clone())?),
+            backend: files.clone(),
+            local: Some(files),
             sync,
             observer: None,
         };
@@ -622,6 +671,7 @@ impl Store {
         let store = Store {
             root: root.to_owned(),
             backend: Arc::new(backend),
+            local: None,
             sync: Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?),
             observer: None,
         };
@@ -678,6 +728,8 @@ impl Store {
         Ok(Store {
             root: root.to_owned(),
             backend: Arc::new(files::Files::reader(root, sync.clone())?),
+            // Reads only: nothing is changed in place.
+            local: None,
             sync,
             observer: None,
         })
@@ -839,7 +891,7 @@ impl Store {
         req: &(impl Into<Request> + Clone),
         reply: ReplyRoute,
     ) -> Result<Acceptance, StoreError> {
-        self.accept_with(&req.clone().into(), reply, None)
+        at_once(self.accept_as(How::Blocking, &req.clone().into(), reply, None))
     }
 
     /// Records a validated request with its signed envelope and `MessageID`
@@ -851,11 +903,14 @@ impl Store {
         message_id: &str,
         envelope: &[u8],
     ) -> Result<Acceptance, StoreError> {
-        self.accept_with(req, reply, Some((message_id, envelope)))
+        at_once(self.accept_as(How::Blocking, req, reply, Some((message_id, envelope))))
     }
 
-    fn accept_with(
+    /// Records a validated request, with its signed envelope and
+    /// `MessageID` when `signed` has them, the way `how` says.
+    pub async fn accept_as(
         &self,
+        how: How,
         req: &Request,
         reply: ReplyRoute,
         signed: Option<(&str, &[u8])>,
@@ -882,7 +937,11 @@ impl Store {
                 if std::time::Instant::now() >= deadline {
                     break;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(20));
+                let pause = std::time::Duration::from_millis(20);
+                match self.effective(how) {
+                    How::Blocking => std::thread::sleep(pause),
+                    How::InPlace => tokio::time::sleep(pause).await,
+                }
             }
         }
         let rec = StateRecord {
@@ -918,36 +977,46 @@ impl Store {
         }
         // The claim, the directories and the documents are on disk before
         // the state that names them.
-        self.sync.barrier().map_err(io(&dir))?;
-        let created = self.locked(&rec.case_id, &rec.request_id, |current| match current {
-            // Another delivery of the same request got here first.
-            Some(existing) => Ok((Err(existing), None)),
-            None => {
-                let accepted = vec![(REQUEST_FILE.to_owned(), sha256_hex(&body))];
-                let mut c = Commit {
-                    rec: rec.clone(),
-                    event: "accepted",
-                    detail: None,
-                    documents: accepted,
-                    earlier: Vec::new(),
-                    message_id: None,
-                    open: true,
-                    closed: false,
-                    fallback: false,
-                    durable: true,
-                };
-                if let Some((mid, envelope)) = signed {
-                    c.earlier
-                        .push(("accepted", None, std::mem::take(&mut c.documents)));
-                    c.event = "signed";
-                    c.detail = Some(format!("MessageID {mid}"));
-                    c.documents = vec![(ENVELOPE_FILE.to_owned(), sha256_hex(envelope))];
-                    c.message_id = Some(mid.to_owned());
+        self.flush(how).await.map_err(io(&dir))?;
+        let locked = self.locked_with(
+            how,
+            &rec.case_id,
+            &rec.request_id,
+            |current| match current {
+                // Another delivery of the same request got here first.
+                Some(existing) => Ok((Err(existing), None)),
+                None => {
+                    let accepted = vec![(REQUEST_FILE.to_owned(), sha256_hex(&body))];
+                    let mut c = Commit {
+                        rec: rec.clone(),
+                        event: "accepted",
+                        detail: None,
+                        documents: accepted,
+                        earlier: Vec::new(),
+                        message_id: None,
+                        open: true,
+                        closed: false,
+                        fallback: false,
+                        durable: true,
+                    };
+                    if let Some((mid, envelope)) = signed {
+                        c.earlier
+                            .push(("accepted", None, std::mem::take(&mut c.documents)));
+                        c.event = "signed";
+                        c.detail = Some(format!("MessageID {mid}"));
+                        c.documents = vec![(ENVELOPE_FILE.to_owned(), sha256_hex(envelope))];
+                        c.message_id = Some(mid.to_owned());
+                    }
+                    let plan = Plan {
+                        dir: dir.clone(),
+                        documents: Vec::new(),
+                        commit: c,
+                    };
+                    Ok((Ok(()), Some(plan)))
                 }
-                Ok((Ok(()), Some(c)))
-            }
-        })?;
-        match created {
+            },
+        );
+        match locked.await? {
             Ok(()) => {
                 self.notify(None, &rec);
                 Ok(Acceptance::New(rec))
@@ -985,20 +1054,63 @@ impl Store {
         })
     }
 
-    fn locked<T>(
+    /// The backend in the way `how` asks for: in place only with the files
+    /// store.
+    fn effective(&self, how: How) -> How {
+        match (how, &self.local) {
+            (How::InPlace, Some(_)) => How::InPlace,
+            _ => How::Blocking,
+        }
+    }
+
+    /// Makes everything written so far durable, in the way of `how`.
+    async fn flush(&self, how: How) -> std::io::Result<()> {
+        match self.effective(how) {
+            How::Blocking => self.sync.barrier(),
+            How::InPlace => self.sync.flushed().await,
+        }
+    }
+
+    /// Runs `f` once with the request locked against every other writer
+    /// (of any instance), on its current state, and records what it
+    /// planned before the lock is released: its documents, a flush, the
+    /// change, and another flush when the change is waited for until
+    /// durable.
+    async fn locked_with<'d, T>(
         &self,
+        how: How,
         case_id: &str,
         request_id: &Uuid,
-        f: impl FnOnce(Option<StateRecord>) -> Result<(T, Option<Commit>), StoreError>,
+        f: impl FnOnce(Option<StateRecord>) -> Result<(T, Option<Plan<'d>>), StoreError>,
     ) -> Result<T, StoreError> {
+        if let (How::InPlace, Some(files)) = (self.effective(how), &self.local) {
+            // The lock is held across the flushes, as a blocking writer
+            // holds it: nothing reads the change as done before it is.
+            let _lock = files.lock_request(case_id, request_id).await?;
+            let (value, plan) = f(files.current(case_id, request_id)?)?;
+            if let Some(p) = plan {
+                if p.write_documents()? {
+                    self.sync.flushed().await.map_err(io(&p.dir))?;
+                }
+                files.commit(&p.commit)?;
+                if p.commit.durable {
+                    self.sync.flushed().await.map_err(io(&p.dir))?;
+                }
+            }
+            return Ok(value);
+        }
         // The backend takes a section it can call through a reference;
         // `f` runs once, and what it returns besides the change is kept.
         let (mut f, mut out) = (Some(f), None);
         self.backend.locked(case_id, request_id, &mut |current| {
             let f = f.take().expect("a locked section runs once");
-            let (value, commit) = f(current)?;
+            let (value, plan) = f(current)?;
             out = Some(value);
-            Ok(commit)
+            let Some(p) = plan else { return Ok(None) };
+            if p.write_documents()? {
+                self.sync.barrier().map_err(io(&p.dir))?;
+            }
+            Ok(Some(p.commit))
         })?;
         Ok(out.expect("a locked section that returned Ok ran"))
     }
@@ -1018,9 +1130,21 @@ impl Store {
         allowed: &[State],
         change: impl FnOnce(&mut StateRecord) -> Result<Option<Change<'d>>, StoreError>,
     ) -> Result<bool, StoreError> {
+        at_once(self.transition_with(How::Blocking, rec, action, allowed, change))
+    }
+
+    /// [`Store::transition`], made the way `how` says.
+    async fn transition_with<'d>(
+        &self,
+        how: How,
+        rec: &mut StateRecord,
+        action: &'static str,
+        allowed: &[State],
+        change: impl FnOnce(&mut StateRecord) -> Result<Option<Change<'d>>, StoreError>,
+    ) -> Result<bool, StoreError> {
         let dir = self.request_dir(rec);
         let path = dir.join(STATE_FILE);
-        let decided = self.locked(&rec.case_id, &rec.request_id, |current| {
+        let locked = self.locked_with(how, &rec.case_id, &rec.request_id, |current| {
             let Some(mut stored) = current else {
                 return Err(StoreError::Corrupt {
                     path: path.display().to_string(),
@@ -1043,15 +1167,13 @@ impl Store {
             if stored.state == State::Answered || stored.state.is_final() {
                 stored.owner = Some(self.instance_id().to_owned());
             }
-            // Documents go to disk before the state that names them.
-            let mut documents = Vec::new();
-            for (name, data) in &ch.documents {
-                fsio::write_document(&dir, name, data).map_err(io(&dir))?;
-                documents.push((name.to_string(), sha256_hex(data)));
-            }
-            if !documents.is_empty() {
-                self.sync.barrier().map_err(io(&dir))?;
-            }
+            // Documents go to disk before the state that names them
+            // (`locked_with` writes and flushes them first).
+            let mut documents: Vec<_> = ch
+                .documents
+                .iter()
+                .map(|(name, data)| (name.to_string(), sha256_hex(data)))
+                .collect();
             let mut earlier = Vec::new();
             for (event, detail, names) in ch.earlier {
                 let (mine, rest): (Vec<_>, Vec<_>) = documents
@@ -1072,9 +1194,14 @@ impl Store {
                 fallback: ch.fallback,
                 durable: ch.durable,
             };
-            Ok((Decided::Changed(before, stored), Some(commit)))
-        })?;
-        match decided {
+            let plan = Plan {
+                dir,
+                documents: ch.documents,
+                commit,
+            };
+            Ok((Decided::Changed(before, stored), Some(plan)))
+        });
+        match locked.await? {
             Decided::Refused(stored, state) => {
                 *rec = stored;
                 Err(StoreError::Superseded {
@@ -1283,13 +1410,25 @@ impl Store {
         from: &[State],
         outcome: Outcome,
     ) -> Result<ResultRecord, StoreError> {
+        at_once(self.complete_from_as(How::Blocking, rec, from, outcome))
+    }
+
+    /// [`Store::complete_from`], the way `how` says.
+    pub async fn complete_from_as(
+        &self,
+        how: How,
+        rec: &mut StateRecord,
+        from: &[State],
+        outcome: Outcome,
+    ) -> Result<ResultRecord, StoreError> {
         let dir = self.request_dir(rec).display().to_string();
         let mut result = None;
-        self.transition(rec, "a result", from, |rec| {
+        self.transition_with(how, rec, "a result", from, |rec| {
             let (r, data, c) = result_change(rec, outcome, dir);
             result = Some(r);
             Ok(Some(c.with_document(RESULT_FILE, data)))
-        })?;
+        })
+        .await?;
         Ok(result.expect("a recorded result was built"))
     }
 
@@ -1302,6 +1441,17 @@ impl Store {
         response: &[u8],
         outcome: Outcome,
     ) -> Result<ResultRecord, StoreError> {
+        at_once(self.complete_with_answer_as(How::Blocking, rec, response, outcome))
+    }
+
+    /// [`Store::complete_with_answer`], the way `how` says.
+    pub async fn complete_with_answer_as(
+        &self,
+        how: How,
+        rec: &mut StateRecord,
+        response: &[u8],
+        outcome: Outcome,
+    ) -> Result<ResultRecord, StoreError> {
         let allowed = [
             State::Accepted,
             State::Retrying,
@@ -1310,7 +1460,7 @@ impl Store {
         ];
         let dir = self.request_dir(rec).display().to_string();
         let mut result = None;
-        self.transition(rec, "an answer", &allowed, |rec| {
+        self.transition_with(how, rec, "an answer", &allowed, |rec| {
             rec.answered_at = Some(clock::now());
             let (r, data, mut c) = result_change(rec, outcome, dir);
             result = Some(r);
@@ -1319,7 +1469,8 @@ impl Store {
                 c.with_document(RESPONSE_FILE, response)
                     .with_document(RESULT_FILE, data),
             ))
-        })?;
+        })
+        .await?;
         Ok(result.expect("a recorded result was built"))
     }
 
@@ -1334,9 +1485,21 @@ impl Store {
         detail: String,
         outcome: Outcome,
     ) -> Result<ResultRecord, StoreError> {
+        at_once(self.complete_with_exchange_as(How::Blocking, rec, documents, detail, outcome))
+    }
+
+    /// [`Store::complete_with_exchange`], the way `how` says.
+    pub async fn complete_with_exchange_as(
+        &self,
+        how: How,
+        rec: &mut StateRecord,
+        documents: &[(&'static str, Vec<u8>)],
+        detail: String,
+        outcome: Outcome,
+    ) -> Result<ResultRecord, StoreError> {
         let dir = self.request_dir(rec).display().to_string();
         let mut result = None;
-        self.transition(rec, "an answer", UNSENT, |rec| {
+        self.transition_with(how, rec, "an answer", UNSENT, |rec| {
             rec.answered_at = Some(clock::now());
             rec.sent_at = rec.sent_at.or(Some(clock::now()));
             let (r, data, mut c) = result_change(rec, outcome, dir);
@@ -1347,7 +1510,8 @@ impl Store {
                 c = c.with_document(*name, bytes.as_slice());
             }
             Ok(Some(c.with_document(RESULT_FILE, data)))
-        })?;
+        })
+        .await?;
         Ok(result.expect("a recorded result was built"))
     }
 

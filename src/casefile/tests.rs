@@ -383,3 +383,115 @@ fn reading_a_directory_that_holds_no_store_says_so() {
         assert!(e.contains("not a case store"), "{e}");
     }
 }
+
+/// The changes made in place on the runtime (the files store's hot path)
+/// record what the blocking ones do: the same documents, lines and state,
+/// each durable change served by the flusher thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_in_place_record_what_blocking_ones_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let req: Request = request("LO-1", ID).into();
+    let mid = "b077cd84-3959-11f1-b8b2-0242333cce59";
+    let accepted = store
+        .accept_as(
+            How::InPlace,
+            &req,
+            ReplyRoute::default(),
+            Some((mid, b"<env/>")),
+        )
+        .await
+        .unwrap();
+    let Acceptance::New(mut rec) = accepted else {
+        panic!("expected a new request");
+    };
+    store.record_sent(&mut rec, None, due).unwrap();
+    let result = store
+        .complete_with_answer_as(
+            How::InPlace,
+            &mut rec,
+            b"<resp/>",
+            Outcome::new(Verdict::Found),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.outcome.verdict, Verdict::Found);
+    let again = store
+        .accept_as(
+            How::InPlace,
+            &req,
+            ReplyRoute::default(),
+            Some((mid, b"<env/>")),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(again, Acceptance::Existing(_)), "{again:?}");
+
+    let events: Vec<_> = store
+        .journal_of("LO-1")
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        events,
+        ["accepted", "signed", "sent", "answered", "completed"]
+    );
+    let folder = store.request_dir(&rec);
+    for (name, body) in [(ENVELOPE_FILE, &b"<env/>"[..]), (RESPONSE_FILE, b"<resp/>")] {
+        assert_eq!(std::fs::read(folder.join(name)).unwrap(), body, "{name}");
+    }
+    assert!(folder.join(RESULT_FILE).is_file());
+    // A second view of the store (another process's) reads the same state.
+    let other = Store::open_reader(dir.path()).unwrap();
+    let seen = other.load(&rec.request_id).unwrap().unwrap();
+    assert_eq!(
+        (seen.state, seen.verdict),
+        (State::Completed, Some(Verdict::Found))
+    );
+    // accepted: documents + state; answered and completed: documents + state.
+    let (flushes, waits) = store.flush_stats();
+    assert_eq!(waits, 4);
+    assert!((1..=4).contains(&flushes), "{flushes} flushes");
+}
+
+/// An in-place change finding the request locked by another writer (here
+/// a thread holding its directory's lock, as another instance would)
+/// waits for the lock without holding up the runtime, then goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_change_made_in_place_waits_for_the_lock_without_blocking_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let Acceptance::New(rec) = store
+        .accept(&request("LO-1", ID), ReplyRoute::default())
+        .unwrap()
+    else {
+        panic!("expected a new request");
+    };
+    let held = std::fs::File::open(store.request_dir(&rec)).unwrap();
+    held.lock().unwrap();
+    let (s, mut r) = (store.clone(), rec.clone());
+    let change = tokio::spawn(async move {
+        s.complete_from_as(How::InPlace, &mut r, OPEN, Outcome::new(Verdict::NotFound))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!change.is_finished(), "the change waits for the lock");
+    // The runtime's one thread is free: another task runs meanwhile.
+    let other = tokio::time::timeout(std::time::Duration::from_secs(5), tokio::spawn(async {}));
+    assert!(
+        other.await.is_ok(),
+        "the runtime's thread was held by the wait"
+    );
+    assert_eq!(
+        store.load(&rec.request_id).unwrap().unwrap().state,
+        State::Accepted
+    );
+    drop(held);
+    let result = change.await.unwrap().unwrap();
+    assert_eq!(result.outcome.verdict, Verdict::NotFound);
+    assert_eq!(
+        store.load(&rec.request_id).unwrap().unwrap().state,
+        State::Completed
+    );
+}

@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use super::{Gateway, blocking};
-use crate::casefile::{Store, StoreError};
+use crate::casefile::{How, Store, StoreError};
 use crate::clock;
 
 /// Why the store cannot write, and since when.
@@ -134,6 +134,48 @@ impl Gateway {
         self.durably_as(true, change).await
     }
 
+    /// As [`Gateway::durably`], for a change the store can make in place
+    /// on the async runtime, its flushes awaited (the files store; see
+    /// [`How::InPlace`]); elsewhere it goes to the blocking pool as
+    /// before. `change` makes the change the way it is told.
+    pub(super) async fn durably_in_place<T, F>(
+        &self,
+        change: impl Fn(How) -> F + Send + Sync + 'static,
+    ) -> (Result<T, StoreError>, bool)
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        if !self.store.answers_locally() {
+            return self
+                .durably(move || crate::casefile::at_once(change(How::Blocking)))
+                .await;
+        }
+        let mut retried = false;
+        loop {
+            match change(How::InPlace).await {
+                Err(e) if Store::cannot_write(&e) => {
+                    if !self.store_unwritable(&e).await {
+                        return (Err(e), retried);
+                    }
+                    retried = true;
+                }
+                other => return (other, retried),
+            }
+        }
+    }
+
+    /// A change failed because the store cannot write: reported, then
+    /// waits for the store to work again; false when the gateway stops
+    /// first.
+    async fn store_unwritable(&self, e: &StoreError) -> bool {
+        self.store_gate.report(e);
+        tokio::select! {
+            _ = self.store_gate.writable() => true,
+            _ = self.stopped() => false,
+        }
+    }
+
     async fn durably_as<T: Send + 'static>(
         &self,
         unflushed: bool,
@@ -150,10 +192,8 @@ impl Gateway {
             };
             match tried {
                 Err(e) if Store::cannot_write(&e) => {
-                    self.store_gate.report(&e);
-                    tokio::select! {
-                        _ = self.store_gate.writable() => {}
-                        _ = self.stopped() => return (Err(e), retried),
+                    if !self.store_unwritable(&e).await {
+                        return (Err(e), retried);
                     }
                     retried = true;
                 }

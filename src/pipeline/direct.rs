@@ -175,17 +175,23 @@ impl Gateway {
         let store = self.store.clone();
         let id = rec.request_id;
         // A store that cannot write holds the answer here until it can.
+        let ex = Arc::new(ex);
         let (stored, retried) = self
-            .durably(move || {
-                let mut r = rec.clone();
-                store
-                    .complete_with_exchange(
-                        &mut r,
-                        &ex.documents,
-                        detail.clone(),
-                        ex.outcome.clone(),
-                    )
-                    .map(|res| (r, res))
+            .durably_in_place(move |how| {
+                let (store, mut r, ex, detail) =
+                    (store.clone(), rec.clone(), ex.clone(), detail.clone());
+                async move {
+                    store
+                        .complete_with_exchange_as(
+                            how,
+                            &mut r,
+                            &ex.documents,
+                            detail,
+                            ex.outcome.clone(),
+                        )
+                        .await
+                        .map(|res| (r, res))
+                }
             })
             .await;
         match stored {

@@ -591,10 +591,16 @@ impl Gateway {
         let signed_id = signed.as_ref().map(|(m, _)| m.clone());
         // A store that cannot write holds the delivery here,
         // unacknowledged and not returned, until it can.
+        let signed = Arc::new(signed);
         let (accepted, retried) = self
-            .durably(move || match &signed {
-                Some((mid, envelope)) => store.accept_signed(&r, route.clone(), mid, envelope),
-                None => store.accept(&r, route.clone()),
+            .durably_in_place(move |how| {
+                let (store, r, route, signed) =
+                    (store.clone(), r.clone(), route.clone(), signed.clone());
+                async move {
+                    let signed = signed.as_ref().as_ref();
+                    let signed = signed.map(|(mid, envelope)| (mid.as_str(), envelope.as_slice()));
+                    store.accept_as(how, &r, route, signed).await
+                }
             })
             .await;
         match accepted {
@@ -680,11 +686,14 @@ impl Gateway {
         let id = rec.request_id;
         // A store that cannot write holds the result here until it can.
         let (written, retried) = self
-            .durably(move || {
-                let mut r = rec.clone();
-                store
-                    .complete_from(&mut r, from, outcome.clone())
-                    .map(|res| (r, res))
+            .durably_in_place(move |how| {
+                let (store, mut r, outcome) = (store.clone(), rec.clone(), outcome.clone());
+                async move {
+                    store
+                        .complete_from_as(how, &mut r, from, outcome)
+                        .await
+                        .map(|res| (r, res))
+                }
             })
             .await;
         match written {

@@ -261,12 +261,17 @@ impl Gateway {
             // store that cannot write holds them here until it can.
             let store = self.store.clone();
             let (r, data) = (rec.clone(), bytes.to_vec());
+            let data = Arc::new(data);
             let (stored, retried) = self
-                .durably(move || {
-                    let mut r = r.clone();
-                    store
-                        .complete_with_answer(&mut r, &data, outcome.clone())
-                        .map(|res| (r, res))
+                .durably_in_place(move |how| {
+                    let (store, mut r, data) = (store.clone(), r.clone(), data.clone());
+                    let outcome = outcome.clone();
+                    async move {
+                        store
+                            .complete_with_answer_as(how, &mut r, &data, outcome)
+                            .await
+                            .map(|res| (r, res))
+                    }
                 })
                 .await;
             let (rec, result) = match stored {
