@@ -164,7 +164,8 @@ impl Gateway {
     /// "Store calls without a flush made in place"). A database's round
     /// trip goes to the blocking pool as every other call does. (A change
     /// made here waits for the request's lock if another step of the same
-    /// request holds it through its flush: rare, and a few milliseconds.)
+    /// request holds it through its flush: rare, a few milliseconds, and
+    /// with the runtime told, so the holder runs meanwhile.)
     async fn quickly<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
