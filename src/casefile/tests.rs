@@ -384,75 +384,76 @@ fn reading_a_directory_that_holds_no_store_says_so() {
     }
 }
 
-/// The changes made in place on the runtime (the files store's hot path)
-/// record what the blocking ones do: the same documents, lines and state,
-/// each durable change served by the flusher thread.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_made_in_place_record_what_blocking_ones_do() {
+/// One signed request through to its result, each change made the way
+/// `how` says, on a new store: the journal's events, the documents, the
+/// state another process reads, and the flushes made and waited for.
+async fn one_lookup(how: How) -> (Vec<String>, Vec<(String, Vec<u8>)>, State, (u64, u64)) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let req: Request = request("LO-1", ID).into();
     let mid = "b077cd84-3959-11f1-b8b2-0242333cce59";
-    let accepted = store
-        .accept_as(
-            How::InPlace,
-            &req,
-            ReplyRoute::default(),
-            Some((mid, b"<env/>")),
-        )
-        .await
-        .unwrap();
-    let Acceptance::New(mut rec) = accepted else {
+    let accept = || store.accept_as(how, &req, ReplyRoute::default(), Some((mid, b"<env/>")));
+    let Acceptance::New(mut rec) = accept().await.unwrap() else {
         panic!("expected a new request");
     };
     store.record_sent(&mut rec, None, due).unwrap();
+    let answer = Outcome::new(Verdict::Found);
     let result = store
-        .complete_with_answer_as(
-            How::InPlace,
-            &mut rec,
-            b"<resp/>",
-            Outcome::new(Verdict::Found),
-        )
+        .complete_with_answer_as(how, &mut rec, b"<resp/>", answer)
         .await
         .unwrap();
     assert_eq!(result.outcome.verdict, Verdict::Found);
-    let again = store
-        .accept_as(
-            How::InPlace,
-            &req,
-            ReplyRoute::default(),
-            Some((mid, b"<env/>")),
-        )
-        .await
-        .unwrap();
+    let again = accept().await.unwrap();
     assert!(matches!(again, Acceptance::Existing(_)), "{again:?}");
-
-    let events: Vec<_> = store
-        .journal_of("LO-1")
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event)
-        .collect();
-    assert_eq!(
-        events,
-        ["accepted", "signed", "sent", "answered", "completed"]
-    );
+    let events = store.journal_of("LO-1").unwrap();
     let folder = store.request_dir(&rec);
-    for (name, body) in [(ENVELOPE_FILE, &b"<env/>"[..]), (RESPONSE_FILE, b"<resp/>")] {
-        assert_eq!(std::fs::read(folder.join(name)).unwrap(), body, "{name}");
-    }
+    let mut documents: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != STATE_FILE && name != RESULT_FILE)
+        .map(|name| (name.clone(), std::fs::read(folder.join(name)).unwrap()))
+        .collect();
+    documents.sort();
     assert!(folder.join(RESULT_FILE).is_file());
-    // A second view of the store (another process's) reads the same state.
+    // Another process's view reads the state from the journal.
     let other = Store::open_reader(dir.path()).unwrap();
     let seen = other.load(&rec.request_id).unwrap().unwrap();
+    let events = events.into_iter().map(|e| e.event).collect();
+    (events, documents, seen.state, store.flush_stats())
+}
+
+/// The changes made in place on the runtime (the files store's hot path)
+/// record what the blocking ones do: the same lines, documents and state,
+/// with the same flushes waited for (documents, then state, per change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_in_place_record_what_blocking_ones_do() {
+    let blocking = one_lookup(How::Blocking).await;
+    let in_place = one_lookup(How::InPlace).await;
     assert_eq!(
-        (seen.state, seen.verdict),
-        (State::Completed, Some(Verdict::Found))
+        blocking.0,
+        ["accepted", "signed", "sent", "answered", "completed"]
     );
-    // accepted: documents + state; answered and completed: documents + state.
-    let (flushes, waits) = store.flush_stats();
-    assert_eq!(waits, 4);
-    assert!((1..=4).contains(&flushes), "{flushes} flushes");
+    let names: Vec<_> = in_place.1.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, [REQUEST_FILE, RESPONSE_FILE, ENVELOPE_FILE]);
+    assert_eq!(in_place.2, State::Completed);
+    assert_eq!((in_place.3).1, 4, "flushes waited for");
+    assert_eq!(
+        (&blocking.0, &blocking.1, blocking.2, (blocking.3).1),
+        (&in_place.0, &in_place.1, in_place.2, (in_place.3).1)
+    );
+}
+
+/// Checked from the test's own thread (not a runtime thread, and without
+/// the runtime's timers, which a held runtime would not fire): `change`
+/// is still waiting for the lock, and the runtime's one thread runs
+/// another task meanwhile.
+fn runtime_runs_while_the_change_waits<T>(change: &tokio::task::JoinHandle<T>) {
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!change.is_finished(), "the change waits for the lock");
+    let (ran, other) = std::sync::mpsc::channel();
+    tokio::spawn(async move { ran.send(()).unwrap() });
+    let waited = other.recv_timeout(std::time::Duration::from_secs(5));
+    assert!(waited.is_ok(), "the runtime's thread was held by the wait");
 }
 
 /// An in-place change finding the request locked by another writer (here
@@ -475,14 +476,7 @@ async fn a_change_made_in_place_waits_for_the_lock_without_blocking_the_runtime(
         s.complete_from_as(How::InPlace, &mut r, OPEN, Outcome::new(Verdict::NotFound))
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(!change.is_finished(), "the change waits for the lock");
-    // The runtime's one thread is free: another task runs meanwhile.
-    let other = tokio::time::timeout(std::time::Duration::from_secs(5), tokio::spawn(async {}));
-    assert!(
-        other.await.is_ok(),
-        "the runtime's thread was held by the wait"
-    );
+    runtime_runs_while_the_change_waits(&change);
     assert_eq!(
         store.load(&rec.request_id).unwrap().unwrap().state,
         State::Accepted
@@ -494,4 +488,29 @@ async fn a_change_made_in_place_waits_for_the_lock_without_blocking_the_runtime(
         store.load(&rec.request_id).unwrap().unwrap().state,
         State::Completed
     );
+}
+
+/// A blocking change made on a runtime thread (an unflushed change made in
+/// place) that finds the request locked tells the runtime before it
+/// waits, so the runtime's other tasks — the lock's holder among them —
+/// still run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_blocking_change_on_a_runtime_thread_does_not_hold_the_runtime_while_it_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let Acceptance::New(rec) = store
+        .accept(&request("LO-1", ID), ReplyRoute::default())
+        .unwrap()
+    else {
+        panic!("expected a new request");
+    };
+    let held = std::fs::File::open(store.request_dir(&rec)).unwrap();
+    held.lock().unwrap();
+    let (s, r) = (store.clone(), rec.clone());
+    let change = tokio::spawn(async move { s.note(&r, "probe", "while locked") });
+    runtime_runs_while_the_change_waits(&change);
+    drop(held);
+    change.await.unwrap().unwrap();
+    let last = store.journal_of("LO-1").unwrap().pop().unwrap();
+    assert_eq!(last.event, "probe");
 }
