@@ -456,11 +456,9 @@ fn runtime_runs_while_the_change_waits<T>(change: &tokio::task::JoinHandle<T>) {
     assert!(waited.is_ok(), "the runtime's thread was held by the wait");
 }
 
-/// An in-place change finding the request locked by another writer (here
-/// a thread holding its directory's lock, as another instance would)
-/// waits for the lock without holding up the runtime, then goes on.
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn a_change_made_in_place_waits_for_the_lock_without_blocking_the_runtime() {
+/// A store with one accepted request, whose lock the test holds (as
+/// another instance's writer would) until it drops the file returned.
+fn accepted_and_locked() -> (tempfile::TempDir, Store, StateRecord, std::fs::File) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let Acceptance::New(rec) = store
@@ -471,6 +469,15 @@ async fn a_change_made_in_place_waits_for_the_lock_without_blocking_the_runtime(
     };
     let held = std::fs::File::open(store.request_dir(&rec)).unwrap();
     held.lock().unwrap();
+    (dir, store, rec, held)
+}
+
+/// An in-place change finding the request locked by another writer (here
+/// a thread holding its directory's lock, as another instance would)
+/// waits for the lock without holding up the runtime, then goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_change_made_in_place_waits_for_the_lock_without_blocking_the_runtime() {
+    let (_dir, store, rec, held) = accepted_and_locked();
     let (s, mut r) = (store.clone(), rec.clone());
     let change = tokio::spawn(async move {
         s.complete_from_as(How::InPlace, &mut r, OPEN, Outcome::new(Verdict::NotFound))
@@ -496,16 +503,7 @@ async fn a_change_made_in_place_waits_for_the_lock_without_blocking_the_runtime(
 /// still run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_blocking_change_on_a_runtime_thread_does_not_hold_the_runtime_while_it_waits() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let Acceptance::New(rec) = store
-        .accept(&request("LO-1", ID), ReplyRoute::default())
-        .unwrap()
-    else {
-        panic!("expected a new request");
-    };
-    let held = std::fs::File::open(store.request_dir(&rec)).unwrap();
-    held.lock().unwrap();
+    let (_dir, store, rec, held) = accepted_and_locked();
     let (s, r) = (store.clone(), rec.clone());
     let change = tokio::spawn(async move { s.note(&r, "probe", "while locked") });
     runtime_runs_while_the_change_waits(&change);
