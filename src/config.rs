@@ -215,9 +215,20 @@ pub struct GatewaySettings {
     pub instance_check_secs: f64,
     pub shutdown_grace_secs: f64,
     pub inbox_dir: PathBuf,
+    /// The daemon's async threads; 0: one per core the process may use.
+    pub runtime_threads: usize,
 }
 
 impl GatewaySettings {
+    /// How many async threads `mezhved run` starts: `runtime_threads`, or
+    /// one per core the process may use when it is 0.
+    pub fn runtime_threads(&self) -> usize {
+        match self.runtime_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
     /// The calendar file, if one is configured (else the built-in one).
     pub fn calendar_path(&self) -> Option<&Path> {
         (!self.calendar.is_empty()).then(|| Path::new(&self.calendar))

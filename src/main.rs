@@ -276,10 +276,15 @@ enum FixturesCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // The daemon's threads are a setting (the other commands keep one per
+    // core). Settings that do not load are reported by `run` itself.
+    if let Command::Run { config } = &args.command
+        && let Ok(settings) = mezhved::config::Settings::load(config.as_deref())
     {
+        builder.worker_threads(settings.gateway.runtime_threads());
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mezhved: cannot start the runtime: {e}");

@@ -171,6 +171,22 @@ async fn readiness_turns_red_when_the_case_store_is_read_only() {
     setup.cleanup().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_runs_as_many_async_threads_as_configured() {
+    if !broker_or_skip("ops").await {
+        return;
+    }
+    let setup = Setup::new(&prefix("threads")).await;
+    let cores = std::thread::available_parallelism().unwrap().get();
+    for (set, expected) in [("3", 3), ("1", 1), ("0", cores)] {
+        let mut d = setup.spawn(&[("MEZHVED__GATEWAY__RUNTIME_THREADS", set)]);
+        // Said from the runtime itself once it runs.
+        d.wait_log(&format!("mezhved: async threads: {expected} "), WAIT);
+        drop(d);
+    }
+    setup.cleanup().await;
+}
+
 /// An RSA key and a certificate valid from a minute ago for `secs`.
 fn short_certificate(dir: &Path, key: &openssl::pkey::PKey<openssl::pkey::Private>, secs: i64) {
     use openssl::asn1::Asn1Time;

@@ -58,6 +58,10 @@ pub async fn run(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         credentials::describe(gateway.signing_algorithm()),
         gateway.settings.smev.endpoint
     );
+    println!(
+        "mezhved: async threads: {} (gateway.runtime_threads)",
+        tokio::runtime::Handle::current().metrics().num_workers()
+    );
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         stop_signal().await;
