@@ -241,8 +241,8 @@ pub static CATALOGUE: &[Entry] = &[
     ),
     e(
         "refusal.too_large",
-        "The request was not accepted: the message exceeds 64 KiB.",
-        "Запрос не принят: сообщение больше допустимых 64 КиБ.",
+        "The request was not accepted: {field} is larger than allowed (the reason gives its size and the limit).",
+        "Запрос не принят: {field} больше допустимого размера (размер и предел указаны в причине).",
     ),
     e(
         "refusal.missing_field",
@@ -1060,6 +1060,19 @@ mod tests {
         let whole = refusal(Lang::Ru, crate::request::InvalidCode::MalformedJson, "");
         assert!(whole.starts_with("Запрос не принят"), "{whole}");
         assert_eq!(field_label(Lang::En, "x.unheard_of"), "x.unheard_of");
+    }
+
+    #[test]
+    fn too_large_names_what_is_too_large_without_a_fixed_limit() {
+        use crate::request::InvalidCode::TooLarge;
+        assert_eq!(
+            refusal(Lang::Ru, TooLarge, ""),
+            "Запрос не принят: сообщение больше допустимого размера (размер и предел указаны в причине)."
+        );
+        assert_eq!(
+            refusal(Lang::Ru, TooLarge, "attachments[0].content_base64"),
+            "Запрос не принят: содержимое вложения (attachments[0].content_base64) больше допустимого размера (размер и предел указаны в причине)."
+        );
     }
 
     #[test]
