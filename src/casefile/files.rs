@@ -269,18 +269,26 @@ impl Files {
         case_id: &str,
         request_id: &Uuid,
     ) -> Result<std::fs::File, StoreError> {
-        let dir = self.case_dir(case_id).join(request_id.to_string());
-        let lock = std::fs::File::open(&dir).map_err(io(&dir))?;
-        match lock.try_lock() {
-            Ok(()) => Ok(lock),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
-                    .await
-                    .expect("a lock wait does not panic")
-                    .map_err(io(&dir))
-            }
-            Err(std::fs::TryLockError::Error(e)) => Err(io(&dir)(e)),
+        let Locking { dir, file, held } = self.try_lock_request(case_id, request_id)?;
+        if held {
+            return Ok(file);
         }
+        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await
+            .expect("a lock wait does not panic")
+            .map_err(io(&dir))
+    }
+
+    /// Opens the request's directory and takes its lock if nobody holds it.
+    fn try_lock_request(&self, case_id: &str, request_id: &Uuid) -> Result<Locking, StoreError> {
+        let dir = self.case_dir(case_id).join(request_id.to_string());
+        let file = std::fs::File::open(&dir).map_err(io(&dir))?;
+        let held = match file.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&dir)(e)),
+        };
+        Ok(Locking { dir, file, held })
     }
 
     fn find_message_id(&self, message_id: &str) -> Result<Option<Uuid>, StoreError> {
@@ -369,14 +377,10 @@ impl Backend for Files {
         request_id: &Uuid,
         decide: &mut Decide<'_>,
     ) -> Result<(), StoreError> {
-        let dir = self.case_dir(case_id).join(request_id.to_string());
-        let lock = std::fs::File::open(&dir).map_err(io(&dir))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                wait_off_runtime(|| lock.lock()).map_err(io(&dir))?
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&dir)(e)),
+        // Held until the section returns.
+        let Locking { dir, file, held } = self.try_lock_request(case_id, request_id)?;
+        if !held {
+            wait_off_runtime(|| file.lock()).map_err(io(&dir))?;
         }
         let current = self.current(case_id, request_id)?;
         if let Some(c) = decide(current)? {
@@ -479,6 +483,14 @@ impl Backend for Files {
     ) -> Result<Vec<AdapterEntry>, StoreError> {
         self.adapter_all(it_system)
     }
+}
+
+/// A request's directory opened for its lock: `held` when taken, else
+/// another writer holds it.
+struct Locking {
+    dir: PathBuf,
+    file: std::fs::File,
+    held: bool,
 }
 
 /// Runs a wait for another writer's lock. On a thread of the async

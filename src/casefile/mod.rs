@@ -1083,7 +1083,7 @@ impl Store {
         request_id: &Uuid,
         f: impl FnOnce(Option<StateRecord>) -> Result<(T, Option<Plan<'d>>), StoreError>,
     ) -> Result<T, StoreError> {
-        if let (How::InPlace, Some(files)) = (self.effective(how), &self.local) {
+        if let (How::InPlace, Some(files)) = (how, &self.local) {
             // The lock is held across the flushes, as a blocking writer
             // holds it: nothing reads the change as done before it is.
             let _lock = files.lock_request(case_id, request_id).await?;
