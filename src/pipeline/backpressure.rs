@@ -151,28 +151,31 @@ impl Gateway {
                 .durably(move || crate::casefile::at_once(change(How::Blocking)))
                 .await;
         }
+        self.until_written(|| change(How::InPlace)).await
+    }
+
+    /// Makes `attempt` until it is not refused for a store that cannot
+    /// write: each such refusal is reported and waited out (until the store
+    /// writes again). Returns the last attempt's result and whether an
+    /// earlier one failed; ends with the store's error when the gateway
+    /// stops.
+    async fn until_written<T, F>(&self, attempt: impl Fn() -> F) -> (Result<T, StoreError>, bool)
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
         let mut retried = false;
         loop {
-            match change(How::InPlace).await {
+            match attempt().await {
                 Err(e) if Store::cannot_write(&e) => {
-                    if !self.store_unwritable(&e).await {
-                        return (Err(e), retried);
+                    self.store_gate.report(&e);
+                    tokio::select! {
+                        _ = self.store_gate.writable() => {}
+                        _ = self.stopped() => return (Err(e), retried),
                     }
                     retried = true;
                 }
                 other => return (other, retried),
             }
-        }
-    }
-
-    /// A change failed because the store cannot write: reported, then
-    /// waits for the store to work again; false when the gateway stops
-    /// first.
-    async fn store_unwritable(&self, e: &StoreError) -> bool {
-        self.store_gate.report(e);
-        tokio::select! {
-            _ = self.store_gate.writable() => true,
-            _ = self.stopped() => false,
         }
     }
 
@@ -182,24 +185,17 @@ impl Gateway {
         change: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
     ) -> (Result<T, StoreError>, bool) {
         let change = Arc::new(change);
-        let mut retried = false;
-        loop {
+        self.until_written(|| {
             let c = change.clone();
-            let tried = if unflushed {
-                self.quickly(move || c()).await
-            } else {
-                blocking(move || c()).await
-            };
-            match tried {
-                Err(e) if Store::cannot_write(&e) => {
-                    if !self.store_unwritable(&e).await {
-                        return (Err(e), retried);
-                    }
-                    retried = true;
+            async move {
+                if unflushed {
+                    self.quickly(move || c()).await
+                } else {
+                    blocking(move || c()).await
                 }
-                other => return (other, retried),
             }
-        }
+        })
+        .await
     }
 
     /// While the store is failing, probes it every `limits.store_probe_secs`
