@@ -278,10 +278,13 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // The daemon's threads are a setting (the other commands keep one per
-    // core). Settings that do not load are reported by `run` itself.
-    if let Command::Run { config } = &args.command
-        && let Ok(settings) = mezhved::config::Settings::load(config.as_deref())
-    {
+    // core), so its settings are loaded before the runtime starts; a load
+    // that fails is reported as `run` reports any error.
+    let run_settings = match &args.command {
+        Command::Run { config } => Some(cli::load_settings(config.clone())),
+        _ => None,
+    };
+    if let Some(Ok(settings)) = &run_settings {
         builder.worker_threads(settings.gateway.runtime_threads());
     }
     let rt = match builder.enable_all().build() {
@@ -293,7 +296,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match args.command {
-            Command::Run { config } => cli::run::run(config).await,
+            Command::Run { .. } => cli::run::run(run_settings.expect("loaded for run")?).await,
             Command::Demo { out, config, spool } => cli::demo::demo(out, config, spool).await,
             Command::Registers { command } => match command {
                 RegistersCommand::Sync {

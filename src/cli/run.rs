@@ -1,6 +1,5 @@
 //! `mezhved run`: the daemon.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use std::io::ErrorKind;
@@ -8,12 +7,12 @@ use std::io::ErrorKind;
 use anyhow::Context;
 use mezhved::casefile::Store;
 use mezhved::casefile::instance::{About, hostname};
+use mezhved::config::Settings;
 use mezhved::ops::OpsError;
 use mezhved::pipeline::{Gateway, credentials};
 use mezhved::transport;
 
-pub async fn run(config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let settings = super::load_settings(config)?;
+pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     // Before anything else: is another mezhved here already, on this ops
     // address or this case store?
     let peers = Store::running_instances(&settings);
