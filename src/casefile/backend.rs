@@ -24,15 +24,6 @@ pub(super) trait Backend: Send + Sync {
     /// `files` or `postgres`, as operators see it.
     fn name(&self) -> &'static str;
 
-    /// Whether a call that waits for no flush (a read, a change not
-    /// waited for until durable) is answered on this host without a wait
-    /// of its own: the files store's page cache, where it costs less
-    /// than a hand-off to another thread and back; not a database's
-    /// round trip.
-    fn local(&self) -> bool {
-        false
-    }
-
     /// This instance's id (the `owner` of the requests it works on).
     fn instance_id(&self) -> &str;
 

@@ -310,10 +310,6 @@ impl Backend for Files {
         "files"
     }
 
-    fn local(&self) -> bool {
-        true
-    }
-
     fn instance_id(&self) -> &str {
         &self.instance.id
     }
@@ -380,7 +376,7 @@ impl Backend for Files {
         // Held until the section returns.
         let Locking { dir, file, held } = self.try_lock_request(case_id, request_id)?;
         if !held {
-            wait_off_runtime(|| file.lock()).map_err(io(&dir))?;
+            super::wait_off_runtime(|| file.lock()).map_err(io(&dir))?;
         }
         let current = self.current(case_id, request_id)?;
         if let Some(c) = decide(current)? {
@@ -491,18 +487,4 @@ struct Locking {
     dir: PathBuf,
     file: std::fs::File,
     held: bool,
-}
-
-/// Runs a wait for another writer's lock. On a thread of the async
-/// runtime (a change made in place there, see `Gateway::quickly`) the
-/// runtime is told first, so that the holder, which may be a task
-/// awaiting its flush with the lock held, runs on another thread
-/// meanwhile instead of waiting behind this one.
-fn wait_off_runtime<T>(wait: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(wait)
-        }
-        _ => wait(),
-    }
 }

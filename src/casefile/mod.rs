@@ -531,6 +531,9 @@ pub struct Store {
     /// The same backend when it is the files store: changes made in place
     /// on the async runtime (see [`How::InPlace`]) use it directly.
     local: Option<Arc<files::Files>>,
+    /// The same backend when it is PostgreSQL: changes made in place await
+    /// its round trips (see [`How::InPlace`]).
+    remote: Option<Arc<pg::Pg>>,
     sync: Arc<groupsync::GroupSync>,
     observer: Option<Arc<dyn Observer>>,
 }
@@ -542,10 +545,11 @@ pub enum How {
     /// flushes are waited for there (any backend; the blocking pool, a
     /// command, a test).
     Blocking,
-    /// On the async runtime, with the files store: the writes are made in
-    /// place (the page cache) and the lock and flushes are awaited, so no
-    /// thread is handed the change and none sits waiting for its flush.
-    /// Another backend takes it as [`How::Blocking`].
+    /// On the async runtime: the lock, the flushes and (with PostgreSQL)
+    /// the database's round trips are awaited, and the documents written
+    /// in place (the page cache), so no thread is handed the change and
+    /// none sits waiting for its flush or its answer. A store that cannot
+    /// (one opened to read only) takes it as [`How::Blocking`].
     InPlace,
 }
 
@@ -557,6 +561,21 @@ pub(crate) fn at_once<T>(f: impl std::future::Future<Output = T>) -> T {
     match f.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => unreachable!("a blocking store call does not wait"),
+    }
+}
+
+/// Runs a wait for another thread: another writer's lock, or the database
+/// driver's answer to a synchronous call. On a thread of the async runtime
+/// (a change made in place there, see `Gateway::quickly`) the runtime is
+/// told first, so that what is waited for, which may be a task awaiting
+/// its flush with the lock held or the connection the call needs, runs on
+/// another thread meanwhile instead of waiting behind this one.
+fn wait_off_runtime<T>(wait: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
     }
 }
 
@@ -614,6 +633,7 @@ impl Store {
             root: root.to_owned(),
             backend: files.clone(),
             local: Some(files),
+            remote: None,
             sync,
             observer: None,
         };
@@ -667,11 +687,12 @@ impl Store {
         let root = &absolute(root)?;
         let orphans = root.join(".orphans");
         fsio::create_dir_durable(&orphans).map_err(io(&orphans))?;
-        let backend = pg::Pg::open(target, schema, pool, reader)?;
+        let backend = Arc::new(pg::Pg::open(target, schema, pool, reader)?);
         let store = Store {
             root: root.to_owned(),
-            backend: Arc::new(backend),
+            backend: backend.clone(),
             local: None,
+            remote: Some(backend),
             sync: Arc::new(groupsync::GroupSync::new(root).map_err(io(root))?),
             observer: None,
         };
@@ -695,13 +716,6 @@ impl Store {
                 .join()
                 .unwrap_or_else(|_| Err("the database probe failed".into()))
         })
-    }
-
-    /// Whether reads and changes not waited for until durable are answered
-    /// from this host's page cache (the files store), cheaper than a
-    /// hand-off to another thread; not over a database connection.
-    pub fn answers_locally(&self) -> bool {
-        self.backend.local()
     }
 
     /// Which backend keeps the state: `files` or `postgres`.
@@ -730,6 +744,7 @@ impl Store {
             backend: Arc::new(files::Files::reader(root, sync.clone())?),
             // Reads only: nothing is changed in place.
             local: None,
+            remote: None,
             sync,
             observer: None,
         })
@@ -917,7 +932,10 @@ impl Store {
     ) -> Result<Acceptance, StoreError> {
         let case = req.case_id().as_str();
         let request_id = req.request_id();
-        let holder = self.backend.claim(&request_id, case)?;
+        let holder = match (self.effective(how), &self.remote) {
+            (How::InPlace, Some(pg)) => pg.claim_async(&request_id, case).await?,
+            _ => self.backend.claim(&request_id, case)?,
+        };
         if let Some(owner) = holder {
             if owner != case {
                 return Ok(Acceptance::Conflict { case_id: owner });
@@ -931,7 +949,7 @@ impl Store {
             // finishes accepting it.
             let deadline = std::time::Instant::now() + CLAIM_SETTLE;
             loop {
-                if let Some(existing) = self.load(&request_id)? {
+                if let Some(existing) = self.load_as(how, &request_id).await? {
                     return self.existing(existing, req);
                 }
                 if std::time::Instant::now() >= deadline {
@@ -1054,13 +1072,19 @@ impl Store {
         })
     }
 
-    /// The backend in the way `how` asks for: in place only with the files
-    /// store.
+    /// The backend in the way `how` asks for: in place only where the
+    /// store can (see [`Store::changes_in_place`]).
     fn effective(&self, how: How) -> How {
-        match (how, &self.local) {
-            (How::InPlace, Some(_)) => How::InPlace,
+        match how {
+            How::InPlace if self.changes_in_place() => How::InPlace,
             _ => How::Blocking,
         }
+    }
+
+    /// Whether changes can be made in place on the async runtime
+    /// ([`How::InPlace`]): the files store, and PostgreSQL.
+    pub fn changes_in_place(&self) -> bool {
+        self.local.is_some() || self.remote.is_some()
     }
 
     /// Makes everything written so far durable, in the way of `how`.
@@ -1097,6 +1121,21 @@ impl Store {
                     self.sync.flushed().await.map_err(io(&p.dir))?;
                 }
             }
+            return Ok(value);
+        }
+        if let (How::InPlace, Some(pg)) = (how, &self.remote) {
+            let (tx, current) = pg.lock(request_id).await?;
+            let (value, plan) = f(current)?;
+            let commit = match plan {
+                Some(p) => {
+                    if p.write_documents()? {
+                        self.sync.flushed().await.map_err(io(&p.dir))?;
+                    }
+                    Some(p.commit)
+                }
+                None => None,
+            };
+            tx.commit(commit.as_ref()).await?;
             return Ok(value);
         }
         // The backend takes a section it can call through a reference;
@@ -1285,10 +1324,21 @@ impl Store {
         sending_timestamp: Option<OffsetDateTime>,
         due: impl FnOnce(OffsetDateTime) -> crate::calendar::Due,
     ) -> Result<(), StoreError> {
+        at_once(self.record_sent_as(How::Blocking, rec, sending_timestamp, due))
+    }
+
+    /// [`Store::record_sent`], the way `how` says.
+    pub async fn record_sent_as(
+        &self,
+        how: How,
+        rec: &mut StateRecord,
+        sending_timestamp: Option<OffsetDateTime>,
+        due: impl FnOnce(OffsetDateTime) -> crate::calendar::Due,
+    ) -> Result<(), StoreError> {
         // An answer can overtake SMEV's acceptance (the acceptance was slow
         // or lost): then the request is already further on.
         let allowed = [State::Accepted, State::Retrying, State::Sent];
-        self.transition(rec, "sending", &allowed, |rec| {
+        self.transition_with(how, rec, "sending", &allowed, |rec| {
             let now = clock::now();
             let sent = sending_timestamp.or(rec.sending_timestamp).unwrap_or(now);
             let d = due(sent);
@@ -1306,6 +1356,7 @@ impl Store {
             );
             Ok(Some(Change::new("sent", Some(detail)).lazily()))
         })
+        .await
         .map(|_| ())
     }
 
@@ -1522,8 +1573,18 @@ impl Store {
         rec: &mut StateRecord,
         answered: Answered,
     ) -> Result<(), StoreError> {
+        at_once(self.mark_replied_as(How::Blocking, rec, answered))
+    }
+
+    /// [`Store::mark_replied`], the way `how` says.
+    pub async fn mark_replied_as(
+        &self,
+        how: How,
+        rec: &mut StateRecord,
+        answered: Answered,
+    ) -> Result<(), StoreError> {
         let done = [State::Completed, State::Failed];
-        self.transition(rec, "a reply", &done, |rec| {
+        self.transition_with(how, rec, "a reply", &done, |rec| {
             let first = rec.replied_to.is_empty() && rec.replied_at.is_none();
             rec.replied_at = Some(answered.at);
             let detail = format!(
@@ -1544,6 +1605,7 @@ impl Store {
             c.closed = true;
             Ok(Some(c))
         })
+        .await
         .map(|_| ())
     }
 
@@ -1584,6 +1646,18 @@ impl Store {
 
     pub fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
         self.backend.load(request_id)
+    }
+
+    /// [`Store::load`], the way `how` says.
+    pub async fn load_as(
+        &self,
+        how: How,
+        request_id: &Uuid,
+    ) -> Result<Option<StateRecord>, StoreError> {
+        match (self.effective(how), &self.remote) {
+            (How::InPlace, Some(pg)) => pg.load_async(request_id).await,
+            _ => self.load(request_id),
+        }
     }
 
     fn read_file(&self, rec: &StateRecord, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -1642,12 +1716,25 @@ impl Store {
 
     /// The request a SMEV `MessageID` was sent for.
     pub fn find_by_message(&self, message_id: &str) -> Result<Option<StateRecord>, StoreError> {
+        at_once(self.find_by_message_as(How::Blocking, message_id))
+    }
+
+    /// [`Store::find_by_message`], the way `how` says.
+    pub async fn find_by_message_as(
+        &self,
+        how: How,
+        message_id: &str,
+    ) -> Result<Option<StateRecord>, StoreError> {
         // A message id from the network names a file: only a UUID may.
         let Ok(mid) = Uuid::parse_str(message_id) else {
             return Ok(None);
         };
-        match self.backend.find_message(&mid)? {
-            Some(id) => self.load(&id),
+        let found = match (self.effective(how), &self.remote) {
+            (How::InPlace, Some(pg)) => pg.find_message_async(&mid).await?,
+            _ => self.backend.find_message(&mid)?,
+        };
+        match found {
+            Some(id) => self.load_as(how, &id).await,
             None => Ok(None),
         }
     }

@@ -17,12 +17,16 @@
 //! however the process ends (`kill -9` included), as the kernel releases
 //! the file store's locks.
 //!
-//! The client is `tokio-postgres`, asynchronous: every connection of the
-//! pool is driven by one thread of the store's own (the store's callers are
-//! synchronous, on the blocking pool, and hand it a whole step of a change
-//! at once). Statements are prepared once per connection, and the
-//! statements of a step are pipelined: a change is three round trips
-//! (lock and read; state, message index and chain head; journal lines and
+//! The client is `tokio-postgres`, asynchronous. In the daemon the pool's
+//! connections are driven by the daemon's own runtime, and the hot path's
+//! calls (the claim, reads of a state or a `MessageID`, a change) are
+//! awaited by the task that makes them, with no other thread woken on the
+//! way (see `Store`'s `How::InPlace`). Synchronous callers (the commands,
+//! the tests, the colder paths on the blocking pool) wait on their own
+//! thread; a store opened outside a runtime drives its connections on a
+//! thread of its own. Statements are prepared once per connection, and the
+//! statements of a step are pipelined: a change is three round trips (lock
+//! and read; state, message index and chain head; journal lines and
 //! commit), whatever it writes.
 
 use std::collections::HashMap;
@@ -110,8 +114,8 @@ fn describe(e: &PgError) -> String {
     }
 }
 
-/// Connects (on the driver's thread, which then drives the connection).
-async fn connect(t: &Target) -> Result<Session, String> {
+/// Connects; the connection is then driven on `driver`.
+async fn connect(t: &Target, driver: &tokio::runtime::Handle) -> Result<Session, String> {
     let config: tokio_postgres::Config = t.url.parse().map_err(|e| format!("the URL: {e}"))?;
     let session = |client| Session {
         client,
@@ -122,7 +126,7 @@ async fn connect(t: &Target) -> Result<Session, String> {
             .connect(tokio_postgres::NoTls)
             .await
             .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
-        tokio::spawn(drive(conn));
+        driver.spawn(drive(conn));
         return Ok(session(client));
     }
     let mut tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
@@ -143,7 +147,7 @@ async fn connect(t: &Target) -> Result<Session, String> {
             };
             format!("cannot connect: {e}{hint}")
         })?;
-    tokio::spawn(drive(conn));
+    driver.spawn(drive(conn));
     Ok(session(client))
 }
 
@@ -154,16 +158,52 @@ async fn drive<C: Future<Output = Result<(), PgError>>>(conn: C) {
     }
 }
 
-/// The thread that drives every connection of a store, with a runtime of
-/// its own (the store is called from threads outside any runtime, and from
-/// tests that run none). It stops when the driver is dropped.
-struct Driver {
-    handle: tokio::runtime::Handle,
-    _stop: tokio::sync::oneshot::Sender<()>,
+/// Waits on this thread for `f`, an awaited call of the store's: its round
+/// trips are driven by the store's driver, not by this thread, so it needs
+/// no runtime here (a command, a test, the blocking pool).
+fn block<T>(f: impl Future<Output = T>) -> T {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    super::wait_off_runtime(|| {
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    })
+}
+
+/// Where the connections of a store are driven.
+///
+/// In the daemon that is its own runtime: a task awaiting a round trip then
+/// hands the statement to a connection task on the same threads, and the
+/// answer wakes it from the runtime's own poll of the socket, with no other
+/// thread woken on the way. A store opened outside a multi-threaded runtime
+/// (a command, a test) drives its connections on a thread of its own, which
+/// stops when the store is dropped.
+enum Driver {
+    Own {
+        handle: tokio::runtime::Handle,
+        _stop: tokio::sync::oneshot::Sender<()>,
+    },
+    Shared(tokio::runtime::Handle),
 }
 
 impl Driver {
     fn start() -> Result<Driver, String> {
+        if let Ok(h) = tokio::runtime::Handle::try_current()
+            && h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            return Ok(Driver::Shared(h));
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -178,22 +218,30 @@ impl Driver {
                 })
             })
             .map_err(|e| format!("cannot start the database client: {e}"))?;
-        Ok(Driver {
+        Ok(Driver::Own {
             handle,
             _stop: stop,
         })
     }
 
-    /// Runs `job` on the driver's thread and waits for it.
+    fn handle(&self) -> &tokio::runtime::Handle {
+        match self {
+            Driver::Own { handle, .. } | Driver::Shared(handle) => handle,
+        }
+    }
+
+    /// Runs `job` where the connections are driven and waits for it (a
+    /// synchronous caller; on a runtime thread the runtime is told first,
+    /// so that the connection the job needs still runs).
     fn run<R: Send + 'static>(
         &self,
         job: impl Future<Output = R> + Send + 'static,
     ) -> Result<R, String> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.handle.spawn(async move {
+        self.handle().spawn(async move {
             let _ = tx.send(job.await);
         });
-        rx.recv()
+        super::wait_off_runtime(|| rx.recv())
             .map_err(|_| "the database client has stopped".to_owned())
     }
 }
@@ -204,7 +252,10 @@ struct Pool {
     target: Arc<Target>,
     max: usize,
     idle: Mutex<(Vec<Arc<Session>>, usize)>,
+    /// A connection was freed: for the callers that wait on a thread, and
+    /// for those that await one.
     freed: Condvar,
+    freed_async: tokio::sync::Notify,
 }
 
 /// A connection held for one change (or one query): nobody else's
@@ -213,6 +264,10 @@ struct Pooled<'a> {
     pool: &'a Pool,
     /// `None` until connected, and again once the session is unusable.
     session: Option<Arc<Session>>,
+    /// Inside a transaction that has not ended: if dropped so (an awaited
+    /// change whose task was cancelled), the session is closed, which ends
+    /// the transaction, rather than handed to another change.
+    in_transaction: bool,
 }
 
 impl Pool {
@@ -227,6 +282,7 @@ impl Pool {
             max,
             idle: Mutex::new((Vec::new(), 0)),
             freed: Condvar::new(),
+            freed_async: tokio::sync::Notify::new(),
         })
     }
 
@@ -237,34 +293,76 @@ impl Pool {
         }
     }
 
+    fn pg_error(&self, e: &PgError) -> StoreError {
+        self.error(format!("PostgreSQL: {}", describe(e)))
+    }
+
+    /// An idle connection, or a slot for a new one while under the bound.
+    fn try_get(&self, g: &mut (Vec<Arc<Session>>, usize)) -> Option<Pooled<'_>> {
+        let pooled = |session| Pooled {
+            pool: self,
+            session,
+            in_transaction: false,
+        };
+        if let Some(s) = g.0.pop() {
+            return Some(pooled(Some(s)));
+        }
+        if g.1 < self.max {
+            g.1 += 1;
+            return Some(pooled(None));
+        }
+        None
+    }
+
     fn get(&self) -> Pooled<'_> {
         let mut g = self.idle.lock().expect("pool lock");
         loop {
-            if let Some(s) = g.0.pop() {
-                return Pooled {
-                    pool: self,
-                    session: Some(s),
-                };
-            }
-            if g.1 < self.max {
-                g.1 += 1;
-                return Pooled {
-                    pool: self,
-                    session: None,
-                };
+            if let Some(p) = self.try_get(&mut g) {
+                return p;
             }
             g = self.freed.wait(g).expect("pool lock");
         }
     }
 
+    /// [`Pool::get`], awaited.
+    async fn get_async(&self) -> Pooled<'_> {
+        loop {
+            let freed = self.freed_async.notified();
+            let mut freed = std::pin::pin!(freed);
+            // Registered before looking, so that a connection freed in
+            // between is not missed.
+            freed.as_mut().enable();
+            if let Some(p) = self.try_get(&mut self.idle.lock().expect("pool lock")) {
+                return p;
+            }
+            freed.await;
+        }
+    }
+
     /// A new session (a pooled connection's, or the instance lock's).
     fn connect(&self) -> Result<Arc<Session>, StoreError> {
-        let target = self.target.clone();
+        let (target, driver) = (self.target.clone(), self.driver.handle().clone());
         self.driver
-            .run(async move { connect(&target).await })
+            .run(async move { connect(&target, &driver).await })
             .and_then(|r| r)
             .map(Arc::new)
             .map_err(|m| self.error(m))
+    }
+
+    /// [`Pool::connect`], awaited. The connection is made on the driver
+    /// too: its socket belongs to the runtime that drives it.
+    async fn connect_async(&self) -> Result<Arc<Session>, StoreError> {
+        let (target, driver) = (self.target.clone(), self.driver.handle().clone());
+        let made = self
+            .driver
+            .handle()
+            .spawn(async move { connect(&target, &driver).await })
+            .await;
+        match made {
+            Ok(Ok(s)) => Ok(Arc::new(s)),
+            Ok(Err(m)) => Err(self.error(m)),
+            Err(_) => Err(self.error("the database client has stopped".into())),
+        }
     }
 
     /// Runs `job` on `session` (on the driver) and waits for it.
@@ -277,7 +375,7 @@ impl Pool {
         self.driver
             .run(job(session))
             .map_err(|m| self.error(m))?
-            .map_err(|e| self.error(format!("PostgreSQL: {}", describe(&e))))
+            .map_err(|e| self.pg_error(&e))
     }
 }
 
@@ -298,20 +396,13 @@ impl Pooled<'_> {
         self.pool.run_on(session, job)
     }
 
-    /// Ends the transaction this connection may be in; a session that
-    /// cannot is not handed to another change.
-    fn roll_back(&mut self) {
-        let Some(session) = self.session.clone().filter(|s| !s.client.is_closed()) else {
-            // A closed session ended its transaction with it.
+    /// The session, connected (awaited) if need be.
+    async fn session_async(&mut self) -> Result<Arc<Session>, StoreError> {
+        if self.session.as_ref().is_none_or(|s| s.client.is_closed()) {
             self.session = None;
-            return;
-        };
-        let rolled_back = self.pool.run_on(session, |s| async move {
-            s.client.batch_execute("ROLLBACK").await
-        });
-        if rolled_back.is_err() {
-            self.session = None;
+            self.session = Some(self.pool.connect_async().await?);
         }
+        Ok(self.session.clone().expect("connected above"))
     }
 }
 
@@ -321,10 +412,15 @@ impl Drop for Pooled<'_> {
         match self.session.take() {
             // It may be inside a transaction holding row locks: closed
             // (ending the transaction), never handed to another change.
-            Some(s) if !std::thread::panicking() && !s.client.is_closed() => g.0.push(s),
+            Some(s)
+                if !std::thread::panicking() && !self.in_transaction && !s.client.is_closed() =>
+            {
+                g.0.push(s)
+            }
             _ => g.1 -= 1,
         }
         self.pool.freed.notify_one();
+        self.pool.freed_async.notify_one();
     }
 }
 
@@ -417,6 +513,31 @@ pub(super) struct Pg {
     queries: Arc<Queries>,
     pool: Pool,
     instance: Option<Registered>,
+}
+
+/// A transaction holding a request's row lock ([`Pg::lock`]); ended by
+/// [`Locked::commit`], or rolled back when dropped.
+pub(super) struct Locked<'a> {
+    conn: Pooled<'a>,
+    pg: &'a Pg,
+}
+
+impl Locked<'_> {
+    /// Records `commit`, if there is one, and commits.
+    pub(super) async fn commit(mut self, commit: Option<&Commit>) -> Result<(), StoreError> {
+        let c = self
+            .conn
+            .session
+            .clone()
+            .expect("a locked transaction has its session");
+        let done = match commit {
+            None => c.client.batch_execute("COMMIT").await,
+            Some(commit) => apply(&c, &self.pg.queries, commit).await,
+        };
+        done.map_err(|e| self.pg.pool.pg_error(&e))?;
+        self.conn.in_transaction = false;
+        Ok(())
+    }
 }
 
 /// This daemon's registration: its id and the session holding its lock.
@@ -532,6 +653,91 @@ impl Pg {
             };
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
+    }
+
+    /// Runs `job` on a pooled connection, awaited where it is called: the
+    /// hot path's calls (see [`Driver`]).
+    async fn query_async<R, Fut>(
+        &self,
+        job: impl FnOnce(Arc<Session>) -> Fut,
+    ) -> Result<R, StoreError>
+    where
+        Fut: Future<Output = Result<R, PgError>>,
+    {
+        let mut conn = self.pool.get_async().await;
+        let session = conn.session_async().await?;
+        job(session).await.map_err(|e| self.pool.pg_error(&e))
+    }
+
+    /// The case that holds `request_id`: `None` when it is claimed now for
+    /// `case_id`.
+    pub(super) async fn claim_async(
+        &self,
+        request_id: &Uuid,
+        case_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let q = &self.queries;
+        self.query_async(|c| async move {
+            if c.execute(&q.claim, &[request_id, &case_id]).await? == 1 {
+                return Ok(None);
+            }
+            Ok(Some(
+                c.query_one(&q.claimed_by, &[request_id]).await?.get(0),
+            ))
+        })
+        .await
+    }
+
+    pub(super) async fn load_async(
+        &self,
+        request_id: &Uuid,
+    ) -> Result<Option<StateRecord>, StoreError> {
+        let q = &self.queries;
+        let text: Option<String> = self
+            .query_async(|c| async move {
+                Ok(c.query_opt(&q.load, &[request_id])
+                    .await?
+                    .and_then(|r| r.get(0)))
+            })
+            .await?;
+        self.parse(text)
+    }
+
+    pub(super) async fn find_message_async(
+        &self,
+        message_id: &Uuid,
+    ) -> Result<Option<Uuid>, StoreError> {
+        let q = &self.queries;
+        self.query_async(|c| async move {
+            Ok(c.query_opt(&q.find_message, &[message_id])
+                .await?
+                .map(|r| r.get(0)))
+        })
+        .await
+    }
+
+    /// Opens a transaction holding the request's row lock, with its current
+    /// state: BEGIN and the locking read in one round trip.
+    pub(super) async fn lock(
+        &self,
+        request_id: &Uuid,
+    ) -> Result<(Locked<'_>, Option<StateRecord>), StoreError> {
+        let mut conn = self.pool.get_async().await;
+        let c = conn.session_async().await?;
+        // From here until it is committed, a session dropped (an error, a
+        // cancelled task) is closed, which rolls it back.
+        conn.in_transaction = true;
+        let read = async {
+            let lock = c.statement(&self.queries.lock).await?;
+            try_join(
+                c.client.batch_execute("BEGIN"),
+                c.client.query_opt(&lock, &[request_id]),
+            )
+            .await
+        };
+        let (_, row) = read.await.map_err(|e| self.pool.pg_error(&e))?;
+        let current = self.parse(row.and_then(|r| r.get::<_, Option<String>>(0)))?;
+        Ok((Locked { conn, pg: self }, current))
     }
 
     /// Removes the schema and everything in it (tests).
@@ -657,21 +863,11 @@ impl Backend for Pg {
     }
 
     fn claim(&self, request_id: &Uuid, case_id: &str) -> Result<Option<String>, StoreError> {
-        let (q, rid, case) = (self.queries.clone(), *request_id, case_id.to_owned());
-        self.query(move |c| async move {
-            if c.execute(&q.claim, &[&rid, &case]).await? == 1 {
-                return Ok(None);
-            }
-            Ok(Some(c.query_one(&q.claimed_by, &[&rid]).await?.get(0)))
-        })
+        block(self.claim_async(request_id, case_id))
     }
 
     fn load(&self, request_id: &Uuid) -> Result<Option<StateRecord>, StoreError> {
-        let (q, rid) = (self.queries.clone(), *request_id);
-        let text: Option<String> = self.query(move |c| async move {
-            Ok(c.query_opt(&q.load, &[&rid]).await?.and_then(|r| r.get(0)))
-        })?;
-        self.parse(text)
+        block(self.load_async(request_id))
     }
 
     /// Runs `decide` in a transaction holding the request's row lock, on
@@ -682,41 +878,15 @@ impl Backend for Pg {
         request_id: &Uuid,
         decide: &mut Decide<'_>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool.get();
-        let (q, rid) = (self.queries.clone(), *request_id);
-        // BEGIN and the locking read in one round trip.
-        let read = conn.run(move |c| async move {
-            let lock = c.statement(&q.lock).await?;
-            let (_, row) = try_join(
-                c.client.batch_execute("BEGIN"),
-                c.client.query_opt(&lock, &[&rid]),
-            )
-            .await?;
-            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
-        });
-        // Whatever happens from here, the transaction ends.
-        let decided = read.and_then(|text| self.parse(text)).and_then(decide);
-        let outcome = match decided {
-            Ok(None) => conn.run(|c| async move { c.client.batch_execute("COMMIT").await }),
-            Ok(Some(commit)) => {
-                let q = self.queries.clone();
-                conn.run(move |c| async move { apply(&c, &q, &commit).await })
-            }
-            Err(e) => Err(e),
-        };
-        if outcome.is_err() {
-            conn.roll_back();
-        }
-        outcome
+        block(async {
+            let (tx, current) = self.lock(request_id).await?;
+            let commit = decide(current)?;
+            tx.commit(commit.as_ref()).await
+        })
     }
 
     fn find_message(&self, message_id: &Uuid) -> Result<Option<Uuid>, StoreError> {
-        let (q, mid) = (self.queries.clone(), *message_id);
-        self.query(move |c| async move {
-            Ok(c.query_opt(&q.find_message, &[&mid])
-                .await?
-                .map(|r| r.get(0)))
-        })
+        block(self.find_message_async(message_id))
     }
 
     fn open_ids(&self) -> Result<Vec<Uuid>, StoreError> {
@@ -858,7 +1028,7 @@ pub(super) fn probe(target: Target, schema: &str) -> Result<String, String> {
 }
 
 async fn probe_on(target: &Target, schema: &str) -> Result<String, String> {
-    let c = connect(target).await?;
+    let c = connect(target, &tokio::runtime::Handle::current()).await?;
     let exists: bool = c
         .query_one(
             "SELECT to_regclass($1) IS NOT NULL",

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::tests::{ID, due, lives_through_its_states, request};
+use super::tests::{ID, answered, due, lives_through_its_states, request};
 use super::*;
 use crate::lookup::Outcome;
 use crate::request::LookupRequest;
@@ -347,4 +347,155 @@ fn a_change_whose_journal_line_fails_leaves_nothing_and_the_next_one_works() {
     assert_eq!(events.first().map(String::as_str), Some("accepted"));
     assert_eq!(events.last().map(String::as_str), Some("signed"));
     assert_eq!(events.len(), 10);
+}
+
+/// One signed request through to its confirmed reply on a new schema,
+/// each change and read made the way `how` says: the journal's events and
+/// the state another daemon reads.
+async fn one_lookup(db: &Db, how: How) -> (Vec<String>, StateRecord) {
+    let store = db.open();
+    let req: Request = request("LO-1", ID).into();
+    let accept = || store.accept_as(how, &req, ReplyRoute::default(), Some((MID, b"<env/>")));
+    let Acceptance::New(mut rec) = accept().await.unwrap() else {
+        panic!("expected a new request");
+    };
+    store
+        .record_sent_as(how, &mut rec, None, due)
+        .await
+        .unwrap();
+    let found = store.find_by_message_as(how, MID).await.unwrap().unwrap();
+    assert_eq!(
+        (found.request_id, found.state),
+        (rec.request_id, State::Sent)
+    );
+    let answer = Outcome::new(crate::lookup::Verdict::Found);
+    let result = store
+        .complete_with_answer_as(how, &mut rec, b"<resp/>", answer)
+        .await
+        .unwrap();
+    assert_eq!(result.outcome.verdict, crate::lookup::Verdict::Found);
+    let reply = answered(&rec.reply, "results");
+    store.mark_replied_as(how, &mut rec, reply).await.unwrap();
+    let again = accept().await.unwrap();
+    assert!(matches!(again, Acceptance::Existing(_)), "{again:?}");
+    let events = store.journal_of("LO-1").unwrap();
+    let seen = db
+        .open()
+        .load_as(how, &rec.request_id)
+        .await
+        .unwrap()
+        .unwrap();
+    (events.into_iter().map(|e| e.event).collect(), seen)
+}
+
+/// The hot path's changes awaited on the runtime (the connections driven
+/// by the runtime's one thread) record what the blocking ones do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn changes_awaited_on_postgres_record_what_blocking_ones_do() {
+    let (Some(db), Some(other)) = (Db::new(), Db::new()) else {
+        return;
+    };
+    let (blocking, awaited) = (
+        one_lookup(&db, How::Blocking).await,
+        one_lookup(&other, How::InPlace).await,
+    );
+    assert_eq!(
+        blocking.0,
+        [
+            "accepted",
+            "signed",
+            "sent",
+            "answered",
+            "completed",
+            "replied"
+        ]
+    );
+    assert_eq!(awaited.0, blocking.0);
+    for (b, a) in [&blocking.1, &awaited.1]
+        .iter()
+        .zip([&awaited.1, &blocking.1])
+    {
+        assert_eq!(
+            (
+                b.state,
+                &b.message_id,
+                b.replied_at.is_some(),
+                b.completed_at.is_some()
+            ),
+            (
+                a.state,
+                &a.message_id,
+                a.replied_at.is_some(),
+                a.completed_at.is_some()
+            )
+        );
+    }
+    assert_eq!(awaited.1.state, State::Completed);
+}
+
+/// An awaited change whose task is cancelled while its transaction waits
+/// for the request's row lock does not leave that transaction behind: its
+/// session is closed, not handed back to the pool, so once the lock is
+/// free another daemon's change gets it. (Handed back, the session's
+/// transaction would take the lock and keep it, idle, for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_awaited_change_cancelled_in_its_transaction_leaves_no_lock_behind() {
+    let Some(db) = Db::new() else { return };
+    let store = db.open();
+    let rec = new(&store, &request("LO-1", ID));
+    // Another session holds the row lock until told to let go.
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (url, schema, id) = (url(), db.schema.clone(), rec.request_id);
+    let holder = std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut tx = c.transaction().unwrap();
+        let lock = format!("SELECT 1 FROM {schema}.requests WHERE request_id = $1 FOR UPDATE");
+        tx.query(&lock, &[&id]).unwrap();
+        locked_tx.send(()).unwrap();
+        released.recv().unwrap();
+        tx.commit().unwrap();
+    });
+    locked.recv().unwrap();
+    let (s, mut r) = (store.clone(), rec.clone());
+    let change = tokio::spawn(async move {
+        let open = [State::Accepted];
+        s.complete_from_as(
+            How::InPlace,
+            &mut r,
+            &open,
+            Outcome::new(crate::lookup::Verdict::NotFound),
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!change.is_finished(), "the change waits for the row lock");
+    change.abort();
+    assert!(change.await.unwrap_err().is_cancelled());
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    // Another daemon's change, on a thread of its own, bounded in time.
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let (other, mut r) = (db.open(), rec.clone());
+    std::thread::spawn(move || {
+        let open = [State::Accepted];
+        let outcome = Outcome::new(crate::lookup::Verdict::Found);
+        let _ = done_tx.send(other.complete_from(&mut r, &open, outcome).map(|_| r.state));
+    });
+    let finished =
+        tokio::task::spawn_blocking(move || done.recv_timeout(std::time::Duration::from_secs(30)))
+            .await
+            .unwrap();
+    assert_eq!(
+        finished
+            .expect("the other daemon's change was not held by a lock left behind")
+            .unwrap(),
+        State::Completed
+    );
+    // And this daemon's pool still has its connections.
+    for _ in 0..8 {
+        store
+            .note(&rec, "probe", "after a cancelled change")
+            .unwrap();
+    }
 }

@@ -121,23 +121,18 @@ impl Gateway {
         &self,
         change: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
     ) -> (Result<T, StoreError>, bool) {
-        self.durably_as(false, change).await
-    }
-
-    /// As [`Gateway::durably`], for a change the store does not wait for
-    /// until durable: made in place where the store allows it (see
-    /// [`Gateway::quickly`]).
-    pub(super) async fn durably_unflushed<T: Send + 'static>(
-        &self,
-        change: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
-    ) -> (Result<T, StoreError>, bool) {
-        self.durably_as(true, change).await
+        let change = Arc::new(change);
+        self.until_written(|| {
+            let c = change.clone();
+            blocking(move || c())
+        })
+        .await
     }
 
     /// As [`Gateway::durably`], for a change the store can make in place
-    /// on the async runtime, its flushes awaited (the files store; see
-    /// [`How::InPlace`]); elsewhere it goes to the blocking pool as
-    /// before. `change` makes the change the way it is told.
+    /// on the async runtime, its flushes and round trips awaited (see
+    /// [`How::InPlace`]); a store that cannot takes the blocking pool.
+    /// `change` makes the change the way it is told.
     pub(super) async fn durably_in_place<T, F>(
         &self,
         change: impl Fn(How) -> F + Send + Sync + 'static,
@@ -146,7 +141,7 @@ impl Gateway {
         T: Send + 'static,
         F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
     {
-        if !self.store.answers_locally() {
+        if !self.store.changes_in_place() {
             return self
                 .durably(move || crate::casefile::at_once(change(How::Blocking)))
                 .await;
@@ -177,25 +172,6 @@ impl Gateway {
                 other => return (other, retried),
             }
         }
-    }
-
-    async fn durably_as<T: Send + 'static>(
-        &self,
-        unflushed: bool,
-        change: impl Fn() -> Result<T, StoreError> + Send + Sync + 'static,
-    ) -> (Result<T, StoreError>, bool) {
-        let change = Arc::new(change);
-        self.until_written(|| {
-            let c = change.clone();
-            async move {
-                if unflushed {
-                    self.quickly(move || c()).await
-                } else {
-                    blocking(move || c()).await
-                }
-            }
-        })
-        .await
     }
 
     /// While the store is failing, probes it every `limits.store_probe_secs`

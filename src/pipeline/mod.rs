@@ -44,7 +44,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use uuid::Uuid;
 
 use crate::calendar::Calendar;
-use crate::casefile::{Acceptance, StateRecord, Store, StoreError};
+use crate::casefile::{Acceptance, How, StateRecord, Store, StoreError};
 use crate::clock;
 use crate::config::{Settings, secs};
 use crate::lookup::{Outcome, Registry};
@@ -156,24 +156,32 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Gateway {
-    /// Runs a store call that waits for no flush: a read, or a change the
-    /// store does not wait for until durable (`sent`, `replied`). On the
-    /// files store that is a few system calls on the page cache, made
-    /// here on the async thread: the hand-off to the blocking pool and
-    /// back (two thread wake-ups) cost more than the call (BENCHMARKS.md,
-    /// "Store calls without a flush made in place"). A database's round
-    /// trip goes to the blocking pool as every other call does. (A change
-    /// made here waits for the request's lock if another step of the same
-    /// request holds it through its flush: rare, a few milliseconds, and
-    /// with the runtime told, so the holder runs meanwhile.)
-    async fn quickly<T: Send + 'static>(
+    /// Runs a store call that waits for no flush (a read, or a change the
+    /// store does not wait for until durable: `sent`, `replied`) in place
+    /// on the async runtime ([`How::InPlace`]): on the files store a few
+    /// system calls on the page cache, on PostgreSQL a round trip awaited.
+    /// The hand-off to the blocking pool and back (two thread wake-ups)
+    /// cost more than the call (BENCHMARKS.md, "Store calls without a
+    /// flush made in place", "PostgreSQL awaited in place"). A store that
+    /// cannot change in place takes the blocking pool. (A change made here
+    /// waits for the request's lock if another step of the same request
+    /// holds it through its flush: rare, a few milliseconds.)
+    ///
+    /// The documents (request, envelope, answer, result) are files under
+    /// `cases_root` with either backend: they are read in place where they
+    /// are needed, without this.
+    async fn quickly<T, F>(
         &self,
-        f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        if self.store.answers_locally() {
-            f()
+        call: impl FnOnce(How) -> F + Send + 'static,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        if self.store.changes_in_place() {
+            call(How::InPlace).await
         } else {
-            blocking(f).await
+            blocking(move || crate::casefile::at_once(call(How::Blocking))).await
         }
     }
 }
@@ -710,7 +718,10 @@ impl Gateway {
     /// Replies with the stored result of request `id`, if it has one.
     async fn reply_stored(&self, id: uuid::Uuid) {
         let store = self.store.clone();
-        match self.quickly(move || store.load(&id)).await {
+        match self
+            .quickly(move |how| async move { store.load_as(how, &id).await })
+            .await
+        {
             Ok(Some(rec)) if rec.state.is_final() => self.reply(rec).await,
             Ok(_) => {}
             Err(e) => error!(error = %e, "cannot read the request back"),
@@ -757,15 +768,11 @@ impl Gateway {
         }
         let result = match result {
             Some(r) => r,
-            None => {
-                let store = self.store.clone();
-                let r = rec.clone();
-                match self.quickly(move || store.load_result(&r)).await {
-                    Ok(Some(res)) => res,
-                    Ok(None) => return error!("no result.json to reply with"),
-                    Err(e) => return error!(error = %e, "cannot read the result"),
-                }
-            }
+            None => match self.store.load_result(&rec) {
+                Ok(Some(res)) => res,
+                Ok(None) => return error!("no result.json to reply with"),
+                Err(e) => return error!(error = %e, "cannot read the result"),
+            },
         };
         let body = serde_json::to_vec(&result).expect("results serialise");
         let id = rec.request_id.to_string();
@@ -789,7 +796,10 @@ impl Gateway {
         let store = self.store.clone();
         let r = rec.clone();
         let (marked, _) = self
-            .durably_unflushed(move || store.mark_replied(&mut r.clone(), answered.clone()))
+            .durably_in_place(move |how| {
+                let (store, mut r, answered) = (store.clone(), r.clone(), answered.clone());
+                async move { store.mark_replied_as(how, &mut r, answered).await }
+            })
             .await;
         if let Err(e) = marked {
             warn!(error = %e, "reply published but not recorded; it may be sent again");

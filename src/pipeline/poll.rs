@@ -228,7 +228,10 @@ impl Gateway {
         }
         let store = self.store.clone();
         let o = original.clone();
-        let rec = match self.quickly(move || store.find_by_message(&o)).await {
+        let found = self
+            .quickly(move |how| async move { store.find_by_message_as(how, &o).await })
+            .await;
+        let rec = match found {
             Ok(Some(rec)) => rec,
             Ok(None) => return self.orphan(&smev_id, &original, bytes).await,
             Err(e) => {
@@ -373,11 +376,7 @@ impl Gateway {
         resp: &smev::IncomingResponse,
     ) {
         let dir = self.store.request_dir(&rec);
-        let receipt = self
-            .quickly(move || Ok(Receipt::load(&dir)))
-            .await
-            .ok()
-            .flatten();
+        let receipt = Receipt::load(&dir);
         match self.read_answer(&rec, doc, resp, receipt.as_ref()).await {
             Read::Final(outcome) => self.finish(rec, ANSWERED, *outcome).await,
             Read::Interim(what) => self.interim(rec, what).await,
@@ -393,9 +392,7 @@ impl Gateway {
         receipt: Option<&Receipt>,
     ) -> Read {
         if rec.kind == crate::request::Kind::Vs {
-            let store = self.store.clone();
-            let r = rec.clone();
-            return match self.quickly(move || store.load_request(&r)).await {
+            return match self.store.load_request(rec) {
                 Ok(Request::Vs(req)) => self.read_vs_answer(&req, doc, resp),
                 Ok(Request::Lookup(_)) => Read::Final(Box::new(Outcome::failure(
                     FailureCode::StoredDocumentUnreadable,
@@ -409,9 +406,7 @@ impl Gateway {
         }
         Read::Final(Box::new(match &resp.content {
             ResponseContent::Primary(root) => {
-                let store = self.store.clone();
-                let r = rec.clone();
-                match self.quickly(move || store.load_request(&r)).await {
+                match self.store.load_request(rec) {
                     Ok(Request::Lookup(req)) => match receipt {
                         // Bounded by the attachment and archive limits.
                         Some(receipt) => crate::lookup::attached::read_answer_with_attachments(

@@ -326,16 +326,11 @@ impl Gateway {
             StoreError::Superseded { .. } => NoEnvelope::Superseded,
             other => NoEnvelope::Failed(other.to_string()),
         };
-        if rec.message_id.is_some() && !new_eol {
-            let store = self.store.clone();
-            let r = rec.clone();
-            if let Some(e) = self
-                .quickly(move || store.load_envelope(&r))
-                .await
-                .map_err(failed)?
-            {
-                return Ok(e);
-            }
+        if rec.message_id.is_some()
+            && !new_eol
+            && let Some(e) = self.store.load_envelope(rec).map_err(failed)?
+        {
+            return Ok(e);
         }
         let message_id = match rec.message_id.as_deref().map(uuid::Uuid::parse_str) {
             Some(Ok(id)) => id,
@@ -400,11 +395,14 @@ impl Gateway {
     async fn mark_sent(&self, rec: StateRecord, ts: Option<OffsetDateTime>, how: &str) {
         let (store, cal) = (self.store.clone(), self.calendar.clone());
         let (result, _) = self
-            .durably_unflushed(move || {
-                let mut rec = rec.clone();
-                store
-                    .record_sent(&mut rec, ts, |sent| cal.answer_due(sent))
-                    .map(|_| rec)
+            .durably_in_place(move |how| {
+                let (store, cal, mut rec) = (store.clone(), cal.clone(), rec.clone());
+                async move {
+                    store
+                        .record_sent_as(how, &mut rec, ts, |sent| cal.answer_due(sent))
+                        .await
+                        .map(|_| rec)
+                }
             })
             .await;
         match result {

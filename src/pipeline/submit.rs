@@ -51,7 +51,10 @@ impl Gateway {
         // Seen before: no room needed, nothing signed.
         let store = self.store.clone();
         let id = req.request_id();
-        if let Some(rec) = self.quickly(move || store.load(&id)).await? {
+        let seen = self
+            .quickly(move |how| async move { store.load_as(how, &id).await })
+            .await?;
+        if let Some(rec) = seen {
             return self.seen_again(rec).await;
         }
         let permit = tokio::select! {
@@ -111,7 +114,7 @@ impl Gateway {
             via: "adapter".into(),
         };
         if let Err(e) = self
-            .quickly(move || store.mark_replied(&mut r, answered))
+            .quickly(move |how| async move { store.mark_replied_as(how, &mut r, answered).await })
             .await
         {
             warn!(error = %e, "answer held for the adapter interface but not recorded as replied; it may be queued again (once)");
