@@ -1729,11 +1729,10 @@ impl Store {
         let Ok(mid) = Uuid::parse_str(message_id) else {
             return Ok(None);
         };
-        let found = match (self.effective(how), &self.remote) {
-            (How::InPlace, Some(pg)) => pg.find_message_async(&mid).await?,
-            _ => self.backend.find_message(&mid)?,
-        };
-        match found {
+        if let (How::InPlace, Some(pg)) = (self.effective(how), &self.remote) {
+            return pg.message_record_async(&mid).await;
+        }
+        match self.backend.find_message(&mid)? {
             Some(id) => self.load_as(how, &id).await,
             None => Ok(None),
         }

@@ -479,6 +479,7 @@ struct Queries {
     line: String,
     tail: String,
     find_message: String,
+    message_record: String,
 }
 
 impl Queries {
@@ -504,6 +505,10 @@ impl Queries {
             line: q("INSERT INTO {s}.journal VALUES ($1, $2, $3, $4, $5)"),
             tail: q("UPDATE {s}.cases SET seq = $2, last_hash = $3 WHERE case_id = $1"),
             find_message: q("SELECT request_id FROM {s}.messages WHERE message_id = $1"),
+            message_record: q(
+                "SELECT r.record FROM {s}.messages m JOIN {s}.requests r USING (request_id)
+                 WHERE m.message_id = $1",
+            ),
         }
     }
 }
@@ -703,10 +708,7 @@ impl Pg {
         self.parse(text)
     }
 
-    pub(super) async fn find_message_async(
-        &self,
-        message_id: &Uuid,
-    ) -> Result<Option<Uuid>, StoreError> {
+    async fn find_message_async(&self, message_id: &Uuid) -> Result<Option<Uuid>, StoreError> {
         let q = &self.queries;
         self.query_async(|c| async move {
             Ok(c.query_opt(&q.find_message, &[message_id])
@@ -714,6 +716,23 @@ impl Pg {
                 .map(|r| r.get(0)))
         })
         .await
+    }
+
+    /// The state of the request a SMEV `MessageID` was sent for: the index
+    /// and the state read in one round trip.
+    pub(super) async fn message_record_async(
+        &self,
+        message_id: &Uuid,
+    ) -> Result<Option<StateRecord>, StoreError> {
+        let q = &self.queries;
+        let text: Option<String> = self
+            .query_async(|c| async move {
+                Ok(c.query_opt(&q.message_record, &[message_id])
+                    .await?
+                    .and_then(|r| r.get(0)))
+            })
+            .await?;
+        self.parse(text)
     }
 
     /// Opens a transaction holding the request's row lock, with its current

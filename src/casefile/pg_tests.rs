@@ -368,6 +368,14 @@ async fn one_lookup(db: &Db, how: How) -> (Vec<String>, StateRecord) {
         (found.request_id, found.state),
         (rec.request_id, State::Sent)
     );
+    let unknown = "0f6ad3a4-3959-11f1-b8b2-0242333cce59";
+    assert!(
+        store
+            .find_by_message_as(how, unknown)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let answer = Outcome::new(crate::lookup::Verdict::Found);
     let result = store
         .complete_with_answer_as(how, &mut rec, b"<resp/>", answer)
