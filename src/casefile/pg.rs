@@ -697,13 +697,16 @@ impl Pg {
         &self,
         request_id: &Uuid,
     ) -> Result<Option<StateRecord>, StoreError> {
-        let q = &self.queries;
+        self.record_by(&self.queries.load, request_id).await
+    }
+
+    /// The state record that `sql` selects by `key` (none: no row, or a
+    /// request claimed without a state yet).
+    async fn record_by(&self, sql: &str, key: &Uuid) -> Result<Option<StateRecord>, StoreError> {
         let text: Option<String> = self
-            .query_async(|c| async move {
-                Ok(c.query_opt(&q.load, &[request_id])
-                    .await?
-                    .and_then(|r| r.get(0)))
-            })
+            .query_async(
+                |c| async move { Ok(c.query_opt(sql, &[key]).await?.and_then(|r| r.get(0))) },
+            )
             .await?;
         self.parse(text)
     }
@@ -724,15 +727,8 @@ impl Pg {
         &self,
         message_id: &Uuid,
     ) -> Result<Option<StateRecord>, StoreError> {
-        let q = &self.queries;
-        let text: Option<String> = self
-            .query_async(|c| async move {
-                Ok(c.query_opt(&q.message_record, &[message_id])
-                    .await?
-                    .and_then(|r| r.get(0)))
-            })
-            .await?;
-        self.parse(text)
+        self.record_by(&self.queries.message_record, message_id)
+            .await
     }
 
     /// Opens a transaction holding the request's row lock, with its current
