@@ -932,9 +932,9 @@ impl Store {
     ) -> Result<Acceptance, StoreError> {
         let case = req.case_id().as_str();
         let request_id = req.request_id();
-        let holder = match (self.effective(how), &self.remote) {
-            (How::InPlace, Some(pg)) => pg.claim_async(&request_id, case).await?,
-            _ => self.backend.claim(&request_id, case)?,
+        let holder = match self.awaited(how) {
+            Some(pg) => pg.claim_async(&request_id, case).await?,
+            None => self.backend.claim(&request_id, case)?,
         };
         if let Some(owner) = holder {
             if owner != case {
@@ -1087,6 +1087,14 @@ impl Store {
         self.local.is_some() || self.remote.is_some()
     }
 
+    /// The PostgreSQL backend when `how` asks for its calls awaited.
+    fn awaited(&self, how: How) -> Option<&pg::Pg> {
+        match how {
+            How::InPlace => self.remote.as_deref(),
+            How::Blocking => None,
+        }
+    }
+
     /// Makes everything written so far durable, in the way of `how`.
     async fn flush(&self, how: How) -> std::io::Result<()> {
         match self.effective(how) {
@@ -1123,7 +1131,7 @@ impl Store {
             }
             return Ok(value);
         }
-        if let (How::InPlace, Some(pg)) = (how, &self.remote) {
+        if let Some(pg) = self.awaited(how) {
             let (tx, current) = pg.lock(request_id).await?;
             let (value, plan) = f(current)?;
             let commit = match plan {
@@ -1654,9 +1662,9 @@ impl Store {
         how: How,
         request_id: &Uuid,
     ) -> Result<Option<StateRecord>, StoreError> {
-        match (self.effective(how), &self.remote) {
-            (How::InPlace, Some(pg)) => pg.load_async(request_id).await,
-            _ => self.load(request_id),
+        match self.awaited(how) {
+            Some(pg) => pg.load_async(request_id).await,
+            None => self.load(request_id),
         }
     }
 
@@ -1729,11 +1737,11 @@ impl Store {
         let Ok(mid) = Uuid::parse_str(message_id) else {
             return Ok(None);
         };
-        if let (How::InPlace, Some(pg)) = (self.effective(how), &self.remote) {
+        if let Some(pg) = self.awaited(how) {
             return pg.message_record_async(&mid).await;
         }
         match self.backend.find_message(&mid)? {
-            Some(id) => self.load_as(how, &id).await,
+            Some(id) => self.load(&id),
             None => Ok(None),
         }
     }

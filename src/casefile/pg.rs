@@ -341,12 +341,7 @@ impl Pool {
 
     /// A new session (a pooled connection's, or the instance lock's).
     fn connect(&self) -> Result<Arc<Session>, StoreError> {
-        let (target, driver) = (self.target.clone(), self.driver.handle().clone());
-        self.driver
-            .run(async move { connect(&target, &driver).await })
-            .and_then(|r| r)
-            .map(Arc::new)
-            .map_err(|m| self.error(m))
+        block(self.connect_async())
     }
 
     /// [`Pool::connect`], awaited. The connection is made on the driver
@@ -387,18 +382,14 @@ impl Pooled<'_> {
         F: FnOnce(Arc<Session>) -> Fut,
         Fut: Future<Output = Result<R, PgError>> + Send + 'static,
     {
-        if self.session.as_ref().is_none_or(|s| s.client.is_closed()) {
-            // A new session has none of the old one's statements.
-            self.session = None;
-            self.session = Some(self.pool.connect()?);
-        }
-        let session = self.session.clone().expect("connected above");
+        let session = block(self.session_async())?;
         self.pool.run_on(session, job)
     }
 
     /// The session, connected (awaited) if need be.
     async fn session_async(&mut self) -> Result<Arc<Session>, StoreError> {
         if self.session.as_ref().is_none_or(|s| s.client.is_closed()) {
+            // A new session has none of the old one's statements.
             self.session = None;
             self.session = Some(self.pool.connect_async().await?);
         }

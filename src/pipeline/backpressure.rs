@@ -141,12 +141,12 @@ impl Gateway {
         T: Send + 'static,
         F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
     {
-        if !self.store.changes_in_place() {
-            return self
-                .durably(move || crate::casefile::at_once(change(How::Blocking)))
-                .await;
-        }
-        self.until_written(|| change(How::InPlace)).await
+        let change = Arc::new(change);
+        self.until_written(|| {
+            let c = change.clone();
+            self.quickly(move |how| c(how))
+        })
+        .await
     }
 
     /// Makes `attempt` until it is not refused for a store that cannot
